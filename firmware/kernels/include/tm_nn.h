@@ -1,0 +1,224 @@
+/*
+ * tm_nn.h - int8 neural-network kernels of tinyml-toolchain (CMSIS-NN-style API).
+ *
+ * Every kernel is bit-exact with LiteRT's BUILTIN_REF (reference) kernels.
+ *
+ * Conventions
+ * - Tensors are dense, row-major, NHWC (tm_dims {n, h, w, c}); unused leading dims are 1.
+ * - Quantization: real = scale * (q - zero_point). Kernels get offsets, not zero points:
+ *   input_offset = -input_zero_point (range [-127, 128]), output_offset = +output_zero_point
+ *   (range [-128, 127]). Weights are symmetric (zero point 0) unless a filter_offset is given.
+ * - A real multiplier M > 0 is stored as (multiplier, shift) with M = multiplier * 2^(shift - 31),
+ *   multiplier in [2^30, 2^31) (or 0), shift in [-31, 30] (TFLite QuantizeMultiplier).
+ *   tm_requantize() applies it with TFLite's double rounding:
+ *   RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x * 2^max(shift,0), multiplier), max(-shift,0)).
+ * - Activation clamps (fused ReLU/ReLU6) are given in the output's quantized domain.
+ * - Every kernel returns TM_OK, or TM_ARG_ERROR on invalid arguments (nothing written).
+ * - Kernels that need scratch memory take a tm_context and have a _get_buffer_size companion;
+ *   the portable (ref) kernels need none and their companions return 0.
+ */
+#ifndef TM_NN_H
+#define TM_NN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TM_OK = 0,
+    TM_ARG_ERROR = -1,
+} tm_status;
+
+typedef struct {
+    int32_t n, h, w, c;
+} tm_dims;
+
+typedef struct {
+    int32_t h, w;
+} tm_tile;
+
+typedef struct {
+    int32_t min, max; /* inclusive clamp in the output's quantized domain, -128 <= min <= max <= 127 */
+} tm_activation;
+
+typedef struct {
+    void *buf;    /* scratch memory (may be NULL when size is 0) */
+    int32_t size; /* bytes */
+} tm_context;
+
+/* Requantization of a conv / depthwise / fully-connected output.
+ * per_channel != 0: one (multiplier, shift) per output channel; else index 0 serves all channels. */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t per_channel;
+} tm_quant;
+
+/* ---- CONV_2D ------------------------------------------------------------------------------------
+ * input [n, h_in, w_in, c_in], filter [c_out, kh, kw, c_in], bias [c_out] int32 (may be NULL),
+ * output [n, h_out, w_out, c_out].
+ * Output position (y, x) reads input rows y*stride.h - padding.h + ky*dilation.h (same for columns);
+ * positions outside the input contribute nothing (they are the input zero point).
+ * acc = bias + sum(filter * (input + input_offset)); out = clamp(requantize(acc) + output_offset). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    tm_tile stride;
+    tm_tile padding;  /* top, left; bottom/right padding follows from the output dims */
+    tm_tile dilation;
+    tm_activation activation;
+} tm_conv_params;
+
+tm_status tm_conv_s8(const tm_context *ctx, const tm_conv_params *params, const tm_quant *quant,
+                     const tm_dims *input_dims, const int8_t *input,
+                     const tm_dims *filter_dims, const int8_t *filter,
+                     const int32_t *bias,
+                     const tm_dims *output_dims, int8_t *output);
+int32_t tm_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+
+/* ---- DEPTHWISE_CONV_2D --------------------------------------------------------------------------
+ * input [n, h_in, w_in, c_in], filter [1, kh, kw, c_in * ch_mult], bias [c_in * ch_mult] (may be NULL),
+ * output [n, h_out, w_out, c_in * ch_mult]; output channel oc = ic * ch_mult + m reads input channel ic. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult;
+    tm_tile stride;
+    tm_tile padding;
+    tm_tile dilation;
+    tm_activation activation;
+} tm_dw_conv_params;
+
+tm_status tm_depthwise_conv_s8(const tm_context *ctx, const tm_dw_conv_params *params, const tm_quant *quant,
+                               const tm_dims *input_dims, const int8_t *input,
+                               const tm_dims *filter_dims, const int8_t *filter,
+                               const int32_t *bias,
+                               const tm_dims *output_dims, int8_t *output);
+int32_t tm_depthwise_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+
+/* ---- FULLY_CONNECTED ----------------------------------------------------------------------------
+ * input [batches, accum_depth], filter [out_depth, accum_depth], bias [out_depth] (may be NULL),
+ * output [batches, out_depth].
+ * acc = bias + sum((filter + filter_offset) * (input + input_offset)).
+ * LiteRT's reference FULLY_CONNECTED rescales with a single rounding in IEEE double:
+ * out = clamp((int32)round((double)acc * scale[oc]) + output_offset), round() = half away from zero,
+ * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale.
+ * per_channel == 0: scale[0] serves every output channel. */
+typedef struct {
+    int32_t input_offset;
+    int32_t filter_offset;
+    int32_t output_offset;
+    int32_t per_channel;
+    tm_activation activation;
+} tm_fc_params;
+
+tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fc_params *params, const double *scale,
+                                int32_t batches, int32_t accum_depth, int32_t out_depth,
+                                const int8_t *input, const int8_t *filter, const int32_t *bias,
+                                int8_t *output);
+int32_t tm_fully_connected_s8_get_buffer_size(int32_t accum_depth);
+
+/* ---- AVERAGE_POOL_2D / MAX_POOL_2D --------------------------------------------------------------
+ * input [n, h_in, w_in, c], output [n, h_out, w_out, c]; input and output share scale and zero point.
+ * Average: sum of in-bounds inputs divided by their count, rounded half away from zero. */
+typedef struct {
+    tm_tile stride;
+    tm_tile padding;
+    tm_tile filter;
+    tm_activation activation;
+} tm_pool_params;
+
+tm_status tm_avgpool_s8(const tm_context *ctx, const tm_pool_params *params,
+                        const tm_dims *input_dims, const int8_t *input,
+                        const tm_dims *output_dims, int8_t *output);
+int32_t tm_avgpool_s8_get_buffer_size(const tm_dims *output_dims);
+tm_status tm_maxpool_s8(const tm_pool_params *params,
+                        const tm_dims *input_dims, const int8_t *input,
+                        const tm_dims *output_dims, int8_t *output);
+
+/* ---- MEAN over H and W --------------------------------------------------------------------------
+ * input [n, h, w, c] -> output [n, 1, 1, c].
+ * out = clamp(requantize(sum(input) + input_offset * h * w) + output_offset, -128, 127), where
+ * (multiplier, shift) already folds 1/(h*w) in as LiteRT's reference does. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+} tm_mean_params;
+
+tm_status tm_mean_hw_s8(const tm_mean_params *params, const tm_dims *input_dims, const int8_t *input,
+                        int8_t *output);
+
+/* ---- ADD (same shapes) --------------------------------------------------------------------------
+ * TFLite's int8 ADD: both inputs are shifted left by left_shift (20), each rescaled by its
+ * (multiplier, shift) with shift <= 0, summed, rescaled by the output (multiplier, shift). */
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    tm_activation activation;
+} tm_add_params;
+
+tm_status tm_add_s8(const tm_add_params *params, const int8_t *input1, const int8_t *input2,
+                    int8_t *output, int32_t size);
+
+/* ---- SOFTMAX (int8 in, int8 out with scale 1/256 and zero point -128) ---------------------------
+ * TFLite's fixed-point reference softmax over the innermost dimension (gemmlowp exp / reciprocal).
+ * input_multiplier/input_left_shift from PreprocessSoftmaxScaling(beta, input_scale, 5 integer bits),
+ * diff_min = -CalculateInputRadius(5, input_left_shift). */
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} tm_softmax_params;
+
+tm_status tm_softmax_s8(const tm_softmax_params *params, const int8_t *input, int32_t rows, int32_t depth,
+                        int8_t *output);
+
+/* ---- PAD (constant) -----------------------------------------------------------------------------
+ * input [n, h, w, c] -> output [n + before.n + after.n, ...], padded positions get pad_value. */
+tm_status tm_pad_s8(const tm_dims *input_dims, const int8_t *input, const tm_dims *pad_before,
+                    const tm_dims *output_dims, int8_t pad_value, int8_t *output);
+
+/* ---- CONCATENATION (inputs share the output's scale and zero point) -----------------------------
+ * Joins num_inputs tensors along one axis. Viewed as [outer, axis_i * inner]: input i contributes
+ * copy_size[i] = dim_i(axis) * inner contiguous bytes to every one of the `outer` output rows. */
+tm_status tm_concat_s8(const int8_t *const *inputs, const int32_t *copy_size, int32_t num_inputs,
+                       int32_t outer, int8_t *output);
+
+/* ---- Element-wise requantization (QUANTIZE int8 -> int8, RELU, RELU6) --------------------------
+ * out = clamp(requantize(input + input_offset) + output_offset). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    tm_activation activation;
+} tm_requantize_params;
+
+tm_status tm_requantize_s8(const tm_requantize_params *params, const int8_t *input, int8_t *output,
+                           int32_t size);
+
+/* ---- QUANTIZE float -> int8 / DEQUANTIZE int8 -> float (model edges) ----------------------------
+ * quantize: q = clamp((int32)roundf(x / scale) + zero_point, -128, 127)   (float arithmetic)
+ * dequantize: x = (float)(scale * (q - zero_point)) */
+tm_status tm_quantize_f32_s8(const float *input, float scale, int32_t zero_point, int8_t *output,
+                             int32_t size);
+tm_status tm_dequantize_s8_f32(const int8_t *input, float scale, int32_t zero_point, float *output,
+                               int32_t size);
+
+/* ---- Fixed-point helpers shared by the kernels (TFLite / gemmlowp semantics) ------------------- */
+int32_t tm_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+int32_t tm_rounding_divide_by_pot(int32_t x, int32_t exponent);
+int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TM_NN_H */

@@ -1,0 +1,103 @@
+/*
+ * DEPTHWISE_CONV_2D (int8), bit-exact with LiteRT's reference_integer_ops::DepthwiseConvPerChannel.
+ */
+#include "tm_nn.h"
+
+#include <stddef.h>
+
+static int dims_ok(const tm_dims *d)
+{
+    return d != NULL && d->n > 0 && d->h > 0 && d->w > 0 && d->c > 0;
+}
+
+/* Shifts outside [-31, 30] would make tm_requantize shift by more than the word size. */
+static int quant_ok(const tm_quant *q, int32_t channels)
+{
+    if (q == NULL || q->multiplier == NULL || q->shift == NULL) {
+        return 0;
+    }
+    const int32_t count = q->per_channel ? channels : 1;
+    for (int32_t i = 0; i < count; ++i) {
+        if (q->shift[i] < -31 || q->shift[i] > 30) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int32_t clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+tm_status tm_depthwise_conv_s8(const tm_context *ctx, const tm_dw_conv_params *params, const tm_quant *quant,
+                               const tm_dims *input_dims, const int8_t *input,
+                               const tm_dims *filter_dims, const int8_t *filter,
+                               const int32_t *bias,
+                               const tm_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (params == NULL || input == NULL || filter == NULL || output == NULL ||
+        !dims_ok(input_dims) || !dims_ok(filter_dims) || !dims_ok(output_dims) || params->ch_mult < 1) {
+        return TM_ARG_ERROR;
+    }
+    if (filter_dims->n != 1 || filter_dims->c != (int64_t)input_dims->c * params->ch_mult ||
+        output_dims->c != filter_dims->c || output_dims->n != input_dims->n) {
+        return TM_ARG_ERROR;
+    }
+    if (params->stride.h < 1 || params->stride.w < 1 || params->dilation.h < 1 || params->dilation.w < 1 ||
+        params->activation.min < -128 || params->activation.min > params->activation.max ||
+        params->activation.max > 127 || !quant_ok(quant, output_dims->c)) {
+        return TM_ARG_ERROR;
+    }
+
+    const int32_t h_in = input_dims->h, w_in = input_dims->w, c_in = input_dims->c;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    const int32_t h_out = output_dims->h, w_out = output_dims->w, c_out = output_dims->c;
+    const int32_t ch_mult = params->ch_mult;
+
+    for (int32_t b = 0; b < output_dims->n; ++b) {
+        for (int32_t oy = 0; oy < h_out; ++oy) {
+            const int32_t y0 = oy * params->stride.h - params->padding.h;
+            for (int32_t ox = 0; ox < w_out; ++ox) {
+                const int32_t x0 = ox * params->stride.w - params->padding.w;
+                int8_t *out = output + ((b * h_out + oy) * w_out + ox) * c_out;
+                for (int32_t oc = 0; oc < c_out; ++oc) {
+                    const int32_t ic = oc / ch_mult;
+                    int64_t acc = 0;
+                    for (int32_t ky = 0; ky < kh; ++ky) {
+                        const int32_t iy = y0 + params->dilation.h * ky;
+                        if (iy < 0 || iy >= h_in) {
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < kw; ++kx) {
+                            const int32_t ix = x0 + params->dilation.w * kx;
+                            if (ix < 0 || ix >= w_in) {
+                                continue;
+                            }
+                            const int32_t in = input[((b * h_in + iy) * w_in + ix) * c_in + ic];
+                            const int32_t f = filter[(ky * kw + kx) * c_out + oc];
+                            acc += f * (in + params->input_offset);
+                        }
+                    }
+                    if (bias != NULL) {
+                        acc += bias[oc];
+                    }
+                    const int32_t q = quant->per_channel ? oc : 0;
+                    /* LiteRT accumulates and offsets in int32, which wraps; uint32 reproduces that. */
+                    const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, quant->multiplier[q], quant->shift[q]);
+                    const int32_t v = (int32_t)((uint32_t)scaled + (uint32_t)params->output_offset);
+                    out[oc] = (int8_t)clamp(v, params->activation.min, params->activation.max);
+                }
+            }
+        }
+    }
+    return TM_OK;
+}
+
+int32_t tm_depthwise_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims)
+{
+    (void)input_dims;
+    (void)filter_dims;
+    return 0;
+}

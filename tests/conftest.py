@@ -1,0 +1,37 @@
+"""Shared fixtures: int8 conversion and compile-then-compare against LiteRT BUILTIN_REF."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolchain.compiler import compile_model
+from toolchain.compiler.check import check_against_reference
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+@pytest.fixture(scope="session")
+def keras():
+    from toolchain.tf import import_tf
+
+    return import_tf()[1]
+
+
+def convert(model, rep: np.ndarray, path: Path, **kwargs) -> Path:
+    from toolchain.export.tflite import convert_int8
+
+    convert_int8(model, rep, path, **kwargs)
+    return path
+
+
+def compile_and_check(tflite: Path, out_dir: Path, samples: int = 8, seed: int = 0):
+    """Compile, run `samples` random inputs on the host and on LiteRT BUILTIN_REF, assert bit-exact."""
+    result = compile_model(tflite, out_dir)
+    report = check_against_reference(tflite, out_dir, samples=samples, seed=seed)
+    assert report.ok, report.summary()
+    return result

@@ -1,0 +1,240 @@
+"""Small seeded tf_keras models, each converting to int8 TFLite with one op of interest.
+
+Tests build one, convert it with `toolchain.export.tflite.convert_int8(model, representative(...))`
+and compare the compiler's output with LiteRT's BUILTIN_REF kernels. Weights and biases are random
+but fixed by `seed`; biases are non-zero so the bias path is exercised. Inputs stay small so a
+conversion takes about a second.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.tf import import_tf
+
+IMAGE = (12, 12, 4)
+
+
+def representative(shape, n: int = 32, seed: int = 0) -> np.ndarray:
+    """`n` samples of `shape`, uniform in [-1, 1], float32."""
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, (n, *shape)).astype(np.float32)
+
+
+def _keras(seed: int):
+    _, keras = import_tf()
+    keras.utils.set_random_seed(seed)
+    return keras
+
+
+def _bias(keras):
+    return keras.initializers.RandomUniform(-0.3, 0.3)
+
+
+def _conv(keras, filters, kernel=3, **kwargs):
+    return keras.layers.Conv2D(filters, kernel, padding="same", bias_initializer=_bias(keras),
+                               **kwargs)
+
+
+def conv2d(kernel=3, strides=1, padding="same", dilation=1, activation="relu", filters=8,
+           input_shape=IMAGE, seed=0):
+    """CONV_2D with per-channel weights; `activation` is fused (relu, relu6 or None)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    if dilation == 1:
+        layer = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding,
+                                    activation=activation, bias_initializer=_bias(keras),
+                                    name="conv")
+    else:
+        layer = _dilated_layer(keras, "conv", filters, kernel, strides, padding, dilation,
+                               activation)
+    return keras.Model(inputs, layer(inputs), name="conv2d")
+
+
+def depthwise(kernel=3, depth_multiplier=2, strides=2, padding="same", dilation=1,
+              activation="relu", input_shape=IMAGE, seed=0):
+    """DEPTHWISE_CONV_2D with `depth_multiplier` outputs per input channel."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    if dilation == 1:
+        layer = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
+                                             depth_multiplier=depth_multiplier,
+                                             activation=activation,
+                                             bias_initializer=_bias(keras), name="depthwise")
+    else:
+        layer = _dilated_layer(keras, "depthwise", depth_multiplier, kernel, strides, padding,
+                               dilation, activation)
+    return keras.Model(inputs, layer(inputs), name="depthwise")
+
+
+def _dilated_layer(keras, kind, filters, kernel, strides, padding, dilation, activation):
+    """A conv layer calling the TF op with `dilations` set.
+
+    Keras' Conv2D/DepthwiseConv2D implement dilation as SPACE_TO_BATCH_ND -> conv ->
+    BATCH_TO_SPACE_ND -> ADD (bias), and the TFLite converter keeps it that way; calling the op
+    directly gives one CONV_2D / DEPTHWISE_CONV_2D with dilation factors, which we want to test.
+    """
+    tf, _ = import_tf()
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (strides, strides) if isinstance(strides, int) else strides
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+
+    class DilatedConv(keras.layers.Layer):
+        def build(self, input_shape):
+            in_c = int(input_shape[-1])
+            self.kernel = self.add_weight(name="kernel", shape=(kh, kw, in_c, filters))
+            out_c = filters if kind == "conv" else in_c * filters
+            self.bias = self.add_weight(name="bias", shape=(out_c,), initializer=_bias(keras))
+
+        def call(self, x):
+            op = tf.raw_ops.Conv2D if kind == "conv" else tf.raw_ops.DepthwiseConv2dNative
+            y = op(input=x, filter=self.kernel, strides=[1, sh, sw, 1],
+                   padding=padding.upper(), dilations=[1, dh, dw, 1])
+            return keras.activations.get(activation)(tf.nn.bias_add(y, self.bias))
+
+    return DilatedConv(name=kind)
+
+
+def dense(units=10, activation=None, input_shape=(24,), seed=0):
+    """FULLY_CONNECTED, with `activation` relu fused or None."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.Dense(units, activation=activation, bias_initializer=_bias(keras),
+                           name="dense")(inputs)
+    return keras.Model(inputs, x, name="dense")
+
+
+def avgpool(pool=2, strides=None, padding="valid", input_shape=IMAGE, seed=0):
+    """AVERAGE_POOL_2D straight on the input (`strides` None = `pool`)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.AveragePooling2D(pool, strides=strides, padding=padding, name="avgpool")(inputs)
+    return keras.Model(inputs, x, name="avgpool")
+
+
+def maxpool(pool=2, strides=None, padding="valid", input_shape=IMAGE, seed=0):
+    """MAX_POOL_2D straight on the input (`strides` None = `pool`)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.MaxPooling2D(pool, strides=strides, padding=padding, name="maxpool")(inputs)
+    return keras.Model(inputs, x, name="maxpool")
+
+
+def mean(input_shape=IMAGE, seed=0):
+    """CONV_2D -> MEAN over H and W (what GlobalAveragePooling2D becomes)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = _conv(keras, 8, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, x, name="mean")
+
+
+def add(activation=None, input_shape=IMAGE, seed=0):
+    """Two CONV_2D branches -> ADD (`activation` relu is fused into the ADD)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    a = _conv(keras, 8, name="conv_a")(inputs)
+    b = _conv(keras, 8, 1, activation="relu", name="conv_b")(inputs)
+    x = keras.layers.Add(name="add")([a, b])
+    if activation:
+        x = keras.layers.Activation(activation, name="add_act")(x)
+    return keras.Model(inputs, x, name="add")
+
+
+def softmax(input_shape=(16,), seed=0):
+    """SOFTMAX straight on the input, over the last axis."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.Softmax(name="softmax")(inputs)
+    return keras.Model(inputs, x, name="softmax")
+
+
+def zero_padding(after="conv", padding=((1, 2), (2, 1)), input_shape=IMAGE, seed=0):
+    """ZeroPadding2D -> PAD, then a VALID CONV_2D (`after="conv"`) or MAX_POOL_2D (`"maxpool"`).
+
+    Zero padding before a max pool is not SAME padding (SAME ignores the border), so that PAD
+    can never be folded into the pool.
+    """
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.ZeroPadding2D(padding, name="pad")(inputs)
+    if after == "conv":
+        x = keras.layers.Conv2D(8, 3, padding="valid", activation="relu",
+                                bias_initializer=_bias(keras), name="conv")(x)
+    elif after == "maxpool":
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
+    else:
+        raise ValueError(f"after must be 'conv' or 'maxpool', not {after!r}")
+    return keras.Model(inputs, x, name=f"zero_padding_{after}")
+
+
+def concatenation(input_shape=IMAGE, seed=0):
+    """Two CONV_2D branches of 8 and 4 channels -> CONCATENATION on channels."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    a = _conv(keras, 8, activation="relu", name="conv_a")(inputs)
+    b = _conv(keras, 4, 1, name="conv_b")(inputs)
+    x = keras.layers.Concatenate(axis=-1, name="concat")([a, b])
+    return keras.Model(inputs, x, name="concatenation")
+
+
+def reshape(kind="flatten", input_shape=IMAGE, seed=0):
+    """CONV_2D -> RESHAPE, from Flatten (`kind="flatten"`) or Reshape to [H*W, C] (`"reshape"`).
+
+    Keras' Reshape keeps the batch dimension dynamic, which the converter turns into
+    SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE; a fixed batch of 1 leaves a single RESHAPE.
+    """
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, batch_size=1 if kind == "reshape" else None, name="input")
+    x = _conv(keras, 8, activation="relu", name="conv")(inputs)
+    if kind == "flatten":
+        x = keras.layers.Flatten(name="flatten")(x)
+    elif kind == "reshape":
+        x = keras.layers.Reshape((input_shape[0] * input_shape[1], 8), name="reshape")(x)
+    else:
+        raise ValueError(f"kind must be 'flatten' or 'reshape', not {kind!r}")
+    return keras.Model(inputs, x, name=f"reshape_{kind}")
+
+
+def two_outputs(num_classes=5, input_shape=IMAGE, seed=0):
+    """An early exit: softmax heads `exit_1` (after one conv) and `final` (after three).
+
+    The converter orders the outputs in reverse; map them by signature name.
+    """
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = _conv(keras, 8, activation="relu", name="conv1")(inputs)
+    e = keras.layers.GlobalAveragePooling2D(name="exit_1_gap")(x)
+    exit_1 = keras.layers.Dense(num_classes, activation="softmax", bias_initializer=_bias(keras),
+                                name="exit_1")(e)
+    x = _conv(keras, 8, strides=2, activation="relu", name="conv2")(x)
+    x = _conv(keras, 16, activation="relu", name="conv3")(x)
+    x = keras.layers.Flatten(name="flatten")(keras.layers.AveragePooling2D(6, name="avgpool")(x))
+    final = keras.layers.Dense(num_classes, activation="softmax", bias_initializer=_bias(keras),
+                               name="final")(x)
+    return keras.Model(inputs, [exit_1, final], name="two_outputs")
+
+
+def relu_standalone(input_shape=IMAGE, seed=0):
+    """A RELU op of its own: on the model input nothing precedes it to fuse into."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.ReLU(name="relu")(inputs)
+    x = _conv(keras, 8, name="conv")(x)
+    return keras.Model(inputs, x, name="relu_standalone")
+
+
+# name -> (builder, op the converted model must contain)
+BUILDERS = {
+    "conv2d": (conv2d, "CONV_2D"),
+    "depthwise": (depthwise, "DEPTHWISE_CONV_2D"),
+    "dense": (dense, "FULLY_CONNECTED"),
+    "avgpool": (avgpool, "AVERAGE_POOL_2D"),
+    "maxpool": (maxpool, "MAX_POOL_2D"),
+    "mean": (mean, "MEAN"),
+    "add": (add, "ADD"),
+    "softmax": (softmax, "SOFTMAX"),
+    "zero_padding": (zero_padding, "PAD"),
+    "concatenation": (concatenation, "CONCATENATION"),
+    "reshape": (reshape, "RESHAPE"),
+    "two_outputs": (two_outputs, "SOFTMAX"),
+    "relu_standalone": (relu_standalone, "RELU"),
+}

@@ -1,0 +1,33 @@
+"""The `tinyml` command. Each subcommand is a module registering a Command."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from toolchain import __version__
+from toolchain.cli.base import COMMANDS
+from toolchain.errors import ToolchainError
+
+# Importing the modules registers the subcommands.
+from toolchain.cli import compile as _compile, demo as _demo  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tinyml", description="tinyML models to measured Cortex-M firmware")
+    parser.add_argument("--version", action="version", version=f"tinyml-toolchain {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cmd in COMMANDS.items():
+        cmd.add_arguments(sub.add_parser(name, help=cmd.help, description=cmd.help))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS.get(args.command).run(args) or 0
+    except ToolchainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

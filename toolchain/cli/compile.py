@@ -1,0 +1,52 @@
+"""tinyml compile MODEL.tflite -o OUTDIR [--target ref] [--check N]"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolchain.cli.base import Command, command
+from toolchain.compiler.driver import TARGETS
+from toolchain.report.table import format_table
+
+
+def print_compile_summary(result) -> None:
+    plan = result.plan
+    rows = [[layer["index"], layer["op"], "x".join(map(str, layer["outputs"][0])), layer["macs"]]
+            for layer in plan["layers"]]
+    print(format_table(["#", "op", "output", "MACs"], rows, title=f"{plan['source']} -> {result.out_dir}"))
+    print()
+    print(format_table(["memory", "bytes"], [
+        ["arena (all activations, static)", plan["arena_bytes"]],
+        ["  lower bound: most bytes alive at once", plan["live_peak_bytes"]],
+        ["weights + quantization constants (flash)", plan["weights_bytes"]],
+    ]))
+    print(f"\n{plan['layers_generated']} layers ({plan['ops_in_model']} ops in the model), {plan['macs']:,} MACs; "
+          f"wrote model.c, model.h, model_plan.json, kernels/")
+
+
+def run_check(model: Path, out_dir: Path, samples: int, seed: int = 0) -> bool:
+    from toolchain.compiler.check import check_against_reference
+
+    report = check_against_reference(model, out_dir, samples=samples, seed=seed)
+    print(report.summary())
+    return report.ok
+
+
+@command("compile")
+class Compile(Command):
+    help = "compile an int8 .tflite model to C (static memory plan, no interpreter, no malloc)"
+
+    def add_arguments(self, p):
+        p.add_argument("model", type=Path, help="fully int8-quantized .tflite file")
+        p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
+        p.add_argument("--target", choices=sorted(TARGETS), default="ref", help="kernel implementation (default ref)")
+        p.add_argument("--check", type=int, default=0, metavar="N",
+                       help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
+
+    def run(self, args):
+        from toolchain.compiler import compile_model
+
+        result = compile_model(args.model, args.out, target=args.target)
+        print_compile_summary(result)
+        if args.check > 0:
+            return 0 if run_check(args.model, args.out, args.check) else 1
+        return 0

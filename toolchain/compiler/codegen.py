@@ -1,0 +1,152 @@
+"""IR Graph + Plan -> model.c / model.h. Ops describe their call; the Emitter owns every declaration."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from toolchain.compiler.ir import Graph, Tensor
+from toolchain.compiler.ops import OPS
+from toolchain.compiler.planner import Plan
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+)
+_C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "int16": "int16_t", "uint8": "uint8_t"}
+_PER_LINE = 24
+
+
+def _c_list(values) -> str:
+    items = [str(v) for v in values]
+    lines = [", ".join(items[i:i + _PER_LINE]) for i in range(0, len(items), _PER_LINE)]
+    return "\n    " + ",\n    ".join(lines) + "\n"
+
+
+class Emitter:
+    """Hands out C symbols for constants, parameter structs and tensor pointers, and collects their
+    declarations in order. Identical declarations are emitted once."""
+
+    def __init__(self, g: Graph, plan: Plan):
+        self.g, self.plan = g, plan
+        self.decls: list[str] = []
+        self._seen: dict[str, str] = {}
+        self._consts: dict[int, str] = {}
+        self._ids = itertools.count()
+        self.op_index = 0
+        self.const_bytes = 0
+
+    def _declare(self, prefix: str, template: str, nbytes: int = 0) -> str:
+        """`template` contains @NAME@ where the symbol goes; equal declarations share one symbol."""
+        if template in self._seen:
+            return self._seen[template]
+        self.const_bytes += nbytes
+        name = f"tm_{prefix}{next(self._ids)}"
+        self._seen[template] = name
+        self.decls.append(template.replace("@NAME@", name))
+        return name
+
+    def array(self, ctype: str, values, prefix: str) -> str:
+        values = list(values)
+        return self._declare(prefix, f"static const {ctype} @NAME@[{len(values)}] = {{{_c_list(values)}}};",
+                             len(values) * (8 if ctype == "double" else 4))
+
+    def static(self, ctype: str, prefix: str, init: str) -> str:
+        return self._declare(prefix, f"static const {ctype} @NAME@ = {init};")
+
+    def quant(self, multipliers: list[int], shifts: list[int]) -> str:
+        per_channel = len(set(zip(multipliers, shifts))) > 1
+        if not per_channel:
+            multipliers, shifts = multipliers[:1], shifts[:1]
+        m = self.array("int32_t", multipliers, "mult")
+        s = self.array("int32_t", shifts, "shift")
+        return self.static("tm_quant", "quant", f"{{ {m}, {s}, {int(per_channel)} }}")
+
+    def dims_value(self, shape4) -> str:
+        n, h, w, c = shape4
+        return "&" + self.static("tm_dims", "dims", f"{{ {n}, {h}, {w}, {c} }}")
+
+    def dims(self, t: Tensor) -> str:
+        return self.dims_value(t.nhwc())
+
+    def context(self) -> str:
+        buf = self.plan.scratch.get(self.op_index)
+        if buf is None:
+            return "&tm_no_scratch"
+        return "&" + self.static("tm_context", "ctx", f"{{ tm_arena + {buf.offset}, {buf.size} }}")
+
+    def const(self, tid: int) -> str:
+        if tid not in self._consts:
+            t = self.g.tensors[tid]
+            ctype = _C_TYPES[t.dtype]
+            data = t.data.reshape(-1)
+            self.const_bytes += t.nbytes
+            name = f"tm_w{tid}"
+            self.decls.append(f"/* '{t.name}' {t.dtype} {list(t.shape)} */\n"
+                              f"static const {ctype} {name}[{max(len(data), 1)}] TM_ALIGNED(4) = "
+                              f"{{{_c_list(data.tolist() if len(data) else [0])}}};")
+            self._consts[tid] = name
+        return self._consts[tid]
+
+    def ptr(self, tid: int, ctype: str = "int8_t") -> str:
+        root = self.g.root(tid)
+        t = self.g.tensors[root]
+        if t.is_const:
+            return self.const(root)
+        if root in self.plan.input_offsets:
+            return f"((const {ctype} *)((const int8_t *)input + {self.plan.input_offsets[root]}))"
+        offset = self.plan.buffers[root].offset
+        return f"(tm_arena + {offset})" if ctype == "int8_t" else f"(({ctype} *)(tm_arena + {offset}))"
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int
+    kind: str
+    location: str
+    macs: int
+    call: str
+
+
+def describe_io(g: Graph, tid: int, name: str) -> dict:
+    t = g.tensors[tid]
+    return {
+        "name": name, "tensor": t.name, "dtype": t.dtype, "shape": list(t.shape), "bytes": t.nbytes,
+        "scale": t.scale if t.quant else None, "zero_point": t.zero_point if t.quant else None,
+    }
+
+
+def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], int]:
+    """Returns (model.c, model.h, layers, flash bytes of constants)."""
+    em = Emitter(g, plan)
+    layers = []
+    for i, op in enumerate(g.ops):
+        em.op_index = i
+        layers.append(Layer(i, op.kind, op.location, OPS.get(op.kind).macs(op, g), OPS.get(op.kind).emit(op, g, em)))
+    outputs = [
+        {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}
+        for k, tid in enumerate(g.outputs)
+    ]
+    inputs = [{**describe_io(g, tid, name), "offset": plan.input_offsets[tid]}
+              for tid, name in zip(g.inputs, g.input_names)]
+    outs = [{**describe_io(g, tid, name), "offset": plan.output_offsets[tid]}
+            for tid, name in zip(g.outputs, g.output_names)]
+    ctx = {
+        "source": source, "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
+        "outputs": outputs, "inputs": inputs, "outs": outs, "input_size": plan.input_size,
+        "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
+    }
+    model_c = _TEMPLATES.get_template("model.c.j2").render(**ctx)
+    model_h = _TEMPLATES.get_template("model.h.j2").render(**ctx)
+    return model_c, model_h, layers, em.const_bytes
+
+
+def c_identifier(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).upper()
+
+
+_TEMPLATES.filters["c_identifier"] = c_identifier
+_TEMPLATES.filters["np_float"] = lambda v: repr(float(np.float32(v)))

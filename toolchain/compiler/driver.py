@@ -1,0 +1,109 @@
+"""compile_model: .tflite -> model.c, model.h, model_plan.json and the kernels they need, in one directory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import __version__
+from toolchain.compiler.codegen import describe_io, generate
+from toolchain.compiler.frontend import load_tflite
+from toolchain.compiler.ir import Graph
+from toolchain.compiler.ops import OPS
+from toolchain.compiler.passes import optimize
+from toolchain.compiler.planner import Plan, plan_memory
+from toolchain.errors import ToolchainError, UnsupportedOpsError
+from toolchain.fsutil import sha256_file, write_atomic, write_json
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+KERNEL_INCLUDE = FIRMWARE_DIR / "kernels" / "include"
+# Each target lists the kernel source folders it compiles, most specific first.
+TARGETS = {"ref": ("ref",)}
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    out_dir: Path
+    plan: dict
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan["arena_bytes"]
+
+
+def kernel_sources(target: str) -> list[Path]:
+    if target not in TARGETS:
+        raise ToolchainError(f"unknown kernel target {target!r}", f"choose one of: {', '.join(TARGETS)}")
+    return sorted(p for folder in TARGETS[target] for p in (FIRMWARE_DIR / "kernels" / folder).glob("*.c"))
+
+
+def check_supported(g: Graph) -> None:
+    """Every problem with every op, in one error, before anything is written."""
+    problems = []
+    for op in g.ops:
+        opdef = OPS.get(op.kind)
+        if opdef is None:
+            problems.append(f"{op.location}: operator {op.kind} has no kernel")
+            continue
+        problems += [f"{op.location}: {p}" for p in opdef.check(op, g)]
+    if problems:
+        raise UnsupportedOpsError(problems, f"supported operators: {', '.join(OPS)}")
+
+
+def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_bytes: int, target: str) -> dict:
+    tensors = []
+    for buf in sorted(plan.buffers.values(), key=lambda b: (b.first, b.offset)):
+        t = g.tensors[buf.tensor]
+        tensors.append({"id": t.id, "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "bytes": buf.size,
+                        "offset": buf.offset, "first_layer": buf.first, "last_layer": buf.last})
+    for op_index, buf in sorted(plan.scratch.items()):
+        tensors.append({"id": None, "name": buf.name, "dtype": "int8", "shape": [buf.size], "bytes": buf.size,
+                        "offset": buf.offset, "first_layer": op_index, "last_layer": op_index})
+    return {
+        "source": str(source),
+        "source_sha256": sha256_file(source),
+        "toolchain_version": __version__,
+        "target": target,
+        "arena_bytes": plan.arena_size,
+        "live_peak_bytes": plan.live_peak,
+        "weights_bytes": weight_bytes,
+        "macs": sum(layer.macs for layer in layers),
+        "ops_in_model": len(g_in.ops),
+        "layers_generated": len(layers),
+        "inputs": [{**describe_io(g, t, n), "offset": plan.input_offsets[t]} for t, n in zip(g.inputs, g.input_names)],
+        "outputs": [{**describe_io(g, t, n), "offset": plan.output_offsets[t]}
+                    for t, n in zip(g.outputs, g.output_names)],
+        "layers": [
+            {"index": layer.index, "op": layer.kind, "location": layer.location, "macs": layer.macs,
+             "inputs": [list(g.tensors[t].shape) for t in g.ops[layer.index].inputs if t >= 0],
+             "outputs": [list(g.tensors[t].shape) for t in g.ops[layer.index].outputs]}
+            for layer in layers
+        ],
+        "tensors": tensors,
+    }
+
+
+def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref") -> CompileResult:
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    sources = kernel_sources(target)
+    g_in = load_tflite(model_path)
+    check_supported(g_in)
+    g = optimize(g_in)
+    if not g.ops:
+        raise ToolchainError(f"{model_path} computes nothing (no operators left after removing reshapes)")
+    plan = plan_memory(g)
+    model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name)
+    report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target)
+    # Everything is generated in memory first: a failure above leaves out_dir untouched.
+    write_atomic(out_dir / "model.c", model_c)
+    write_atomic(out_dir / "model.h", model_h)
+    kernels = out_dir / "kernels"
+    kernels.mkdir(parents=True, exist_ok=True)
+    for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]:
+        write_atomic(kernels / src.name, src.read_bytes())
+    stale = {p.name for p in kernels.glob("*.c")} - {p.name for p in sources}
+    for name in stale:
+        (kernels / name).unlink()
+    write_json(out_dir / "model_plan.json", report)
+    return CompileResult(out_dir, report)
+
+

@@ -1,0 +1,17 @@
+from toolchain.compiler.ops.base import OpDef, register
+
+
+@register("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+class Reshape(OpDef):
+    """Changes the shape only: the alias pass removes it and the output shares the input's bytes."""
+
+    aliases_output = True
+
+    def check(self, op, g):
+        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        problems = []
+        if inp.nbytes != out.nbytes or inp.dtype != out.dtype:
+            problems.append(f"input ({inp.dtype}, {inp.nbytes} B) and output ({out.dtype}, {out.nbytes} B) differ")
+        if inp.quant != out.quant:
+            problems.append("input and output quantization differ")
+        return problems

@@ -1,0 +1,1 @@
+"""Writers of deployable model files (int8 TFLite) from Keras models."""

@@ -1,0 +1,1 @@
+"""Presentation: terminal tables (plots and report files come with the pipeline)."""

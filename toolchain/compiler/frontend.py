@@ -61,7 +61,8 @@ def _build_graph(model, buf: bytes) -> Graph:
     if not model.subgraphs:
         raise ModelError("the model has no subgraph")
     if len(model.subgraphs) > 1:
-        raise ModelError(f"the model has {len(model.subgraphs)} subgraphs (control flow); only single-graph models compile")
+        raise ModelError(f"the model has {len(model.subgraphs)} subgraphs (control flow); "
+                         "only single-graph models compile")
     sg = model.subgraphs[0]
     tensors: dict[int, Tensor] = {}
     for tid, t in enumerate(sg.tensors or []):

@@ -46,9 +46,8 @@ def preprocess_softmax_scaling(beta: float, input_scale: float, input_integer_bi
 
 
 def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
-    max_input_rescaled = (
-        1.0 * ((1 << input_integer_bits) - 1) * (1 << (total_signed_bits - input_integer_bits)) / (1 << input_left_shift)
-    )
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1)
+                          * (1 << (total_signed_bits - input_integer_bits)) / (1 << input_left_shift))
     return int(math.floor(max_input_rescaled))
 
 

@@ -107,8 +107,9 @@ def check_window_shape(op: Op, g: Graph, kh: int, kw: int) -> list[str]:
         return []
     o = op.options
     inp, out = g.tensors[op.inputs[0]].nhwc(), g.tensors[op.outputs[0]].nhwc()
+    axes = ((kh, "strideH", "dilationHFactor"), (kw, "strideW", "dilationWFactor"))
     want = tuple(window_out_size(o.get("padding", "VALID"), inp[i + 1], k, o.get(s, 1), o.get(d, 1))
-                 for i, (k, s, d) in enumerate(((kh, "strideH", "dilationHFactor"), (kw, "strideW", "dilationWFactor"))))
+                 for i, (k, s, d) in enumerate(axes))
     if want != (out[1], out[2]):
         return [f"output size {out[1]}x{out[2]} does not match the window arithmetic ({want[0]}x{want[1]})"]
     return []

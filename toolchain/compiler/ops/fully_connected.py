@@ -1,4 +1,6 @@
-from toolchain.compiler.ops.base import OpDef, activation, bias_id, check_activation, check_weights, register, require_int8
+from toolchain.compiler.ops.base import (
+    OpDef, activation, bias_id, check_activation, check_weights, register, require_int8,
+)
 
 
 @register("FULLY_CONNECTED")

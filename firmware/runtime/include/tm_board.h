@@ -1,0 +1,59 @@
+/*
+ * tm_board.h - what every board provides to the applications in firmware/app (the benchmark harness)
+ * and firmware/selftest. Implemented by firmware/runtime (core: startup, SysTick, semihosting, stack,
+ * faults) and boards/<name>/ (UART driver instance, clocks).
+ *
+ * Timing: SysTick runs from the processor clock (CLKSOURCE = 1) with a 24-bit reload and an overflow
+ * interrupt; tm_board_ticks() extends it to 64 bits. Under QEMU with -icount, SysTick advances with
+ * executed instructions (see docs/PROTOCOL.md for the conversion); on silicon it counts core clocks.
+ */
+#ifndef TM_BOARD_H
+#define TM_BOARD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Clocks, UART, SysTick (started), DWT cycle counter (enabled where present). The FPU/MVE and the
+ * fault handlers are already on when main() starts (Reset_Handler). Call once, first thing in main. */
+void tm_board_init(void);
+
+/* Board name as in boards/<name>/board.toml, e.g. "mps2-an386". */
+const char *tm_board_name(void);
+
+/* Blocking UART output of n bytes (no newline translation). Usable before tm_board_init() too: the
+ * UART is set up on first use, so the fault handler can always print. */
+void tm_board_write(const char *s, uint32_t n);
+
+/* Monotonic 64-bit SysTick count since tm_board_init(); frequency tm_board_tick_hz(). Wrap-safe,
+ * also with interrupts masked for less than one 2^24-tick SysTick period. */
+uint64_t tm_board_ticks(void);
+uint32_t tm_board_tick_hz(void);
+
+/* DWT CYCCNT (reads 0 under QEMU, and on cores without a DWT cycle counter). */
+uint32_t tm_board_cycles(void);
+
+/* Fill the unused stack (below the current stack pointer) with a pattern now, early in main; later
+ * report the most bytes ever used (the full size if the stack was never painted, or overflowed). */
+void tm_stack_paint(void);
+uint32_t tm_stack_used(void);
+uint32_t tm_stack_size(void);
+
+/* End the program: semihosting SYS_EXIT_EXTENDED (QEMU exits with `code`); builds with
+ * TM_SEMIHOSTING=0 (a board running alone, no debugger to answer) stop in a low-power loop instead.
+ * Exit codes: main's return value (startup passes it here), 3 after a fault (TM FAULT line). */
+void tm_board_exit(int32_t code) __attribute__((noreturn));
+
+/* Formatted output helpers on top of tm_board_write (no printf, no heap). */
+void tm_print(const char *s);
+void tm_print_u64(uint64_t v);
+void tm_print_i32(int32_t v);
+void tm_print_hex_bytes(const uint8_t *p, uint32_t n); /* two lowercase hex digits per byte, no spaces */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TM_BOARD_H */

@@ -1,0 +1,22 @@
+"""tinyml boards: the boards we build for, with their memories."""
+from __future__ import annotations
+
+from toolchain.boards import all_boards
+from toolchain.cli.base import Command, command
+from toolchain.report.table import format_table
+
+
+def kib(n: int) -> str:
+    return f"{n // 1024:,} KiB" if n < 1 << 20 else f"{n / (1 << 20):g} MiB"
+
+
+@command("boards")
+class Boards(Command):
+    help = "list the supported boards with CPU, clock and memories"
+
+    def run(self, args):
+        rows = [[b.name, b.cpu, ",".join(b.features) or "-", f"{b.clock_hz / 1e6:g} MHz", kib(b.flash.size),
+                 kib(b.ram.size), f"qemu -M {b.qemu_machine}" if b.emulated else "board only", b.description]
+                for b in all_boards().values()]
+        print(format_table(["board", "cpu", "features", "clock", "flash", "ram", "runs on", "description"], rows))
+        return 0

@@ -1,0 +1,128 @@
+"""compile -> embed test set -> build firmware -> run on the emulator -> compare with LiteRT, measured."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.boards import Board
+from toolchain.compiler import compile_model
+from toolchain.compiler.check import compare, random_inputs
+from toolchain.errors import ToolchainError
+from toolchain.export.reference import ReferenceModel
+from toolchain.firmware import build_firmware, check_fits, write_testset
+from toolchain.runners.protocol import RunResult
+from toolchain.runners.qemu import run_qemu
+
+
+def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
+    """A .npy of shape [N, *input shape]; float data is quantized with the model input's scale/zero point."""
+    try:
+        x = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ToolchainError(f"cannot read inputs {path}: {exc}") from exc
+    shape = tuple(spec["shape"][1:]) if spec["shape"] and spec["shape"][0] == 1 else tuple(spec["shape"])
+    if x.shape[1:] != shape:
+        raise ToolchainError(f"inputs {path} have shape {x.shape}, expected [N, {', '.join(map(str, shape))}]")
+    if spec["dtype"] == "int8" and x.dtype.kind == "f":
+        x = np.clip(np.round(x / spec["scale"]) + spec["zero_point"], -128, 127).astype(np.int8)
+    return x[:samples] if samples else x
+
+
+@dataclass
+class DeployResult:
+    board: Board
+    plan: dict
+    run: RunResult
+    firmware: dict  # size report
+    mismatches: list
+    reference_outputs: list[list[np.ndarray]]
+
+    @property
+    def bit_exact(self) -> bool:
+        return not self.mismatches
+
+    def instructions(self, k: int) -> float:
+        """Instructions of sample k's inference, the profiling markers' own cost removed."""
+        s = self.run.samples[k]
+        marker = int(self.run.header.get("marker_ticks", 0))
+        ran = sum(1 for t in s.layer_ticks if t is not None)
+        return self.board.ticks_to_instructions(s.ticks - (ran + 1) * marker)
+
+    def layer_instructions(self, k: int) -> list[float | None]:
+        marker = int(self.run.header.get("marker_ticks", 0))
+        return [None if t is None else self.board.ticks_to_instructions(t - marker)
+                for t in self.run.samples[k].layer_ticks]
+
+    def summary(self) -> dict:
+        n = len(self.run.samples)
+        instr = [self.instructions(k) for k in range(n)]
+        mean = float(np.mean(instr)) if instr else 0.0
+        return {
+            "board": self.board.name,
+            "samples": n,
+            "bit_exact": self.bit_exact,
+            "reference": "LiteRT BUILTIN_REF",
+            "instructions_mean": round(mean),
+            "instructions_per_mac": mean / self.plan["macs"] if self.plan["macs"] else None,
+            "estimated_latency_ms": self.board.estimated_ms(mean),
+            "cpi": self.board.cpi,
+            "cpi_calibrated": self.board.cpi_calibrated,
+            "clock_hz": self.board.clock_hz,
+            "macs": self.plan["macs"],
+            "arena_bytes": self.plan["arena_bytes"],
+            "stack_bytes": self.run.stack_used,
+            "flash_bytes": self.firmware["flash_total"],
+            "ram_bytes": self.firmware["ram_total"],
+            "flash_by_part": self.firmware["flash"],
+            "ram_by_part": self.firmware["ram"],
+        }
+
+    def to_json(self) -> dict:
+        layers = [{"index": i, "op": op, "macs": macs, "instructions": ins}
+                  for i, ((op, macs), ins) in enumerate(zip(self.run.layers, self.layer_instructions(0)))] \
+            if self.run.samples else []
+        return {
+            **self.summary(),
+            "layers": layers,
+            "samples_detail": [
+                {"index": s.index, "exit": s.exit, "instructions": self.instructions(k),
+                 "layer_instructions": self.layer_instructions(k),
+                 "outputs": {o["name"]: a.reshape(-1).tolist()
+                             for o, a in zip(self.plan["outputs"], self.run.outputs(self.plan, k))}}
+                for k, s in enumerate(self.run.samples)
+            ],
+            "mismatches": [m.__dict__ for m in self.mismatches],
+        }
+
+
+def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
+           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, progress=print) -> DeployResult:
+    out_dir = Path(out_dir)
+    progress(f"compiling {tflite}")
+    compiled = compile_model(tflite, out_dir / "c", target=board.kernels)
+    plan = compiled.plan
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        batch = [random_inputs(plan["inputs"], rng) for _ in range(samples)]
+    else:
+        if len(plan["inputs"]) != 1:
+            raise ToolchainError("--inputs supports single-input models only")
+        batch = [[x.reshape(plan["inputs"][0]["shape"])] for x in inputs]
+    testset_bytes = write_testset(out_dir / "c", batch, labels)
+    check_fits(plan, board, testset_bytes)
+    progress(f"building firmware for {board.name} ({board.cpu})")
+    fw = build_firmware(out_dir / "c", board, out_dir / f"fw-{board.name}")
+    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
+    run = run_qemu(fw.elf, board, timeout=timeout)
+    if len(run.samples) != len(batch):
+        raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
+    ref = ReferenceModel(tflite)
+    names = [o["name"] for o in plan["outputs"]]
+    mismatches, ref_outputs = [], []
+    for k, xs in enumerate(batch):
+        expected = ref.run(xs)
+        ref_outputs.append(expected)
+        mismatches += compare(k, names, run.outputs(plan, k), expected)
+    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs)

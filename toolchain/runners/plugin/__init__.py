@@ -1,0 +1,1 @@
+"""QEMU TCG plugins used by the runners (instruction counting)."""

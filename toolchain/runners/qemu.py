@@ -1,0 +1,45 @@
+"""Run a firmware image in qemu-system-arm, deterministically (-icount), always under a timeout."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from toolchain.boards import Board
+from toolchain.errors import ToolchainError
+from toolchain.firmware import require_tool
+from toolchain.runners.protocol import RunResult, parse
+
+
+def qemu_command(elf: Path, board: Board) -> list[str]:
+    return [
+        require_tool("qemu-system-arm", "apt-get install qemu-system-arm (or run `make setup`)"),
+        "-M", board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "stdio",
+        "-semihosting-config", "enable=on,target=native",
+        "-icount", f"shift={board.icount_shift},align=off,sleep=off",
+        "-kernel", str(elf),
+    ]
+
+
+def run_qemu(elf: Path, board: Board, timeout: float = 120.0) -> RunResult:
+    if not board.emulated:
+        raise ToolchainError(f"board {board.name} has no emulator", "flash it instead (`tinyml flash`)")
+    cmd = qemu_command(elf, board)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"").decode(errors="replace").strip().splitlines()[-3:]
+        raise ToolchainError(
+            f"the firmware did not finish within {timeout:g} s on {board.name} (hung?); last output: "
+            + (" | ".join(tail) if tail else "none"),
+            "a model that large may need a longer --timeout; otherwise report the log") from None
+    log = proc.stdout.decode(errors="replace")
+    if "TM BEGIN" not in log and "TM FAULT" not in log:
+        raise ToolchainError(f"QEMU exited with status {proc.returncode} and no harness output on {board.name}:\n"
+                             + proc.stderr.decode(errors="replace")[-2000:])
+    result = parse(log)
+    if result.fault:
+        raise ToolchainError(f"the firmware faulted on {board.name}: {result.fault}")
+    if result.error or proc.returncode != 0 or not result.complete:
+        raise ToolchainError(f"the firmware failed on {board.name} (exit status {proc.returncode}): "
+                             f"{result.error or 'incomplete output'}")
+    return result

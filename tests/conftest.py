@@ -35,3 +35,23 @@ def compile_and_check(tflite: Path, out_dir: Path, samples: int = 8, seed: int =
     report = check_against_reference(tflite, out_dir, samples=samples, seed=seed)
     assert report.ok, report.summary()
     return result
+
+
+@pytest.fixture(scope="session")
+def zoo_tflite(tmp_path_factory, keras):
+    """zoo_tflite(name) -> the zoo model with seeded random weights, BN-calibrated, PTQ'd (cached per session)."""
+    from toolchain import zoo
+
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            entry = zoo.get(name)
+            keras.utils.set_random_seed(0)
+            model = entry.build()
+            rep = np.random.default_rng(0).uniform(-1, 1, (32, *entry.input_shape)).astype(np.float32)
+            zoo.calibrate_batchnorm(model, rep)
+            cache[name] = convert(model, rep, tmp_path_factory.mktemp(name) / f"{name}.tflite")
+        return cache[name]
+
+    return get

@@ -12,6 +12,7 @@ from toolchain.compiler.check import compare, random_inputs
 from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
 from toolchain.firmware import build_firmware, check_fits, write_testset
+from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
 from toolchain.runners.protocol import RunResult
 from toolchain.runners.qemu import run_qemu
 
@@ -30,6 +31,28 @@ def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
     return x[:samples] if samples else x
 
 
+def exact_layer_counts(hits: list[int], run: RunResult) -> list[list[int | None]]:
+    """Per sample and layer, the instructions between profiling markers counted by the TCG plugin.
+
+    The harness calls the marker twice back to back first (its cost: hits[1] - hits[0]), then for each
+    sample once before every layer that runs and once after the last."""
+    if len(hits) < 2:
+        raise ToolchainError(f"the instruction-count plugin saw {len(hits)} profiling markers, expected more")
+    marker = hits[1] - hits[0]
+    pos, counts = 2, []
+    for s in run.samples:
+        ran = [i for i, t in enumerate(s.layer_ticks) if t is not None]
+        marks = hits[pos: pos + len(ran) + 1]
+        if len(marks) != len(ran) + 1:
+            raise ToolchainError("the instruction-count plugin's markers do not match the harness output")
+        pos += len(ran) + 1
+        layer = [None] * len(s.layer_ticks)
+        for j, i in enumerate(ran):
+            layer[i] = marks[j + 1] - marks[j] - marker
+        counts.append(layer)
+    return counts
+
+
 @dataclass
 class DeployResult:
     board: Board
@@ -38,6 +61,7 @@ class DeployResult:
     firmware: dict  # size report
     mismatches: list
     reference_outputs: list[list[np.ndarray]]
+    exact_layers: list[list[int | None]] | None = None  # from the TCG plugin (--exact)
 
     @property
     def bit_exact(self) -> bool:
@@ -51,6 +75,8 @@ class DeployResult:
         return self.board.ticks_to_instructions(s.ticks - (ran + 1) * marker)
 
     def layer_instructions(self, k: int) -> list[float | None]:
+        if self.exact_layers is not None:
+            return list(self.exact_layers[k])
         marker = int(self.run.header.get("marker_ticks", 0))
         return [None if t is None else self.board.ticks_to_instructions(t - marker)
                 for t in self.run.samples[k].layer_ticks]
@@ -66,6 +92,7 @@ class DeployResult:
             "reference": "LiteRT BUILTIN_REF",
             "instructions_mean": round(mean),
             "instructions_per_mac": mean / self.plan["macs"] if self.plan["macs"] else None,
+            "layer_counts": "exact (TCG plugin)" if self.exact_layers is not None else "SysTick under -icount",
             "estimated_latency_ms": self.board.estimated_ms(mean),
             "cpi": self.board.cpi,
             "cpi_calibrated": self.board.cpi_calibrated,
@@ -98,7 +125,8 @@ class DeployResult:
 
 
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
-           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, progress=print) -> DeployResult:
+           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
+           progress=print) -> DeployResult:
     out_dir = Path(out_dir)
     progress(f"compiling {tflite}")
     compiled = compile_model(tflite, out_dir / "c", target=board.kernels)
@@ -115,7 +143,11 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
     progress(f"building firmware for {board.name} ({board.cpu})")
     fw = build_firmware(out_dir / "c", board, out_dir / f"fw-{board.name}")
     progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
-    run = run_qemu(fw.elf, board, timeout=timeout)
+    extra, counts_file = [], out_dir / f"fw-{board.name}" / "icount.txt"
+    if exact:
+        counts_file.unlink(missing_ok=True)
+        extra = plugin_args(build_plugin(out_dir / "plugin"), marker_address(fw.elf), counts_file)
+    run = run_qemu(fw.elf, board, timeout=timeout, extra_args=extra)
     if len(run.samples) != len(batch):
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     ref = ReferenceModel(tflite)
@@ -125,4 +157,5 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
         expected = ref.run(xs)
         ref_outputs.append(expected)
         mismatches += compare(k, names, run.outputs(plan, k), expected)
-    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs)
+    exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
+    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs, exact_layers)

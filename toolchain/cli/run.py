@@ -16,7 +16,7 @@ def print_run(result) -> None:
     rows = [[i, op, macs, round(ins) if ins is not None else None, ins / macs if ins and macs else None]
             for i, ((op, macs), ins) in enumerate(zip(result.run.layers, layers))]
     print(format_table(["#", "op", "MACs", "instructions", "instr/MAC"], rows,
-                       title=f"per layer (sample 0) on {s['board']}"))
+                       title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
     print()
     print_sizes(result.firmware, result.board)
     print()
@@ -46,6 +46,8 @@ class Run(Command):
         p.add_argument("--out", type=Path, help="work directory (default build/run/<model>-<board>)")
         p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
         p.add_argument("--timeout", type=float, default=300.0, help="emulator timeout in seconds (default 300)")
+        p.add_argument("--exact", action="store_true",
+                       help="count every instruction per layer with a QEMU TCG plugin (exact, slightly slower)")
 
     def run(self, args):
         from toolchain.deploy import deploy, load_inputs
@@ -60,7 +62,7 @@ class Run(Command):
             g = load_tflite(args.model)
             inputs = load_inputs(args.inputs, describe_io(g, g.inputs[0], g.input_names[0]), args.samples)
         result = deploy(args.model, board, out, inputs=inputs, samples=args.samples, timeout=args.timeout,
-                        progress=lambda msg: print(f"... {msg}", flush=True))
+                        exact=args.exact, progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result)
         if args.json:
             write_json(args.json, result.to_json())

@@ -20,10 +20,10 @@ def qemu_command(elf: Path, board: Board) -> list[str]:
     ]
 
 
-def run_qemu(elf: Path, board: Board, timeout: float = 120.0) -> RunResult:
+def run_qemu(elf: Path, board: Board, timeout: float = 120.0, extra_args: list[str] | None = None) -> RunResult:
     if not board.emulated:
-        raise ToolchainError(f"board {board.name} has no emulator", "flash it instead (`tinyml flash`)")
-    cmd = qemu_command(elf, board)
+        raise ToolchainError(f"board {board.name} has no emulator")
+    cmd = qemu_command(elf, board) + list(extra_args or [])
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:

@@ -1,0 +1,75 @@
+"""Instructions/MAC, arena, stack and flash of the MLPerf Tiny architectures on every QEMU board.
+
+    .venv/bin/python bench/firmware_matrix.py [--models kws,vww,ic,ad] [--boards ...] [--out build/bench]
+
+Random weights (seeded, BatchNorm-calibrated) and full-int8 PTQ: the figures depend on the
+architecture, not on training. Prints a Markdown table (the one in docs/BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from toolchain import zoo  # noqa: E402
+from toolchain.boards import all_boards, get_board  # noqa: E402
+
+
+def make_tflite(name: str, out: Path) -> Path:
+    from toolchain.export.tflite import convert_int8
+    from toolchain.tf import import_tf
+
+    _, keras = import_tf()
+    entry = zoo.get(name)
+    keras.utils.set_random_seed(0)
+    model = entry.build()
+    rep = np.random.default_rng(0).uniform(-1, 1, (32, *entry.input_shape)).astype(np.float32)
+    zoo.calibrate_batchnorm(model, rep)
+    path = out / f"{name}.tflite"
+    convert_int8(model, rep, path)
+    return path
+
+
+def measure(args: tuple[str, Path, str, Path]) -> dict:
+    from toolchain.deploy import deploy
+
+    name, tflite, board, out = args
+    result = deploy(tflite, get_board(board), out / f"{name}-{board}", samples=1, progress=lambda _: None)
+    s = result.summary()
+    return {"model": name, "board": board, "bit_exact": s["bit_exact"], "macs": s["macs"],
+            "instructions": s["instructions_mean"], "per_mac": s["instructions_per_mac"],
+            "arena": s["arena_bytes"], "stack": s["stack_bytes"], "flash": s["flash_bytes"],
+            "weights": s["flash_by_part"].get("model weights", 0), "ms": s["estimated_latency_ms"],
+            "clock": get_board(board).clock_hz}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="kws,vww,ic,ad")
+    ap.add_argument("--boards", default=",".join(b for b, v in all_boards().items() if v.emulated))
+    ap.add_argument("--out", type=Path, default=Path("build/bench"))
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = args.models.split(",")
+    tflites = {m: make_tflite(m, args.out) for m in models}
+    jobs = [(m, tflites[m], b, args.out) for m in models for b in args.boards.split(",")]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(measure, jobs))
+    print("| model | board | bit-exact | MACs | instructions | instr/MAC | est. ms @ clock | arena B | stack B "
+          "| flash B (weights) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['board']} | {'yes' if r['bit_exact'] else 'NO'} | {r['macs']:,} | "
+              f"{r['instructions']:,} | {r['per_mac']:.2f} | {r['ms']:.1f} @ {r['clock'] / 1e6:g} MHz | "
+              f"{r['arena']:,} | {r['stack']:,} | {r['flash']:,} ({r['weights']:,}) |")
+    return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

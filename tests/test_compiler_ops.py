@@ -91,3 +91,24 @@ def test_agrees_with_tflite_micro_where_references_agree(tmp_path, keras):
         micro.set_input(x, 0)
         micro.invoke()
         np.testing.assert_array_equal(host.run([x])[0][0], micro.get_output(0))
+
+
+@pytest.mark.parametrize("kind", ["leading_channels", "strided_spatial"])
+def test_strided_slice_bit_exact(kind, tmp_path, keras):
+    """A channel slice (how the KWS T-RecX head reads its first 32 channels) and a strided crop."""
+    from toolchain.tf import import_tf
+
+    tf, _ = import_tf()
+
+    class Slice(keras.layers.Layer):
+        def call(self, x):
+            if kind == "leading_channels":
+                return x[..., :5]
+            return tf.strided_slice(x, [0, 1, 0, 2], [1, 11, 12, 8], [1, 2, 3, 1])
+
+    inputs = keras.Input(om.IMAGE[:2] + (8,))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="after")(Slice(name="slice")(x))
+    tflite = convert(keras.Model(inputs, x), om.representative(om.IMAGE[:2] + (8,)), tmp_path / "s.tflite")
+    result = compile_and_check(tflite, tmp_path / "out")
+    assert "STRIDED_SLICE" in [layer["op"] for layer in result.plan["layers"]]

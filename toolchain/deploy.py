@@ -9,6 +9,7 @@ import numpy as np
 from toolchain.boards import Board
 from toolchain.compiler import compile_model
 from toolchain.compiler.check import compare, random_inputs
+from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
 from toolchain.firmware import build_firmware, check_fits, write_testset
@@ -62,10 +63,20 @@ class DeployResult:
     mismatches: list
     reference_outputs: list[list[np.ndarray]]
     exact_layers: list[list[int | None]] | None = None  # from the TCG plugin (--exact)
+    exit_threshold: int = NEVER
+    expected_exits: list[int] | None = None  # the exit LiteRT's outputs imply for each sample
+
+    @property
+    def exits(self) -> list[int]:
+        return [s.exit for s in self.run.samples]
+
+    @property
+    def exits_agree(self) -> bool:
+        return self.expected_exits is None or self.exits == self.expected_exits
 
     @property
     def bit_exact(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and self.exits_agree
 
     def instructions(self, k: int) -> float:
         """Instructions of sample k's inference, the profiling markers' own cost removed."""
@@ -91,6 +102,10 @@ class DeployResult:
             "bit_exact": self.bit_exact,
             "reference": "LiteRT BUILTIN_REF",
             "instructions_mean": round(mean),
+            "exit_threshold": self.exit_threshold,
+            "exits": len(self.plan["exits"]),
+            "exit_rate": (sum(e < len(self.plan["exits"]) for e in self.exits) / n
+                          if self.plan["exits"] and n else None),
             "instructions_per_mac": mean / self.plan["macs"] if self.plan["macs"] else None,
             "layer_counts": "exact (TCG plugin)" if self.exact_layers is not None else "SysTick under -icount",
             "estimated_latency_ms": self.board.estimated_ms(mean),
@@ -126,10 +141,11 @@ class DeployResult:
 
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
            labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
-           progress=print) -> DeployResult:
+           early_exit: bool = False, exit_threshold: int = NEVER, progress=print) -> DeployResult:
+    """`exit_threshold` is in the int8 softmax domain (see toolchain.compiler.exits.threshold_to_int8)."""
     out_dir = Path(out_dir)
     progress(f"compiling {tflite}")
-    compiled = compile_model(tflite, out_dir / "c", target=board.kernels)
+    compiled = compile_model(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit)
     plan = compiled.plan
     if inputs is None:
         rng = np.random.default_rng(seed)
@@ -138,7 +154,7 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
         if len(plan["inputs"]) != 1:
             raise ToolchainError("--inputs supports single-input models only")
         batch = [[x.reshape(plan["inputs"][0]["shape"])] for x in inputs]
-    testset_bytes = write_testset(out_dir / "c", batch, labels)
+    testset_bytes = write_testset(out_dir / "c", batch, labels, exit_threshold)
     check_fits(plan, board, testset_bytes)
     progress(f"building firmware for {board.name} ({board.cpu})")
     fw = build_firmware(out_dir / "c", board, out_dir / f"fw-{board.name}")
@@ -152,10 +168,13 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     ref = ReferenceModel(tflite)
     names = [o["name"] for o in plan["outputs"]]
-    mismatches, ref_outputs = [], []
+    mismatches, ref_outputs, expected_exits = [], [], []
     for k, xs in enumerate(batch):
         expected = ref.run(xs)
         ref_outputs.append(expected)
-        mismatches += compare(k, names, run.outputs(plan, k), expected)
+        expected_exits.append(reference_exit(plan, expected, exit_threshold))
+        if run.samples[k].exit == expected_exits[-1]:
+            mismatches += compare(k, names, run.outputs(plan, k), expected, taken_outputs(plan, run.samples[k].exit))
     exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
-    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs, exact_layers)
+    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs, exact_layers, exit_threshold,
+                        expected_exits)

@@ -23,11 +23,15 @@ def print_compile_summary(result) -> None:
           f"wrote model.c, model.h, model_plan.json, kernels/")
 
 
-def run_check(model: Path, out_dir: Path, samples: int, seed: int = 0) -> bool:
+def run_check(model: Path, out_dir: Path, samples: int, seed: int = 0, threshold: float = 1.0) -> bool:
     from toolchain.compiler.check import check_against_reference
+    from toolchain.compiler.exits import threshold_to_int8
 
-    report = check_against_reference(model, out_dir, samples=samples, seed=seed)
+    report = check_against_reference(model, out_dir, samples=samples, seed=seed,
+                                      exit_threshold=threshold_to_int8(threshold))
     print(report.summary())
+    if threshold < 1.0:
+        print(f"exit taken per sample at threshold {threshold}: {report.exits}")
     return report.ok
 
 
@@ -41,12 +45,19 @@ class Compile(Command):
         p.add_argument("--target", choices=sorted(TARGETS), default="ref", help="kernel implementation (default ref)")
         p.add_argument("--check", type=int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
+        p.add_argument("--early-exit", action="store_true",
+                       help="outputs other than the final one are early exits (int8 softmax) the code may return at")
+        p.add_argument("--threshold", type=float, default=1.0,
+                       help="with --check: leave at an exit when its top probability >= this (default 1.0: never)")
 
     def run(self, args):
         from toolchain.compiler import compile_model
 
-        result = compile_model(args.model, args.out, target=args.target)
+        result = compile_model(args.model, args.out, target=args.target, early_exit=args.early_exit)
         print_compile_summary(result)
+        for ex in result.plan["exits"]:
+            print(f"early exit {ex['index']}: output '{ex['output']}' after {ex['layers']} layers, "
+                  f"{ex['macs']:,} MACs (full model {result.plan['macs']:,})")
         if args.check > 0:
-            return 0 if run_check(args.model, args.out, args.check) else 1
+            return 0 if run_check(args.model, args.out, args.check, threshold=args.threshold) else 1
         return 0

@@ -23,13 +23,17 @@ def print_run(result) -> None:
     cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
     print(format_table(["figure", "value"], [
         ["bit-exact vs LiteRT BUILTIN_REF", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
-        ["instructions / inference", s["instructions_mean"]],
+        *([["early exits taken (rate)", f"{s['exit_rate']:.0%} at int8 threshold {s['exit_threshold']}"]]
+          if s["exits"] else []),
+        ["instructions / inference" + (" (mean)" if s["exits"] else ""), s["instructions_mean"]],
         ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"],
         [f"estimated latency @ {s['clock_hz'] / 1e6:g} MHz ({cpi})", f"{s['estimated_latency_ms']:.2f} ms"],
         ["arena (static, exact)", s["arena_bytes"]],
         ["stack high-water", s["stack_bytes"]],
         ["flash total", s["flash_bytes"]],
     ], title="summary (emulator: instruction counts, not cycles)"))
+    if not result.exits_agree:
+        print(f"  exit mismatch: device {result.exits} vs host {result.expected_exits}")
     for m in result.mismatches[:5]:
         print(f"  mismatch: sample {m.sample} output '{m.output}' {m.count}/{m.size} differ at {m.positions}")
 
@@ -46,10 +50,15 @@ class Run(Command):
         p.add_argument("--out", type=Path, help="work directory (default build/run/<model>-<board>)")
         p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
         p.add_argument("--timeout", type=float, default=300.0, help="emulator timeout in seconds (default 300)")
+        p.add_argument("--early-exit", action="store_true",
+                       help="treat the outputs other than the final one as early exits (int8 softmax)")
+        p.add_argument("--threshold", type=float, default=1.0,
+                       help="leave at an exit when its top probability >= this (default 1.0: never)")
         p.add_argument("--exact", action="store_true",
                        help="count every instruction per layer with a QEMU TCG plugin (exact, slightly slower)")
 
     def run(self, args):
+        from toolchain.compiler.exits import threshold_to_int8
         from toolchain.deploy import deploy, load_inputs
 
         board = get_board(args.board)
@@ -62,7 +71,8 @@ class Run(Command):
             g = load_tflite(args.model)
             inputs = load_inputs(args.inputs, describe_io(g, g.inputs[0], g.input_names[0]), args.samples)
         result = deploy(args.model, board, out, inputs=inputs, samples=args.samples, timeout=args.timeout,
-                        exact=args.exact, progress=lambda msg: print(f"... {msg}", flush=True))
+                        exact=args.exact, early_exit=args.early_exit, exit_threshold=threshold_to_int8(args.threshold),
+                        progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result)
         if args.json:
             write_json(args.json, result.to_json())

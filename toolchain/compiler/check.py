@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.compiler.hostrun import HostModel
 from toolchain.export.reference import ReferenceModel
 
@@ -27,12 +28,16 @@ class CheckReport:
     samples: int
     outputs: list[str]
     mismatches: list[Mismatch] = field(default_factory=list)
+    exits: list[int] = field(default_factory=list)  # exit taken per sample
+    exit_mismatches: list[tuple[int, int, int]] = field(default_factory=list)  # (sample, ours, reference)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.exit_mismatches
 
     def summary(self) -> str:
+        if self.exit_mismatches:
+            return "EXIT MISMATCH (sample, ours, reference): " + str(self.exit_mismatches[:10])
         if self.ok:
             return (f"bit-exact: {self.samples} random input(s), outputs {', '.join(self.outputs)} identical to "
                     "LiteRT BUILTIN_REF")
@@ -54,9 +59,13 @@ def random_inputs(specs: list[dict], rng: np.random.Generator) -> list[np.ndarra
     return xs
 
 
-def compare(sample: int, names: list[str], ours: list[np.ndarray], ref: list[np.ndarray]) -> list[Mismatch]:
+def compare(sample: int, names: list[str], ours: list[np.ndarray], ref: list[np.ndarray],
+            only: list[int] | None = None) -> list[Mismatch]:
+    """Element-wise differences between our outputs and the reference's (`only`: these output indices)."""
     found = []
-    for name, a, b in zip(names, ours, ref):
+    for i, (name, a, b) in enumerate(zip(names, ours, ref)):
+        if only is not None and i not in only:
+            continue
         a, b = a.reshape(-1), b.reshape(-1)
         diff = np.flatnonzero(a != b)
         if diff.size:
@@ -67,7 +76,9 @@ def compare(sample: int, names: list[str], ours: list[np.ndarray], ref: list[np.
 
 
 def check_against_reference(model_path: Path | str, model_dir: Path | str, samples: int = 10, seed: int = 0,
-                            inputs: list[list[np.ndarray]] | None = None) -> CheckReport:
+                            inputs: list[list[np.ndarray]] | None = None, exit_threshold: int = NEVER) -> CheckReport:
+    """For early-exit models the exit taken must be the one LiteRT's outputs imply at `exit_threshold`,
+    and the outputs valid at that exit must be identical."""
     host = HostModel(model_dir)
     ref = ReferenceModel(model_path)
     rng = np.random.default_rng(seed)
@@ -75,6 +86,12 @@ def check_against_reference(model_path: Path | str, model_dir: Path | str, sampl
     report = CheckReport(samples if inputs is None else len(inputs), names)
     for k in range(report.samples):
         xs = inputs[k] if inputs is not None else random_inputs(host.plan["inputs"], rng)
-        ours, _ = host.run(xs)
-        report.mismatches += compare(k, names, ours, ref.run(xs))
+        ours, taken = host.run(xs, exit_threshold)
+        expected = ref.run(xs)
+        want = reference_exit(host.plan, expected, exit_threshold)
+        report.exits.append(taken)
+        if taken != want:
+            report.exit_mismatches.append((k, taken, want))
+            continue
+        report.mismatches += compare(k, names, ours, expected, taken_outputs(host.plan, taken))
     return report

@@ -109,6 +109,16 @@ class Layer:
     location: str
     macs: int
     call: str
+    exit_check: str = ""  # C statement run after this layer: an early exit
+
+
+def exit_check(g: Graph, plan: Plan, em: Emitter, k: int, point) -> str:
+    out = g.tensors[point.output]
+    ptr = em.ptr(point.output)
+    return (f"if (tm_max_s8({ptr}, {out.size}) >= exit_threshold) {{\n"
+            f"        TM_LAYER({point.after});\n"
+            f"        memcpy((int8_t *)output + {plan.output_offsets[point.output]}, {ptr}, {out.nbytes});\n"
+            f"        return {k};\n    }}")
 
 
 def describe_io(g: Graph, tid: int, name: str) -> dict:
@@ -122,10 +132,12 @@ def describe_io(g: Graph, tid: int, name: str) -> dict:
 def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], int]:
     """Returns (model.c, model.h, layers, flash bytes of constants)."""
     em = Emitter(g, plan)
+    checks = {p.after - 1: exit_check(g, plan, em, k, p) for k, p in enumerate(g.exits)}
     layers = []
     for i, op in enumerate(g.ops):
         em.op_index = i
-        layers.append(Layer(i, op.kind, op.location, OPS.get(op.kind).macs(op, g), OPS.get(op.kind).emit(op, g, em)))
+        layers.append(Layer(i, op.kind, op.location, OPS.get(op.kind).macs(op, g), OPS.get(op.kind).emit(op, g, em),
+                            checks.get(i, "")))
     outputs = [
         {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}
         for k, tid in enumerate(g.outputs)
@@ -138,6 +150,7 @@ def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], 
         "source": source, "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
         "outputs": outputs, "inputs": inputs, "outs": outs, "input_size": plan.input_size,
         "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
+        "exits": [{"index": k, "output": g.outputs.index(p.output)} for k, p in enumerate(g.exits)],
     }
     model_c = _TEMPLATES.get_template("model.c.j2").render(**ctx)
     model_h = _TEMPLATES.get_template("model.h.j2").render(**ctx)

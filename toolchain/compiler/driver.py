@@ -6,6 +6,7 @@ from pathlib import Path
 
 from toolchain import __version__
 from toolchain.compiler.codegen import describe_io, generate
+from toolchain.compiler.exits import schedule_exits
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS
@@ -79,15 +80,22 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
             for layer in layers
         ],
         "tensors": tensors,
+        # Early exits: the model may return after `layers` layers with that output; MACs are of the path.
+        "exits": [{"index": k, "output": g.output_names[g.outputs.index(p.output)], "layers": p.after,
+                   "macs": sum(layer.macs for layer in layers[:p.after])} for k, p in enumerate(g.exits)],
     }
 
 
-def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref") -> CompileResult:
+def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
+                  early_exit: bool = False) -> CompileResult:
+    """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     sources = kernel_sources(target)
     g_in = load_tflite(model_path)
     check_supported(g_in)
     g = optimize(g_in)
+    if early_exit:
+        g = schedule_exits(g)
     if not g.ops:
         raise ToolchainError(f"{model_path} computes nothing (no operators left after removing reshapes)")
     plan = plan_memory(g)

@@ -77,6 +77,14 @@ class Op:
 
 
 @dataclass(frozen=True)
+class ExitPoint:
+    """After the first `after` ops, the model may return with output tensor `output` (an int8 softmax)."""
+
+    output: int
+    after: int
+
+
+@dataclass(frozen=True)
 class Graph:
     tensors: dict[int, Tensor]
     ops: tuple[Op, ...]
@@ -84,6 +92,7 @@ class Graph:
     outputs: tuple[int, ...]
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
+    exits: tuple[ExitPoint, ...] = ()  # early exits in execution order; empty: compute every output
 
     def replace(self, **changes) -> "Graph":
         return dataclasses.replace(self, **changes)

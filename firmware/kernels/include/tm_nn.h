@@ -191,6 +191,16 @@ tm_status tm_pad_s8(const tm_dims *input_dims, const int8_t *input, const tm_dim
 tm_status tm_concat_s8(const int8_t *const *inputs, const int32_t *copy_size, int32_t num_inputs,
                        int32_t outer, int8_t *output);
 
+/* ---- STRIDED_SLICE (input and output share scale and zero point) ------------------------------
+ * output[n][h][w][c] = input[begin.n + n*stride.n][begin.h + h*stride.h][...][begin.c + c*stride.c]
+ * for every index of output_dims; begin/stride are already resolved (masks, negative indices). */
+tm_status tm_strided_slice_s8(const tm_dims *input_dims, const int8_t *input, const tm_dims *begin,
+                              const tm_dims *stride, const tm_dims *output_dims, int8_t *output);
+
+/* ---- Early exit --------------------------------------------------------------------------------
+ * The largest value of an int8 tensor (an exit's softmax: its top probability is (max + 128) / 256). */
+int32_t tm_max_s8(const int8_t *input, int32_t size);
+
 /* ---- Element-wise requantization (QUANTIZE int8 -> int8, RELU, RELU6) --------------------------
  * out = clamp(requantize(input + input_offset) + output_offset). */
 typedef struct {

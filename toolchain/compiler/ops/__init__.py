@@ -4,7 +4,7 @@ from toolchain.compiler.ops.base import OPS, OpDef
 # Importing the modules registers the ops.
 from toolchain.compiler.ops import (  # noqa: E402,F401
     add, concatenation, conv2d, depthwise_conv2d, fully_connected, mean, pad, pooling, quantize, relu, reshape,
-    softmax,
+    softmax, strided_slice,
 )
 
 __all__ = ["OPS", "OpDef"]

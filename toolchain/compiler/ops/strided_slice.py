@@ -1,0 +1,62 @@
+import math
+
+from toolchain.compiler.ops.base import OpDef, register, require_int8, same_quant
+
+
+def resolve(op, g) -> tuple[list[int], list[int], list[int]] | None:
+    """(begin, stride, count) per axis of the input padded to 4-D, as TFLite's StridedSlice resolves
+    begin/end masks, negative indices and clamping; None when not statically resolvable."""
+    inp = g.tensors[op.inputs[0]]
+    tensors = [g.tensors[t] for t in op.inputs[1:4]]
+    if not all(t.is_const for t in tensors) or len(inp.shape) > 4:
+        return None
+    begin, end, strides = (t.data.reshape(-1).tolist() for t in tensors)
+    o = op.options
+    rank = len(inp.shape)
+    starts, steps, counts = [], [], []
+    for i, dim in enumerate(inp.shape):
+        s = strides[i]
+        if s == 0:
+            return None
+        if o.get("beginMask", 0) >> i & 1:
+            start = 0 if s > 0 else dim - 1
+        else:
+            start = begin[i] + (dim if begin[i] < 0 else 0)
+        if o.get("shrinkAxisMask", 0) >> i & 1:
+            stop = start + 1
+        elif o.get("endMask", 0) >> i & 1:
+            stop = dim if s > 0 else -1
+        else:
+            stop = end[i] + (dim if end[i] < 0 else 0)
+        lo, hi = (0, dim) if s > 0 else (-1, dim - 1)
+        start, stop = min(max(start, lo), hi), min(max(stop, lo), hi)
+        starts.append(start)
+        steps.append(s)
+        counts.append(max(0, math.ceil((stop - start) / s)))
+    pad = 4 - rank
+    return [0] * pad + starts, [1] * pad + steps, [1] * pad + counts
+
+
+@register("STRIDED_SLICE")
+class StridedSlice(OpDef):
+    def check(self, op, g):
+        problems = require_int8(g, op)
+        o = op.options
+        if o.get("ellipsisMask", 0) or o.get("newAxisMask", 0) or o.get("offset", False):
+            problems.append("ellipsis, new-axis masks and offset slices are not supported")
+            return problems
+        r = resolve(op, g)
+        if r is None:
+            return problems + ["only constant begin/end/strides on tensors up to 4-D are supported"]
+        if math.prod(r[2]) != g.tensors[op.outputs[0]].size or 0 in r[2]:
+            out_shape = list(g.tensors[op.outputs[0]].shape)
+            problems.append(f"resolved slice size {r[2]} does not match the output {out_shape}")
+        if not problems and not same_quant(g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]):
+            problems.append("input and output quantization differ")
+        return problems
+
+    def emit(self, op, g, em):
+        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        begin, stride, count = resolve(op, g)
+        return (f"tm_strided_slice_s8({em.dims(inp)}, {em.ptr(inp.id)}, {em.dims_value(begin)}, "
+                f"{em.dims_value(stride)}, {em.dims_value(count)}, {em.ptr(out.id)})")

@@ -12,7 +12,7 @@ from toolchain.compiler.check import compare, random_inputs
 from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
-from toolchain.firmware import build_firmware, check_fits, write_testset
+from toolchain.firmware import Firmware, build_firmware, check_fits, write_testset
 from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
 from toolchain.runners.protocol import RunResult
 from toolchain.runners.qemu import run_qemu
@@ -139,31 +139,33 @@ class DeployResult:
         }
 
 
-def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
-           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
-           early_exit: bool = False, exit_threshold: int = NEVER, progress=print) -> DeployResult:
-    """`exit_threshold` is in the int8 softmax domain (see toolchain.compiler.exits.threshold_to_int8)."""
-    out_dir = Path(out_dir)
-    progress(f"compiling {tflite}")
-    compiled = compile_model(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit)
-    plan = compiled.plan
+def make_batch(plan: dict, inputs: np.ndarray | None, samples: int, seed: int) -> list[list[np.ndarray]]:
+    """The samples to embed: the given inputs (single-input models), or seeded random ones."""
     if inputs is None:
         rng = np.random.default_rng(seed)
-        batch = [random_inputs(plan["inputs"], rng) for _ in range(samples)]
-    else:
-        if len(plan["inputs"]) != 1:
-            raise ToolchainError("--inputs supports single-input models only")
-        batch = [[x.reshape(plan["inputs"][0]["shape"])] for x in inputs]
-    testset_bytes = write_testset(out_dir / "c", batch, labels, exit_threshold)
+        return [random_inputs(plan["inputs"], rng) for _ in range(samples)]
+    if len(plan["inputs"]) != 1:
+        raise ToolchainError("--inputs supports single-input models only")
+    return [[x.reshape(plan["inputs"][0]["shape"])] for x in inputs]
+
+
+def prepare_firmware(model_dir: Path, plan: dict, board: Board, build_dir: Path, batch: list[list[np.ndarray]],
+                     labels: list[int] | None = None, exit_threshold: int = NEVER) -> Firmware:
+    """Embed the test set, check the memories, build the image."""
+    testset_bytes = write_testset(model_dir, batch, labels, exit_threshold)
     check_fits(plan, board, testset_bytes)
-    progress(f"building firmware for {board.name} ({board.cpu})")
-    fw = build_firmware(out_dir / "c", board, out_dir / f"fw-{board.name}")
-    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
-    extra, counts_file = [], out_dir / f"fw-{board.name}" / "icount.txt"
+    return build_firmware(model_dir, board, build_dir)
+
+
+def run_and_compare(tflite: Path, plan: dict, board: Board, elf: Path, sizes: dict, batch: list[list[np.ndarray]],
+                    exit_threshold: int = NEVER, exact: bool = False, timeout: float = 300.0,
+                    work_dir: Path | None = None) -> DeployResult:
+    """Run the image in QEMU and compare every sample with LiteRT BUILTIN_REF on the same inputs."""
+    extra, counts_file = [], Path(work_dir or elf.parent) / "icount.txt"
     if exact:
         counts_file.unlink(missing_ok=True)
-        extra = plugin_args(build_plugin(out_dir / "plugin"), marker_address(fw.elf), counts_file)
-    run = run_qemu(fw.elf, board, timeout=timeout, extra_args=extra)
+        extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(elf), counts_file)
+    run = run_qemu(elf, board, timeout=timeout, extra_args=extra)
     if len(run.samples) != len(batch):
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     ref = ReferenceModel(tflite)
@@ -176,5 +178,19 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
         if run.samples[k].exit == expected_exits[-1]:
             mismatches += compare(k, names, run.outputs(plan, k), expected, taken_outputs(plan, run.samples[k].exit))
     exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
-    return DeployResult(board, plan, run, fw.sizes, mismatches, ref_outputs, exact_layers, exit_threshold,
+    return DeployResult(board, plan, run, sizes, mismatches, ref_outputs, exact_layers, exit_threshold,
                         expected_exits)
+
+
+def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
+           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
+           early_exit: bool = False, exit_threshold: int = NEVER, progress=print) -> DeployResult:
+    """compile -> embed -> build -> run -> compare. `exit_threshold` is in the int8 softmax domain."""
+    out_dir = Path(out_dir)
+    progress(f"compiling {tflite}")
+    plan = compile_model(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit).plan
+    batch = make_batch(plan, inputs, samples, seed)
+    progress(f"building firmware for {board.name} ({board.cpu})")
+    fw = prepare_firmware(out_dir / "c", plan, board, out_dir / f"fw-{board.name}", batch, labels, exit_threshold)
+    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
+    return run_and_compare(tflite, plan, board, fw.elf, fw.sizes, batch, exit_threshold, exact, timeout)

@@ -1,0 +1,1 @@
+"""`tinyml pipeline`: train -> compress -> export -> compile -> build -> run -> report, cached per stage."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolchain import zoo  # noqa: E402
-from toolchain.boards import all_boards, get_board  # noqa: E402
+from toolchain.bench import run_matrix, to_markdown  # noqa: E402
+from toolchain.boards import all_boards  # noqa: E402
 
 
 def make_tflite(name: str, out: Path) -> Path:
@@ -35,19 +35,6 @@ def make_tflite(name: str, out: Path) -> Path:
     return path
 
 
-def measure(args: tuple[str, Path, str, Path]) -> dict:
-    from toolchain.deploy import deploy
-
-    name, tflite, board, out = args
-    result = deploy(tflite, get_board(board), out / f"{name}-{board}", samples=1, progress=lambda _: None)
-    s = result.summary()
-    return {"model": name, "board": board, "bit_exact": s["bit_exact"], "macs": s["macs"],
-            "instructions": s["instructions_mean"], "per_mac": s["instructions_per_mac"],
-            "arena": s["arena_bytes"], "stack": s["stack_bytes"], "flash": s["flash_bytes"],
-            "weights": s["flash_by_part"].get("model weights", 0), "ms": s["estimated_latency_ms"],
-            "clock": get_board(board).clock_hz}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="kws,vww,ic,ad")
@@ -56,18 +43,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    models = args.models.split(",")
-    tflites = {m: make_tflite(m, args.out) for m in models}
-    jobs = [(m, tflites[m], b, args.out) for m in models for b in args.boards.split(",")]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(measure, jobs))
-    print("| model | board | bit-exact | MACs | instructions | instr/MAC | est. ms @ clock | arena B | stack B "
-          "| flash B (weights) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['board']} | {'yes' if r['bit_exact'] else 'NO'} | {r['macs']:,} | "
-              f"{r['instructions']:,} | {r['per_mac']:.2f} | {r['ms']:.1f} @ {r['clock'] / 1e6:g} MHz | "
-              f"{r['arena']:,} | {r['stack']:,} | {r['flash']:,} ({r['weights']:,}) |")
+    tflites = [make_tflite(m, args.out) for m in args.models.split(",")]
+    rows = run_matrix(tflites, args.boards.split(","), ["ref"], args.out, args.jobs)
+    print(to_markdown(rows))
     return 0 if all(r["bit_exact"] for r in rows) else 1
 
 

@@ -138,3 +138,20 @@ def test_cli_boards_and_build(zoo_tflite, tmp_path, capsys):
     assert "firmware size on mps3-an547" in printed and "arena" in printed
     assert (tmp_path / "c" / "fw-mps3-an547" / "firmware.bin").is_file()
     assert os.path.getsize(tmp_path / "c" / "fw-mps3-an547" / "firmware.hex") > 0
+
+
+def test_cli_bench_matrix_writes_csv_and_json(zoo_tflite, tmp_path, capsys):
+    csv_path, json_path = tmp_path / "b.csv", tmp_path / "b.json"
+    rc = main(["bench", str(zoo_tflite("ad")), "--boards", "mps2-an385,mps3-an547", "--out", str(tmp_path / "w"),
+               "--csv", str(csv_path), "--json", str(json_path)])
+    assert rc == 0
+    rows = json.loads(json_path.read_text())
+    assert {(r["board"], r["kernels"]) for r in rows} == {("mps2-an385", "ref"), ("mps3-an547", "ref")}
+    assert all(r["bit_exact"] and r["instructions"] > r["macs"] for r in rows)
+    assert csv_path.read_text().splitlines()[0].startswith("model,board,kernels,bit_exact")
+    assert "mps3-an547" in capsys.readouterr().out
+
+
+def test_cli_bench_refuses_unknown_kernel_path(zoo_tflite, capsys):
+    assert main(["bench", str(zoo_tflite("ad")), "--kernels", "turbo"]) == 2
+    assert "unknown kernel path 'turbo'" in capsys.readouterr().err

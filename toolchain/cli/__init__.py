@@ -9,7 +9,7 @@ from toolchain.cli.base import COMMANDS
 from toolchain.errors import ToolchainError
 
 # Importing the modules registers the subcommands.
-from toolchain.cli import boards, build, compile, demo, run  # noqa: E402,F401
+from toolchain.cli import bench, boards, build, compile, demo, run  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

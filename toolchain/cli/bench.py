@@ -1,0 +1,36 @@
+"""tinyml bench: models x boards x kernel paths in the emulator, one table, CSV/JSON out."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolchain.cli.base import Command, command
+from toolchain.fsutil import write_atomic, write_json
+from toolchain.report.table import format_table
+
+
+@command("bench")
+class Bench(Command):
+    help = "benchmark .tflite models on several emulated boards and kernel paths in parallel"
+
+    def add_arguments(self, p):
+        p.add_argument("models", nargs="+", type=Path, help=".tflite files")
+        p.add_argument("--boards", default="mps2-an386", help="comma-separated boards (default mps2-an386)")
+        p.add_argument("--kernels", default="ref", help="comma-separated kernel paths (default ref)")
+        p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+        p.add_argument("--samples", type=int, default=1, help="samples per run (default 1)")
+        p.add_argument("--out", type=Path, default=Path("build/bench"), help="work directory")
+        p.add_argument("--csv", type=Path, help="write the table as CSV")
+        p.add_argument("--json", type=Path, help="write the table as JSON")
+
+    def run(self, args):
+        from toolchain.bench import COLUMNS, run_matrix, to_csv
+
+        rows = run_matrix(args.models, args.boards.split(","), args.kernels.split(","), args.out, args.jobs,
+                          args.samples)
+        print(format_table(COLUMNS, [[r[c] if not isinstance(r[c], bool) else ("yes" if r[c] else "NO")
+                                      for c in COLUMNS] for r in rows]))
+        if args.csv:
+            write_atomic(args.csv, to_csv(rows))
+        if args.json:
+            write_json(args.json, rows)
+        return 0 if all(r["bit_exact"] for r in rows) else 1

@@ -9,7 +9,9 @@ from toolchain.cli.base import COMMANDS
 from toolchain.errors import ToolchainError
 
 # Importing the modules registers the subcommands.
-from toolchain.cli import bench, boards, build, compile, demo, run  # noqa: E402,F401
+from toolchain.cli import (  # noqa: E402,F401
+    bench, boards, build, compile, compress, demo, evaluate, export, import_onnx, pipeline, run, train, zoo,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

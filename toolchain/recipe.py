@@ -1,0 +1,317 @@
+"""The recipe: one TOML file (`models/<name>.toml`) parsed once into typed, frozen dataclasses.
+
+Each `[section]` is a dataclass registered with `@recipe_section("name")`; the parser accepts exactly
+the registered sections and, inside each, exactly the dataclass's fields (with their types). A later
+stage adds its own section (`[compress]`, `[target]`) by registering one more dataclass; nothing
+here changes. Free-form tables are typed `dict` (e.g. `[dataset.options]`, passed to the loader).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from toolchain.errors import ToolchainError
+from toolchain.registry import Registry
+
+S = TypeVar("S")
+
+SECTIONS: Registry[type] = Registry("recipe section")
+
+
+def recipe_section(name: str) -> Callable[[type[S]], type[S]]:
+    """Register the decorated dataclass as section `[name]`; it may define `validate(self, where)`."""
+    return SECTIONS.register(name)
+
+
+EXIT_STYLES = ("none", "trecx", "sdn", "branchy")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "step", "exponential")
+
+
+@recipe_section("model")
+@dataclass(frozen=True)
+class ModelSection:
+    name: str  # a zoo model: kws, ic, vww, ad
+    input_shape: list[int] | None = None  # default: the dataset's
+    num_classes: int | None = None  # default: the dataset's
+
+    def validate(self, where: str) -> None:
+        from toolchain import zoo
+
+        zoo.get(self.name)
+        if self.input_shape is not None and (not self.input_shape or min(self.input_shape) < 1):
+            raise ToolchainError(f"{where}: input_shape must be positive integers, got {self.input_shape}")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ToolchainError(f"{where}: num_classes must be >= 2, got {self.num_classes}")
+
+
+@recipe_section("exit")
+@dataclass(frozen=True)
+class ExitSection:
+    style: str = "none"  # none | trecx | sdn | branchy
+    ev_assist: bool = False  # T-RecX early-view assistance (trecx only)
+    loss_weight: float | None = None  # weight of the exit's loss; default: the style's (see zoo.exits)
+    threshold: float = 0.9  # leave at the exit when its max softmax >= threshold
+
+    def validate(self, where: str) -> None:
+        if self.style not in EXIT_STYLES:
+            raise ToolchainError(f"{where}: unknown style {self.style!r}", f"styles: {', '.join(EXIT_STYLES)}")
+        if self.ev_assist and self.style != "trecx":
+            raise ToolchainError(f"{where}: ev_assist is part of T-RecX", "set style = \"trecx\" or ev_assist = false")
+        if self.loss_weight is not None and self.loss_weight < 0:
+            raise ToolchainError(f"{where}: loss_weight must be >= 0, got {self.loss_weight}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ToolchainError(f"{where}: threshold must be in [0, 1], got {self.threshold}")
+
+
+@recipe_section("dataset")
+@dataclass(frozen=True)
+class DatasetSection:
+    name: str
+    root: str | None = None  # where a real dataset lives (generated ones ignore it)
+    seed: int = 0
+    options: dict = field(default_factory=dict)  # passed to the loader as keyword arguments
+
+
+@recipe_section("train")
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: str = "adam"
+    lr: float = 1e-3  # the first learning rate
+    lr_schedule: str = "constant"  # constant | step | exponential
+    # step: lr_values[i] from fraction lr_boundaries[i-1] of the run on (fractions keep the shape
+    # when --epochs changes); lr_values[0] must equal lr.
+    lr_boundaries: list[float] = field(default_factory=list)
+    lr_values: list[float] = field(default_factory=list)
+    lr_decay: float = 1.0  # exponential: lr * lr_decay ** epoch
+    seed: int = 0
+    ev_assist_fraction: float = 0.8  # copy the exit's depthwise weights during this share of the epochs
+    # Re-estimate BatchNorm statistics on this many training samples after each epoch (0: keep the
+    # moving averages only); see toolchain.train.callbacks.PreciseBatchNorm.
+    bn_recalibration_samples: int = 1000
+
+    def validate(self, where: str) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ToolchainError(f"{where}: epochs and batch_size must be >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise ToolchainError(f"{where}: unknown optimizer {self.optimizer!r}",
+                                 f"optimizers: {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ToolchainError(f"{where}: unknown lr_schedule {self.lr_schedule!r}",
+                                 f"schedules: {', '.join(LR_SCHEDULES)}")
+        if self.lr <= 0:
+            raise ToolchainError(f"{where}: lr must be > 0, got {self.lr}")
+        if self.lr_schedule == "step":
+            b, v = self.lr_boundaries, self.lr_values
+            if len(v) != len(b) + 1 or not v or v[0] != self.lr:
+                raise ToolchainError(f"{where}: a step schedule needs lr_values = [lr, ...] with one value more "
+                                     f"than lr_boundaries (got {len(v)} values, {len(b)} boundaries)")
+            if any(not 0 < x < 1 for x in b) or list(b) != sorted(b):
+                raise ToolchainError(f"{where}: lr_boundaries are increasing fractions of the run in (0, 1), got {b}")
+        elif self.lr_boundaries or self.lr_values:
+            raise ToolchainError(f"{where}: lr_boundaries/lr_values need lr_schedule = \"step\"")
+        if not 0 < self.lr_decay <= 1:
+            raise ToolchainError(f"{where}: lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.bn_recalibration_samples < 0:
+            raise ToolchainError(f"{where}: bn_recalibration_samples must be >= 0")
+        if not 0 <= self.ev_assist_fraction <= 1:
+            raise ToolchainError(f"{where}: ev_assist_fraction must be in [0, 1], got {self.ev_assist_fraction}")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 0-based `epoch`."""
+        if self.lr_schedule == "exponential":
+            return self.lr * self.lr_decay ** epoch
+        if self.lr_schedule == "step":
+            passed = sum(epoch >= round(b * self.epochs) for b in self.lr_boundaries)
+            return self.lr_values[passed]
+        return self.lr
+
+
+DEFAULT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99]
+
+
+@recipe_section("evaluate")
+@dataclass(frozen=True)
+class EvaluateSection:
+    thresholds: list[float] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+
+    def validate(self, where: str) -> None:
+        if not self.thresholds or any(not 0 <= t <= 1 for t in self.thresholds):
+            raise ToolchainError(f"{where}: thresholds must be a non-empty list of values in [0, 1]")
+
+
+REQUIRED_SECTIONS = ("model", "dataset")
+
+# Modules of later stages that register their own sections (cheap to import: no TensorFlow). They
+# are imported before a recipe is parsed, so every section is known whichever entry point (a CLI
+# command, the Python API) loads the recipe; a module not written yet is skipped.
+SECTION_MODULES = ("toolchain.compress.recipe_section", "toolchain.pipeline.target")
+
+
+def _register_stage_sections() -> None:
+    for module in SECTION_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # the file's stem, e.g. "kws"
+    sections: dict[str, Any]  # section name -> its dataclass instance (every registered section)
+    path: Path | None = None
+
+    def section(self, name: str) -> Any:
+        return self.sections[name]
+
+    @property
+    def model(self) -> ModelSection:
+        return self.sections["model"]
+
+    @property
+    def exit(self) -> ExitSection:
+        return self.sections["exit"]
+
+    @property
+    def dataset(self) -> DatasetSection:
+        return self.sections["dataset"]
+
+    @property
+    def train(self) -> TrainSection:
+        return self.sections["train"]
+
+    @property
+    def evaluate(self) -> EvaluateSection:
+        return self.sections["evaluate"]
+
+    def replace(self, section: str, **changes) -> "Recipe":
+        """A copy with fields of one section changed (validated again), e.g. replace("train", epochs=3)."""
+        updated = dataclasses.replace(self.sections[section], **changes)
+        _validate(updated, f"[{section}]")
+        return dataclasses.replace(self, sections={**self.sections, section: updated})
+
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(value) for name, value in self.sections.items()}
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ToolchainError(f"cannot read recipe {path}: {exc.strerror}",
+                             "recipes live in models/<name>.toml") from exc
+    return parse_recipe(text, name=path.stem, path=path)
+
+
+def parse_recipe(text: str, *, name: str = "recipe", path: Path | None = None) -> Recipe:
+    where = str(path) if path else name
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ToolchainError(f"{where}: not valid TOML: {exc}") from exc
+    return recipe_from_dict(table, name=name, path=path)
+
+
+# Modules of later stages that register their own sections; imported before any recipe is parsed.
+STAGE_SECTION_MODULES = ("toolchain.compress.recipe_section", "toolchain.pipeline.target")
+
+
+def recipe_from_dict(table: dict, *, name: str = "recipe", path: Path | None = None) -> Recipe:
+    for module in STAGE_SECTION_MODULES:
+        importlib.import_module(module)
+    where = str(path) if path else name
+    allowed = list(SECTIONS)
+    unknown = [key for key in table if key not in SECTIONS]
+    if unknown:
+        raise ToolchainError(f"{where}: unknown section [{unknown[0]}]", f"sections: {', '.join(allowed)}")
+    for key in REQUIRED_SECTIONS:
+        if key not in table:
+            raise ToolchainError(f"{where}: missing section [{key}]")
+    sections = {}
+    for key, cls in SECTIONS.items():
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise ToolchainError(f"{where}: {key} must be a [{key}] table")
+        sections[key] = _build(cls, value, f"{where} [{key}]")
+    for check in RECIPE_CHECKS:
+        check(sections, where)
+    return Recipe(name=name, sections=sections, path=path)
+
+
+def _check_exit_fits_model(sections: dict, where: str) -> None:
+    from toolchain.zoo.exits import check_exit
+
+    model, exit_ = sections["model"], sections["exit"]
+    try:
+        check_exit(model.name, exit_.style, exit_.ev_assist)
+    except ToolchainError as exc:
+        raise ToolchainError(f"{where} [exit]: {exc.message}", exc.hint) from exc
+
+
+# Checks that involve several sections, run after each section parsed and validated on its own.
+RECIPE_CHECKS: list[Callable[[dict, str], None]] = [_check_exit_fits_model]
+
+
+def _build(cls: type, table: dict, where: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise ToolchainError(f"{where}: unknown key {key!r}", f"keys: {', '.join(fields)}")
+    values = {}
+    for fname, f in fields.items():
+        if fname in table:
+            values[fname] = _check_type(table[fname], hints[fname], f"{where} {fname}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ToolchainError(f"{where}: missing key {fname!r}")
+    instance = cls(**values)
+    _validate(instance, where)
+    return instance
+
+
+def _validate(instance, where: str) -> None:
+    validate = getattr(instance, "validate", None)
+    if validate is not None:
+        validate(where)
+
+
+def _check_type(value, hint, where: str):
+    """`value` converted to `hint` (int -> float is allowed), or a ToolchainError saying what was expected."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _check_type(value, option, where)
+            except ToolchainError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, list):
+            raise ToolchainError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ToolchainError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ToolchainError(f"{where}: expected {name}, got {value!r}")

@@ -1,0 +1,279 @@
+"""The early-exit threshold sweep: exit rate, accuracy and exact expected MACs per threshold.
+
+Exit rule: a sample leaves at `exit_1` when the exit's max softmax >= threshold; otherwise the
+backbone finishes and `final` answers. MACs are counted with `zoo.count_macs`'s rules on the graph
+path each sample takes:
+  - it exits: the layers `exit_1` depends on (backbone up to the exit + exit head);
+  - it does not: every layer of the model (the exit head ran before the decision).
+The reference cost is the model without its exit head (the layers `final` depends on): what the
+same network costs deployed without early exit. Headline (as T-RecX reports it): the largest MAC
+reduction whose accuracy is within 1 percentage point of the final exit's.
+
+For an int8 model, feed dequantized softmax scores: with the int8 softmax's scale 1/256, the float
+comparison equals the integer one, `q >= int8_threshold(threshold, scale, zero_point)`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.fsutil import write_atomic, write_json
+from toolchain.report.table import format_table
+from toolchain.train.metrics import accuracy
+from toolchain.zoo.exits import EXIT_OUTPUT, FINAL_OUTPUT
+
+TOLERANCE = 0.01  # accuracy loss allowed by the headline (absolute, i.e. 1 percentage point)
+FINE_GRID = [round(t, 2) for t in np.linspace(0.0, 1.0, 101)]
+
+
+@dataclass(frozen=True)
+class PathMacs:
+    exit: int  # samples that leave at exit_1
+    full: int  # samples that do not (backbone + final head + the exit head computed before deciding)
+    final_only: int  # the model without the exit head: the no-exit reference
+
+    @property
+    def exit_head(self) -> int:
+        return self.full - self.final_only
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    threshold: float
+    exit_rate: float
+    accuracy: float
+    expected_macs: float
+    mac_reduction: float  # 1 - expected / final_only
+
+
+@dataclass
+class Sweep:
+    rows: list[SweepRow]
+    exit_accuracy: float | None  # exit_1 alone on every sample (None: the model has no exit)
+    final_accuracy: float  # final alone = the no-exit model
+    macs: PathMacs
+    samples: int
+    headline: SweepRow | None = None  # largest reduction within TOLERANCE of final_accuracy
+    tolerance: float = TOLERANCE
+    curve: list[SweepRow] = field(default_factory=list)  # thresholds 0.00..1.00 by 0.01, for the plot
+
+    def to_dict(self) -> dict:
+        return {"samples": self.samples, "exit_accuracy": self.exit_accuracy, "final_accuracy": self.final_accuracy,
+                "macs": asdict(self.macs), "tolerance": self.tolerance,
+                "headline": asdict(self.headline) if self.headline else None,
+                "rows": [asdict(r) for r in self.rows]}
+
+    def table_rows(self) -> tuple[list[str], list[list]]:
+        headers = ["threshold", "exit rate %", "accuracy %", "expected MACs", "MAC reduction %"]
+        rows = [[f"{r.threshold:.2f}", 100 * r.exit_rate, 100 * r.accuracy, round(r.expected_macs),
+                 100 * r.mac_reduction] for r in self.rows]
+        return headers, rows
+
+    def summary_lines(self) -> list[str]:
+        m = self.macs
+        lines = [f"samples: {self.samples}",
+                 f"final exit alone (no-exit model): {100 * self.final_accuracy:.2f}% at {m.final_only:,} MACs"]
+        if self.exit_accuracy is not None:
+            lines.append(f"exit_1 alone: {100 * self.exit_accuracy:.2f}% at {m.exit:,} MACs "
+                         f"({100 * m.exit / m.final_only:.1f}% of the no-exit MACs; exit head {m.exit_head:,} MACs)")
+        if self.headline is not None:
+            h = self.headline
+            lines.append(f"headline: {100 * h.mac_reduction:.1f}% fewer MACs at {100 * h.accuracy:.2f}% accuracy "
+                         f"(within {100 * self.tolerance:g} pt of final), threshold {h.threshold:.2f}, "
+                         f"exit rate {100 * h.exit_rate:.1f}%")
+        return lines
+
+    def format(self, title: str | None = None) -> str:
+        headers, rows = self.table_rows()
+        return format_table(headers, rows, title=title) + "\n" + "\n".join(self.summary_lines())
+
+    def to_markdown(self, title: str | None = None) -> str:
+        headers, rows = self.table_rows()
+        out = [f"## {title}", ""] if title else []
+        out += [markdown_table(headers, rows), ""] + [f"- {line}" for line in self.summary_lines()]
+        return "\n".join(out) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["threshold", "exit_rate", "accuracy", "expected_macs", "mac_reduction"])
+        for r in self.rows:
+            writer.writerow([r.threshold, f"{r.exit_rate:.6f}", f"{r.accuracy:.6f}", f"{r.expected_macs:.1f}",
+                             f"{r.mac_reduction:.6f}"])
+        return buf.getvalue()
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return f"{v:,.2f}"
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def exit_mask(exit_probs: np.ndarray, threshold: float) -> np.ndarray:
+    return np.max(exit_probs, axis=-1) >= threshold
+
+
+def sweep_row(exit_probs, final_probs, labels, threshold: float, macs: PathMacs) -> SweepRow:
+    leave = exit_mask(exit_probs, threshold)
+    predicted = np.where(leave, np.argmax(exit_probs, axis=-1), np.argmax(final_probs, axis=-1))
+    rate = float(np.mean(leave)) if len(leave) else 0.0
+    expected = rate * macs.exit + (1.0 - rate) * macs.full
+    return SweepRow(float(threshold), rate, float(np.mean(predicted == labels)) if len(labels) else 0.0,
+                    expected, 1.0 - expected / macs.final_only)
+
+
+def sweep(exit_probs: np.ndarray | None, final_probs: np.ndarray, labels: np.ndarray, thresholds,
+          macs: PathMacs, tolerance: float = TOLERANCE) -> Sweep:
+    """The sweep from per-sample softmax outputs (`exit_probs` None for a model without exit)."""
+    labels = np.asarray(labels)
+    final_acc = accuracy(final_probs, labels)
+    if exit_probs is None:
+        row = SweepRow(math.inf, 0.0, final_acc, float(macs.full), 1.0 - macs.full / macs.final_only)
+        return Sweep([], None, final_acc, macs, len(labels), headline=row, tolerance=tolerance)
+    rows = [sweep_row(exit_probs, final_probs, labels, t, macs) for t in sorted(thresholds)]
+    candidates = [sweep_row(exit_probs, final_probs, labels, t, macs) for t in sorted(set(FINE_GRID) | set(thresholds))]
+    candidates.append(sweep_row(exit_probs, final_probs, labels, math.inf, macs))  # never exit
+    within = [r for r in candidates if r.accuracy >= final_acc - tolerance - 1e-12]
+    headline = max(within, key=lambda r: (r.mac_reduction, r.accuracy))
+    return Sweep(rows, accuracy(exit_probs, labels), final_acc, macs, len(labels), headline=headline,
+                 tolerance=tolerance, curve=[r for r in candidates if math.isfinite(r.threshold)])
+
+
+def path_macs(model) -> PathMacs:
+    """Exact MACs of each inference path of `model` (a single-output model has one path)."""
+    from toolchain import zoo
+    from toolchain.tf import import_tf
+
+    _, keras = import_tf()
+    full = zoo.count_macs(model)
+    names = list(model.output_names)
+    if EXIT_OUTPUT not in names:
+        return PathMacs(exit=full, full=full, final_only=full)
+    outputs = dict(zip(names, model.outputs))
+    exit_macs = zoo.count_macs(keras.Model(model.inputs, outputs[EXIT_OUTPUT]))
+    final_macs = zoo.count_macs(keras.Model(model.inputs, outputs[FINAL_OUTPUT]))
+    return PathMacs(exit=exit_macs, full=full, final_only=final_macs)
+
+
+def predict(model, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray | None, np.ndarray]:
+    """(exit_1 probabilities or None, final probabilities) of a Keras model."""
+    outputs = model.predict(x, batch_size=batch_size, verbose=0)
+    names = list(model.output_names)
+    if len(names) == 1:
+        return None, np.asarray(outputs)
+    by_name = dict(zip(names, outputs))
+    return np.asarray(by_name[EXIT_OUTPUT]), np.asarray(by_name[FINAL_OUTPUT])
+
+
+def evaluate(model, dataset, thresholds, *, split: str = "test", tolerance: float = TOLERANCE) -> Sweep:
+    """Sweep `thresholds` over `dataset`'s `split` (test, val or train) with `model` (Keras)."""
+    x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+    exit_probs, final_probs = predict(model, x)
+    return sweep(exit_probs, final_probs, y, thresholds, path_macs(model), tolerance)
+
+
+def evaluate_int8(model, dataset, thresholds, tflite_path: Path | None = None, *, split: str = "test",
+                  tolerance: float = TOLERANCE) -> Sweep:
+    """Like `evaluate`, on `model`'s full-int8 conversion (calibrated on training samples) run by
+    LiteRT's reference kernels; the .tflite is also written to `tflite_path` if given."""
+    from toolchain.export.tflite import convert_int8
+
+    flatbuffer = convert_int8(model, dataset.x_train, tflite_path)
+    x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+    outputs = predict_tflite(flatbuffer, x)
+    if len(outputs) == 1:
+        (final_probs,) = outputs.values()
+        exit_probs = None
+    else:
+        exit_probs, final_probs = outputs[EXIT_OUTPUT], outputs[FINAL_OUTPUT]
+    return sweep(exit_probs, final_probs, y, thresholds, path_macs(model), tolerance)
+
+
+def int8_threshold(threshold: float, scale: float, zero_point: int) -> int:
+    """The int8 score q with `scale * (q - zero_point) >= threshold` exactly when q >= this value."""
+    return int(math.ceil(threshold / scale + zero_point - 1e-9))
+
+
+def predict_tflite(tflite: bytes | Path | str, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run an (int8) TFLite model with LiteRT's reference kernels, one sample at a time; returns the
+    dequantized outputs by signature name (converted multi-output models reorder their tensors)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    source = {"model_content": tflite} if isinstance(tflite, bytes) else {"model_path": str(tflite)}
+    interpreter = Interpreter(**source, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    runner = interpreter.get_signature_runner()
+    (in_name, in_detail), = runner.get_input_details().items()
+    out_details = runner.get_output_details()
+    results: dict[str, list] = {name: [] for name in out_details}
+    for sample in np.asarray(x, dtype=np.float32):
+        feed = _quantize(sample[None], in_detail)
+        for name, value in runner(**{in_name: feed}).items():
+            results[name].append(_dequantize(value, out_details[name])[0])
+    return {name: np.stack(values) for name, values in results.items()}
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f" or scale == 0:
+        return x.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind == "f" or scale == 0:
+        return q.astype(np.float64)
+    return scale * (q.astype(np.float64) - zero_point)
+
+
+def write_report(result: Sweep, out_dir: Path, *, title: str, stem: str = "sweep") -> dict[str, Path]:
+    """`<stem>.md`, `<stem>.csv`, `<stem>.json` and `<stem>.png` (accuracy vs expected MACs) in out_dir."""
+    out_dir = Path(out_dir)
+    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "json", "png")}
+    write_atomic(paths["md"], result.to_markdown(title))
+    write_atomic(paths["csv"], result.to_csv())
+    write_json(paths["json"], result.to_dict())
+    write_atomic(paths["png"], plot_png({title: result}))
+    return paths
+
+
+def plot_png(curves: dict[str, Sweep], title: str = "Accuracy vs expected MACs") -> bytes:
+    """A PNG of accuracy vs expected MACs for each labelled sweep (its fine-grid points, its no-exit point)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.4), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, result in curves.items():
+        line = None
+        if result.curve:
+            points = sorted((r.expected_macs / 1e6, 100 * r.accuracy) for r in result.curve)
+            line, = ax.plot(*zip(*points), marker=".", markersize=3, linewidth=1, label=label)
+        ax.scatter([result.macs.final_only / 1e6], [100 * result.final_accuracy], marker="*", s=90,
+                   color=line.get_color() if line else None, label=None if line else label,
+                   edgecolors="black", linewidths=0.5, zorder=3)
+        if result.headline is not None and line is not None:
+            h = result.headline
+            ax.scatter([h.expected_macs / 1e6], [100 * h.accuracy], marker="D", s=40, color=line.get_color(),
+                       edgecolors="black", linewidths=0.5, zorder=3)
+    ax.set_xlabel("expected MACs per sample (millions)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{title}\n(star: final exit alone; diamond: fewest MACs within 1 pt of the star)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

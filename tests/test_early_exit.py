@@ -88,3 +88,35 @@ def test_device_exits_match_host_and_save_instructions(two_exit_model, tmp_path)
     for k, taken in enumerate(early.exits):
         ran = [t is not None for t in early.layer_instructions(k)]
         assert all(ran) == (taken == 1)
+
+
+@pytest.mark.emulator
+def test_trecx_kws_early_exit_on_device(tmp_path, keras):
+    """The T-RecX KWS model (channel-slice head, early-view assistance), int8, in QEMU: the device's exit
+    and prediction equal the host's (LiteRT on the same int8 inputs) for every sample, and leaving early
+    costs fewer instructions than the no-exit build."""
+    from toolchain import zoo
+    from toolchain.zoo import exits
+
+    keras.utils.set_random_seed(0)
+    model = exits.build("kws", style="trecx", ev_assist=True)
+    rep = np.random.default_rng(0).uniform(-1, 1, (32, 49, 10, 1)).astype(np.float32)
+    zoo.calibrate_batchnorm(model, rep)
+    tflite = convert(model, rep, tmp_path / "trecx.tflite")
+    inputs = np.random.default_rng(3).integers(-128, 128, (8, 49, 10, 1), dtype=np.int8)
+    threshold = median_threshold(tflite, [x[None] for x in inputs])
+    board = get_board("mps2-an386")
+    quiet = {"progress": lambda _: None, "early_exit": True}
+    early = deploy(tflite, board, tmp_path / "early", inputs=inputs, exit_threshold=threshold, **quiet)
+    full = deploy(tflite, board, tmp_path / "full", inputs=inputs, exit_threshold=NEVER, **quiet)
+    ops = {layer["op"] for layer in early.plan["layers"]}
+    assert {"STRIDED_SLICE", "CONCATENATION"} <= ops
+    assert early.exits == early.expected_exits and early.bit_exact
+    assert 0 < early.summary()["exit_rate"] < 1
+    names = [o["name"] for o in early.plan["outputs"]]
+    for k, taken in enumerate(early.exits):
+        name = "exit_1" if taken == 0 else "final"
+        device = np.argmax(early.run.outputs(early.plan, k)[names.index(name)])
+        host = np.argmax(early.reference_outputs[k][names.index(name)])
+        assert device == host
+    assert early.summary()["instructions_mean"] < full.summary()["instructions_mean"]

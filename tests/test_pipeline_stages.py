@@ -62,3 +62,15 @@ def test_failure_names_the_stage_keeps_earlier_and_resumes(tmp_path):
     assert calls == ["first", "second", "second"]  # resumed at the failed stage
     manifest = json.loads((tmp_path / "run" / "second" / "manifest.json").read_text())
     assert manifest["files"].keys() == {"b.txt"}
+
+
+def test_source_hash_follows_the_code(tmp_path, monkeypatch):
+    from toolchain.pipeline import stages
+
+    monkeypatch.setattr(stages, "REPO", tmp_path)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    before = stages.source_hash("pkg")
+    assert stages.source_hash("pkg") == before
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    assert stages.source_hash("pkg") != before

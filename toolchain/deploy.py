@@ -122,11 +122,15 @@ class DeployResult:
         }
 
     def to_json(self) -> dict:
+        # The per-layer view of a sample that ran every layer (one that did not leave early), if any.
+        full = [k for k, x in enumerate(self.run.samples) if x.exit == len(self.plan["exits"])]
+        shown = full[0] if full else 0
         layers = [{"index": i, "op": op, "macs": macs, "instructions": ins}
-                  for i, ((op, macs), ins) in enumerate(zip(self.run.layers, self.layer_instructions(0)))] \
+                  for i, ((op, macs), ins) in enumerate(zip(self.run.layers, self.layer_instructions(shown)))] \
             if self.run.samples else []
         return {
             **self.summary(),
+            "layers_sample": shown if self.run.samples else None,
             "layers": layers,
             "samples_detail": [
                 {"index": s.index, "exit": s.exit, "instructions": self.instructions(k),

@@ -23,7 +23,7 @@ from toolchain.boards import get_board
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
 from toolchain.pipeline import target as _target  # noqa: F401  (registers [target])
-from toolchain.pipeline.stages import Pipeline, StageResult
+from toolchain.pipeline.stages import Pipeline, StageResult, source_hash
 from toolchain.recipe import Recipe
 
 EXIT, FINAL = "exit_1", "final"
@@ -83,6 +83,7 @@ class PipelineRun:
         from toolchain.train.loop import train
 
         settings = {s: _section(self.recipe, s) for s in ("model", "exit", "dataset", "train")}
+        settings["code"] = source_hash("toolchain/train", "toolchain/zoo", "toolchain/data")
 
         def run(d: Path) -> dict:
             result = train(self.recipe, self.dataset, out_dir=d, log=lambda line: self.progress("    " + line))
@@ -91,7 +92,7 @@ class PipelineRun:
         return self.pipe.stage("train", settings, run)
 
     def compress(self, trained: StageResult) -> StageResult:
-        settings = _section(self.recipe, "compress")
+        settings = {**_section(self.recipe, "compress"), "code": source_hash("toolchain/compress")}
 
         def run(d: Path) -> dict:
             section = self.recipe.section("compress")
@@ -123,7 +124,8 @@ class PipelineRun:
 
     def export(self, compressed: StageResult) -> StageResult:
         settings = {"calibration_samples": self.target.calibration_samples, "threshold": self.recipe.exit.threshold,
-                    "thresholds": list(self.recipe.evaluate.thresholds)}
+                    "thresholds": list(self.recipe.evaluate.thresholds),
+                    "code": source_hash("toolchain/export", "toolchain/train/evaluate.py")}
 
         def run(d: Path) -> dict:
             from toolchain.export.tflite import convert_int8
@@ -163,13 +165,16 @@ class PipelineRun:
             return {"arena_bytes": plan["arena_bytes"], "macs": plan["macs"], "exits": plan["exits"],
                     "weights_bytes": plan["weights_bytes"]}
 
-        return self.pipe.stage("compile", {"kernels": self.board.kernels, "early_exit": self.has_exit}, run)
+        settings = {"kernels": self.board.kernels, "early_exit": self.has_exit,
+                    "code": source_hash("toolchain/compiler", "firmware/kernels")}
+        return self.pipe.stage("compile", settings, run)
 
     def build(self, compiled: StageResult) -> StageResult:
         from toolchain.compiler.exits import NEVER, threshold_to_int8
 
         threshold = threshold_to_int8(self.recipe.exit.threshold) if self.has_exit else NEVER
-        settings = {"board": self.board.name, "samples": self.target.samples, "threshold": threshold}
+        settings = {"board": self.board.name, "samples": self.target.samples, "threshold": threshold,
+                    "code": source_hash("firmware", "boards", "cmake", "CMakeLists.txt", "toolchain/firmware.py")}
 
         def run(d: Path) -> dict:
             from toolchain.deploy import prepare_firmware
@@ -211,7 +216,8 @@ class PipelineRun:
                     f"{'agree' if result.exits_agree else 'differ'} (see {d / 'run.json'})")
             return metrics
 
-        return self.pipe.stage("run", {"board": self.board.name}, run, upstream=[exported, built])
+        settings = {"board": self.board.name, "code": source_hash("toolchain/runners", "toolchain/deploy.py")}
+        return self.pipe.stage("run", settings, run, upstream=[exported, built])
 
     def _device_accuracy(self, result, plan: dict, labels: np.ndarray) -> dict:
         """Predictions from the outputs the device actually produced (the exit it took)."""

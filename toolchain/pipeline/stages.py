@@ -33,6 +33,22 @@ class StageResult:
     seconds: float
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def source_hash(*paths: str) -> str:
+    """A fingerprint of the code a stage runs (files under these repo paths), so a code change reruns it."""
+    h = hashlib.sha256()
+    for rel in paths:
+        root = REPO / rel
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
+                                                     and "__pycache__" not in p.parts)
+        for p in files:
+            h.update(str(p.relative_to(REPO)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def stage_key(name: str, settings: dict, upstream: list[StageResult]) -> str:
     blob = json.dumps({"stage": name, "settings": settings, "toolchain": __version__,
                        "upstream": [u.key for u in upstream]}, sort_keys=True, default=str)

@@ -115,7 +115,7 @@ def write_report(root: Path, title: str) -> tuple[Path, Path]:
         rep.image("accuracy_vs_instructions.png", "accuracy vs expected instructions over exit thresholds")
     if run.get("layers"):
         plots.layer_instructions(run["layers"], root / "layer_instructions.png", f"per layer on {s['board']}")
-        rep.heading("Per-layer instructions (device, sample 0)")
+        rep.heading(f"Per-layer instructions (device, sample {run.get('layers_sample', 0)})")
         rep.image("layer_instructions.png", "instructions per layer (bars) and instructions per MAC (dots)")
     plan_path = root / "compile" / "c" / "model_plan.json"
     if plan_path.is_file():

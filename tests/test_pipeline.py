@@ -34,6 +34,13 @@ cache_dir = "{cache}"
 epochs = 1
 batch_size = 16
 
+[compress]
+stages = ["structured"]
+
+[compress.structured]
+macs_reduction = 0.3
+epochs = 1
+
 [evaluate]
 thresholds = [0.3, 0.6, 0.9]
 
@@ -81,6 +88,11 @@ def test_pipeline_end_to_end_and_cached(tiny_recipe, tmp_path, capsys):
     for name in ("report.md", "report.html", "layer_instructions.png", "arena_plan.png",
                  "accuracy_vs_instructions.png"):
         assert (out / name).is_file(), name
+    stages = [row["stage"] for row in summary["compression"]]
+    assert stages == ["float", "structured"], stages
+    assert summary["compression"][1]["MACs"] < summary["compression"][0]["MACs"]
+    assert summary["macs"]["full"] == summary["compression"][1]["MACs"]
+    assert "## Compression stages" in (out / "report.md").read_text()
 
     # a second run with nothing changed does no work
     assert main(["pipeline", str(tiny_recipe), "--out", str(out)]) == 0
@@ -109,3 +121,13 @@ def test_stage_failure_names_the_stage_and_keeps_earlier_ones(tiny_recipe, tmp_p
     for kept in ("train", "compress", "export", "compile"):
         assert (out / kept / "manifest.json").is_file(), kept
     assert not (out / "build").exists()
+
+
+def test_bench_takes_a_recipe(tiny_recipe, tmp_path, capsys):
+    """A recipe in `tinyml bench` is trained and exported through the pipeline's cached stages."""
+    rc = main(["bench", str(tiny_recipe), "--boards", "mps2-an386", "--out", str(tmp_path / "b"),
+               "--json", str(tmp_path / "b.json")])
+    assert rc == 0
+    (row,) = json.loads((tmp_path / "b.json").read_text())
+    assert row["model"] == "tiny" and row["bit_exact"] and row["macs"] > 0
+    assert (tmp_path / "b" / "tiny" / "export" / "manifest.json").is_file()

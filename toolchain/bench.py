@@ -41,8 +41,26 @@ def measure(job: Job) -> dict:
             "weights": s["flash_by_part"].get("model weights", 0)}
 
 
+def model_file(path: Path, out: Path) -> Path:
+    """A .tflite as is; a recipe (.toml) trained, compressed and exported through the cached pipeline
+    stages in out/<recipe> (a second bench of the same recipe reuses them)."""
+    path = Path(path)
+    if path.suffix != ".toml":
+        return path
+    from toolchain.pipeline.run import PipelineRun
+    from toolchain.recipe import load_recipe
+
+    recipe = load_recipe(path)
+    run = PipelineRun(recipe, Path(out) / recipe.name)
+    exported = run.export(run.compress(run.train()))
+    named = Path(out) / f"{recipe.name}.tflite"
+    named.write_bytes((exported.dir / "model.tflite").read_bytes())
+    return named
+
+
 def run_matrix(models: list[Path], boards: list[str], kernels: list[str], out: Path, jobs: int = 2,
                samples: int = 1) -> list[dict]:
+    """Every (model, board, kernel path) measured in the emulator; models are .tflite files or recipes."""
     for k in kernels:
         if k not in TARGETS:
             raise ToolchainError(f"unknown kernel path {k!r}", f"available: {', '.join(TARGETS)}")
@@ -52,6 +70,7 @@ def run_matrix(models: list[Path], boards: list[str], kernels: list[str], out: P
     for m in models:
         if not Path(m).is_file():
             raise ToolchainError(f"model not found: {m}")
+    models = [model_file(m, out) for m in models]
     todo = [Job(Path(m), b, k, Path(out), samples) for m in models for b in boards for k in kernels]
     with ProcessPoolExecutor(max(1, jobs)) as pool:
         return list(pool.map(measure, todo))

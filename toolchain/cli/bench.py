@@ -10,10 +10,11 @@ from toolchain.report.table import format_table
 
 @command("bench")
 class Bench(Command):
-    help = "benchmark .tflite models on several emulated boards and kernel paths in parallel"
+    help = "benchmark .tflite models or recipes on several emulated boards and kernel paths in parallel"
 
     def add_arguments(self, p):
-        p.add_argument("models", nargs="+", type=Path, help=".tflite files")
+        p.add_argument("models", nargs="+", type=Path,
+                       help=".tflite files, or recipes (models/<name>.toml: trained and exported first, cached)")
         p.add_argument("--boards", default="mps2-an386", help="comma-separated boards (default mps2-an386)")
         p.add_argument("--kernels", default="ref", help="comma-separated kernel paths (default ref)")
         p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")

@@ -106,6 +106,7 @@ class PipelineRun:
                                batch_size=section.batch_size or self.recipe.train.batch_size,
                                seed=self.recipe.train.seed, eval_samples=section.eval_samples,
                                calibration_samples=self.target.calibration_samples,
+                               exit_weight=self.recipe.exit.loss_weight if self.has_exit else None,
                                progress=lambda line: self.progress("    " + line))
             last = results[-1].directory
             for name in ("model.keras", "model.tflite"):

@@ -35,15 +35,6 @@ def calls(model) -> list[Call]:
     return order
 
 
-def leaf_layers(model) -> list:
-    """All layers, descending into nested models."""
-    _, keras = import_tf()
-    out = []
-    for layer in model.layers:
-        out.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return out
-
-
 def is_builtin(layer) -> bool:
     """A layer class of tf_keras itself (not a custom layer such as the zoo's ChannelSlice)."""
     _, keras = import_tf()

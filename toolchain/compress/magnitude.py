@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolchain.compress.graph import WEIGHTED, copy_model, kind, leaf_layers
+from toolchain.compress.graph import WEIGHTED, copy_model, kind
+from toolchain.zoo import leaf_layers
 from toolchain.compress.training import fit
 from toolchain.errors import ToolchainError
 from toolchain.tf import import_tf

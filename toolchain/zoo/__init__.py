@@ -54,12 +54,12 @@ def get(name: str) -> ZooModel:
     return entry
 
 
-def _layers(model) -> list:
+def leaf_layers(model) -> list:
     """All leaf layers, descending into nested models."""
     _, keras = import_tf()
     out = []
     for layer in model.layers:
-        out.extend(_layers(layer) if isinstance(layer, keras.Model) else [layer])
+        out.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return out
 
 
@@ -84,7 +84,7 @@ def folded_param_count(model) -> int:
     _, keras = import_tf()
     weighted = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
     total = 0
-    for layer in _layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, weighted):
             total += sum(int(math.prod(w.shape)) for w in layer.weights)
         elif isinstance(layer, keras.layers.BatchNormalization):
@@ -101,7 +101,7 @@ def count_macs(model) -> int:
     """Multiply-accumulates of one inference: Conv, Depthwise and Dense layers only."""
     _, keras = import_tf()
     total = 0
-    for layer in _layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.DepthwiseConv2D):  # a Conv2D subclass: test it first
             kh, kw = layer.kernel_size
             total += int(math.prod(layer.output_shape[1:])) * kh * kw
@@ -126,7 +126,7 @@ def calibrate_batchnorm(model, samples) -> None:
     quantizes them to nothing. One forward pass in training mode with momentum 0 does it.
     """
     _, keras = import_tf()
-    norms = [layer for layer in _layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in leaf_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0

@@ -10,6 +10,7 @@ from toolchain.boards import Board
 from toolchain.compiler import compile_model
 from toolchain.compiler.check import compare, random_inputs
 from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
+from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
 from toolchain.firmware import Firmware, build_firmware, check_fits, write_testset
@@ -28,7 +29,7 @@ def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
     if x.shape[1:] != shape:
         raise ToolchainError(f"inputs {path} have shape {x.shape}, expected [N, {', '.join(map(str, shape))}]")
     if spec["dtype"] == "int8" and x.dtype.kind == "f":
-        x = np.clip(np.round(x / spec["scale"]) + spec["zero_point"], -128, 127).astype(np.int8)
+        x = quantize_array(x, spec["scale"], spec["zero_point"])
     return x[:samples] if samples else x
 
 

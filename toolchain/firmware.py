@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.boards import Board
+from toolchain.compiler.hostrun import pack_inputs
 from toolchain.errors import MissingToolError, ToolchainError
 from toolchain.fsutil import write_atomic
 
@@ -29,20 +30,6 @@ def require_tool(name: str, hint: str) -> str:
 def _c_bytes(data: bytes) -> str:
     rows = [", ".join(str(b) for b in data[i:i + 32]) for i in range(0, len(data), 32)]
     return ",\n    ".join(rows) if rows else "0"
-
-
-def pack_inputs(plan: dict, sample: list[np.ndarray]) -> bytes:
-    """One sample's inputs laid out as the generated tm_model_run expects them."""
-    size = max((i["offset"] + i["bytes"] for i in plan["inputs"]), default=0)
-    size = (size + 3) // 4 * 4
-    buf = bytearray(size)
-    for spec, x in zip(plan["inputs"], sample):
-        raw = np.ascontiguousarray(x, dtype=np.dtype(spec["dtype"])).tobytes()
-        if len(raw) != spec["bytes"]:
-            raise ToolchainError(f"input '{spec['name']}' needs {spec['shape']} ({spec['bytes']} bytes), "
-                                 f"got {np.asarray(x).shape}")
-        buf[spec["offset"]: spec["offset"] + len(raw)] = raw
-    return bytes(buf)
 
 
 def write_testset(model_dir: Path, samples: list[list[np.ndarray]], labels: list[int] | None = None,

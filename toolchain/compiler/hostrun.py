@@ -43,6 +43,20 @@ def build_host_library(model_dir: Path, cc: str = "gcc") -> Path:
     return lib
 
 
+def pack_inputs(plan: dict, sample: list[np.ndarray]) -> bytes:
+    """One sample's inputs laid out as the generated tm_model_run expects them."""
+    size = max((i["offset"] + i["bytes"] for i in plan["inputs"]), default=0)
+    size = (size + 3) // 4 * 4
+    buf = bytearray(size)
+    for spec, x in zip(plan["inputs"], sample):
+        raw = np.ascontiguousarray(x, dtype=np.dtype(spec["dtype"])).tobytes()
+        if len(raw) != spec["bytes"]:
+            raise ToolchainError(f"input '{spec['name']}' needs {spec['shape']} ({spec['bytes']} bytes), "
+                                 f"got {np.asarray(x).shape}")
+        buf[spec["offset"]: spec["offset"] + len(raw)] = raw
+    return bytes(buf)
+
+
 class HostModel:
     """The compiled model as a Python callable; inputs and outputs as in model_plan.json."""
 
@@ -53,19 +67,13 @@ class HostModel:
         self._run = self._lib.tm_model_run
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
         self._run.restype = ctypes.c_int32
-        in_size = max((i["offset"] + i["bytes"] for i in self.plan["inputs"]), default=0)
         out_size = max((o["offset"] + o["bytes"] for o in self.plan["outputs"]), default=0)
-        self._in = np.zeros(max(in_size, 1), np.uint8)
         self._out = np.zeros(max(out_size, 1), np.uint8)
 
     def run(self, inputs: list[np.ndarray], exit_threshold: int = 0) -> tuple[list[np.ndarray], int]:
         """Returns (outputs, exit index)."""
-        for spec, x in zip(self.plan["inputs"], inputs):
-            raw = np.ascontiguousarray(x, dtype=_NP[spec["dtype"]]).reshape(-1).view(np.uint8)
-            if raw.size != spec["bytes"]:
-                raise ToolchainError(f"input '{spec['name']}' needs {spec['bytes']} bytes, got {raw.size}")
-            self._in[spec["offset"]: spec["offset"] + raw.size] = raw
-        status = self._run(self._in.ctypes.data, self._out.ctypes.data, exit_threshold)
+        packed = np.frombuffer(pack_inputs(self.plan, inputs) or b"\0", np.uint8)
+        status = self._run(packed.ctypes.data, self._out.ctypes.data, exit_threshold)
         if status < 0:
             raise ToolchainError(f"tm_model_run failed with status {status}")
         outs = [self._out[o["offset"]: o["offset"] + o["bytes"]].view(_NP[o["dtype"]]).reshape(o["shape"]).copy()

@@ -69,3 +69,11 @@ def activation_range(fused: str, scale: float, zero_point: int) -> tuple[int, in
 
 def intersect(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     return max(a[0], b[0]), min(a[1], b[1])
+
+
+def quantize_array(x, scale: float, zero_point: int, dtype=np.int8):
+    """Real values -> integers of `dtype`: round(x / scale) + zero_point, saturated (how float data is
+    fed to an int8 model; numpy rounds half to even, as the TFLite Python API callers do)."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+

@@ -5,20 +5,22 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.compiler.frontend import load_tflite
+from toolchain.compiler.frontend import load_tflite, parse_tflite
 
 
 class ReferenceModel:
-    """A .tflite run by LiteRT's reference kernels; inputs and outputs in signature order (as the compiler)."""
+    """A .tflite (path or flatbuffer bytes) run by LiteRT's reference kernels; inputs and outputs in
+    signature order (as the compiler)."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, model: Path | str | bytes):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        g = load_tflite(path)
+        g = parse_tflite(model) if isinstance(model, bytes) else load_tflite(model)
         self.inputs = [g.tensors[t] for t in g.inputs]
         self.outputs = [g.tensors[t] for t in g.outputs]
         self.input_names, self.output_names = list(g.input_names), list(g.output_names)
-        self._interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+        self._interp = Interpreter(**source, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         self._interp.allocate_tensors()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from toolchain.boards import get_board
+from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
 from toolchain.pipeline import target as _target  # noqa: F401  (registers [target])
@@ -38,7 +39,7 @@ def quantize_inputs(x: np.ndarray, spec: dict) -> np.ndarray:
     """Float samples -> the model input's int8, as the host int8 evaluation quantizes them."""
     if spec["dtype"] != "int8":
         return x.astype(np.float32)
-    return np.clip(np.round(x / spec["scale"]) + spec["zero_point"], -128, 127).astype(np.int8)
+    return quantize_array(x, spec["scale"], spec["zero_point"])
 
 
 def _accuracies(outputs: dict[str, np.ndarray], labels: np.ndarray, threshold: float) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.compiler.quant import quantize_array
 from toolchain.fsutil import write_atomic, write_json
 from toolchain.report.table import format_table
 from toolchain.train.metrics import accuracy
@@ -206,35 +207,28 @@ def int8_threshold(threshold: float, scale: float, zero_point: int) -> int:
 def predict_tflite(tflite: bytes | Path | str, x: np.ndarray) -> dict[str, np.ndarray]:
     """Run an (int8) TFLite model with LiteRT's reference kernels, one sample at a time; returns the
     dequantized outputs by signature name (converted multi-output models reorder their tensors)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from toolchain.export.reference import ReferenceModel
 
-    source = {"model_content": tflite} if isinstance(tflite, bytes) else {"model_path": str(tflite)}
-    interpreter = Interpreter(**source, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    runner = interpreter.get_signature_runner()
-    (in_name, in_detail), = runner.get_input_details().items()
-    out_details = runner.get_output_details()
-    results: dict[str, list] = {name: [] for name in out_details}
+    ref = ReferenceModel(tflite)
+    (inp,) = ref.inputs
+    results: dict[str, list] = {name: [] for name in ref.output_names}
     for sample in np.asarray(x, dtype=np.float32):
-        feed = _quantize(sample[None], in_detail)
-        for name, value in runner(**{in_name: feed}).items():
-            results[name].append(_dequantize(value, out_details[name])[0])
+        feed = _quantize(sample[None], inp)
+        for name, out, value in zip(ref.output_names, ref.outputs, ref.run([feed])):
+            results[name].append(_dequantize(value, out)[0])
     return {name: np.stack(values) for name, values in results.items()}
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f" or scale == 0:
-        return x.astype(dtype)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+def _quantize(x: np.ndarray, tensor) -> np.ndarray:
+    if tensor.quant is None or tensor.dtype == "float32":
+        return x.astype(np.float32)
+    return quantize_array(x, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype))
 
 
-def _dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if np.dtype(detail["dtype"]).kind == "f" or scale == 0:
+def _dequantize(q: np.ndarray, tensor) -> np.ndarray:
+    if tensor.quant is None or tensor.dtype == "float32":
         return q.astype(np.float64)
-    return scale * (q.astype(np.float64) - zero_point)
+    return tensor.scale * (q.astype(np.float64) - tensor.zero_point)
 
 
 def write_report(result: Sweep, out_dir: Path, *, title: str, stem: str = "sweep") -> dict[str, Path]:

@@ -8,8 +8,8 @@ import numpy as np
 
 from toolchain.boards import Board
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import compare, random_inputs
-from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
+from toolchain.compiler.check import check_sample, random_inputs
+from toolchain.compiler.exits import NEVER
 from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
@@ -174,14 +174,13 @@ def run_and_compare(tflite: Path, plan: dict, board: Board, elf: Path, sizes: di
     if len(run.samples) != len(batch):
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     ref = ReferenceModel(tflite)
-    names = [o["name"] for o in plan["outputs"]]
     mismatches, ref_outputs, expected_exits = [], [], []
     for k, xs in enumerate(batch):
         expected = ref.run(xs)
+        want, found = check_sample(plan, k, run.outputs(plan, k), run.samples[k].exit, expected, exit_threshold)
         ref_outputs.append(expected)
-        expected_exits.append(reference_exit(plan, expected, exit_threshold))
-        if run.samples[k].exit == expected_exits[-1]:
-            mismatches += compare(k, names, run.outputs(plan, k), expected, taken_outputs(plan, run.samples[k].exit))
+        expected_exits.append(want)
+        mismatches += found
     exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
     return DeployResult(board, plan, run, sizes, mismatches, ref_outputs, exact_layers, exit_threshold,
                         expected_exits)

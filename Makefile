@@ -2,7 +2,8 @@
 PYTHON := .venv/bin/python
 PYTEST := $(PYTHON) -m pytest -n 2 -q
 
-.PHONY: setup test test-all demo clean
+.PHONY: setup test test-all demo fuzz clean
+FUZZ_SECONDS ?= 600
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +16,11 @@ test-all: setup
 
 demo: setup
 	.venv/bin/tinyml demo
+
+# Coverage-guided fuzzing of the loader and the compile path (atheris); findings go to tests/fuzz/corpus/.
+fuzz: setup
+	$(PYTHON) tests/fuzz/fuzz.py --seconds $(FUZZ_SECONDS)
+	$(PYTHON) tests/fuzz/fuzz.py --summary
 
 clean:
 	rm -rf build out .pytest_cache *.egg-info

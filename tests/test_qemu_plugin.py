@@ -9,6 +9,7 @@ import pytest
 
 from toolchain.errors import ToolchainError
 from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
+from toolchain.runners.qemu import SANDBOX
 
 pytestmark = pytest.mark.emulator
 
@@ -27,7 +28,8 @@ SECTIONS {
 }
 """
 
-# Two marker calls around a loop of exactly K iterations of LOOP_BODY, then semihosting SYS_EXIT_EXTENDED.
+# Two marker calls around a loop of exactly K iterations of LOOP_BODY, then a system reset request
+# (AIRCR.SYSRESETREQ), which QEMU -no-reboot turns into its exit, as the firmware's own exit does.
 PROGRAM = """\
 extern unsigned int __stack_top;
 void reset_handler(void);
@@ -40,13 +42,13 @@ static void (*const vectors[16])(void) = {
 };
 volatile int sink;
 __attribute__((noinline)) void tm_profile_layer(int layer) { sink = layer; }
-static const unsigned int exit_block[2] = {0x20026, 0};  /* ADP_Stopped_ApplicationExit, status 0 */
 void reset_handler(void) {
     tm_profile_layer(0);
     __asm__ volatile("mov r0, %0\\n ldr r1, =0xE000E018\\n" LOOP_BODY
                      :: "r"(K) : "r0", "r1", "r2", "r3", "cc", "memory");
     tm_profile_layer(1);
-    __asm__ volatile("mov r0, #0x20\\n mov r1, %0\\n bkpt 0xab" :: "r"(exit_block) : "r0", "r1", "memory");
+    *(volatile unsigned int *)0xE000ED0Cu = 0x05FA0004u;
+    __asm__ volatile("dsb" ::: "memory");
     for (;;) { }
 }
 """
@@ -71,7 +73,7 @@ def _build(tmp: Path, body: str, k: int) -> Path:
 
 def _run(so: Path, elf: Path, out: Path) -> tuple[list[int], int]:
     cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0,align=off,sleep=off",
+           "-no-reboot", *SANDBOX, "-icount", "shift=0,align=off,sleep=off",
            "-kernel", str(elf), *plugin_args(so, marker_address(elf), out)]
     proc = subprocess.run(cmd, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")

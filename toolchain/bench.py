@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from toolchain.compiler.driver import TARGETS
 from toolchain.errors import ToolchainError
 
 COLUMNS = ["model", "board", "kernels", "bit_exact", "macs", "instructions", "instr_per_mac", "est_ms", "clock_mhz",
-           "arena", "stack", "flash", "weights"]
+           "arena", "stack", "flash", "weights", "error"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,25 @@ class Job:
     kernels: str
     out: Path
     samples: int
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the CSV's error column."""
+    text = str(exc) if isinstance(exc, ToolchainError) else "".join(traceback.format_exception_only(exc)).strip()
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def failed_row(model: Path, board: str, kernels: str, exc: BaseException) -> dict:
+    return {**dict.fromkeys(COLUMNS), "model": Path(model).stem, "board": board, "kernels": kernels,
+            "error": describe_error(exc)}
+
+
+def measure_or_fail(job: Job) -> dict:
+    """A row either way: one bad model must not cost the rest of the matrix (runs in a worker process)."""
+    try:
+        return measure(job)
+    except Exception as exc:
+        return failed_row(job.model, job.board, job.kernels, exc)
 
 
 def measure(job: Job) -> dict:
@@ -38,7 +58,7 @@ def measure(job: Job) -> dict:
             "instr_per_mac": round(s["instructions_per_mac"], 3) if s["instructions_per_mac"] else None,
             "est_ms": round(s["estimated_latency_ms"], 2), "clock_mhz": board.clock_hz / 1e6,
             "arena": s["arena_bytes"], "stack": s["stack_bytes"], "flash": s["flash_bytes"],
-            "weights": s["flash_by_part"].get("model weights", 0)}
+            "weights": s["flash_by_part"].get("model weights", 0), "error": None}
 
 
 def model_file(path: Path, out: Path) -> Path:
@@ -52,7 +72,8 @@ def model_file(path: Path, out: Path) -> Path:
 
     recipe = load_recipe(path)
     run = PipelineRun(recipe, Path(out) / recipe.name)
-    exported = run.export(run.compress(run.train()))
+    with run.pipe.interruptible():
+        exported = run.export(run.compress(run.train()))
     named = Path(out) / f"{recipe.name}.tflite"
     named.write_bytes((exported.dir / "model.tflite").read_bytes())
     return named
@@ -60,7 +81,8 @@ def model_file(path: Path, out: Path) -> Path:
 
 def run_matrix(models: list[Path], boards: list[str], kernels: list[str], out: Path, jobs: int = 2,
                samples: int = 1) -> list[dict]:
-    """Every (model, board, kernel path) measured in the emulator; models are .tflite files or recipes."""
+    """Every (model, board, kernel path) measured in the emulator; models are .tflite files or recipes.
+    A combination that fails gives a row with its `error` (and no measurements) instead of stopping the rest."""
     for k in kernels:
         if k not in TARGETS:
             raise ToolchainError(f"unknown kernel path {k!r}", f"available: {', '.join(TARGETS)}")
@@ -70,10 +92,30 @@ def run_matrix(models: list[Path], boards: list[str], kernels: list[str], out: P
     for m in models:
         if not Path(m).is_file():
             raise ToolchainError(f"model not found: {m}")
-    models = [model_file(m, out) for m in models]
-    todo = [Job(Path(m), b, k, Path(out), samples) for m in models for b in boards for k in kernels]
+    rows: list[dict | None] = []
+    todo = []
+    for m in models:
+        try:
+            path = model_file(m, out)
+        except Exception as exc:  # a recipe that fails to train or export: its rows fail, the others run
+            rows += [failed_row(m, b, k, exc) for b in boards for k in kernels]
+            continue
+        for b in boards:
+            for k in kernels:
+                todo.append((len(rows), Job(Path(path), b, k, Path(out), samples)))
+                rows.append(None)
     with ProcessPoolExecutor(max(1, jobs)) as pool:
-        return list(pool.map(measure, todo))
+        futures = [(i, job, pool.submit(measure_or_fail, job)) for i, job in todo]
+        for i, job, future in futures:
+            try:
+                rows[i] = future.result()
+            except Exception as exc:  # the worker died (e.g. killed): BrokenProcessPool
+                rows[i] = failed_row(job.model, job.board, job.kernels, exc)
+    return rows
+
+
+def failures(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("error")]
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -88,6 +130,9 @@ def to_markdown(rows: list[dict]) -> str:
     lines = ["| model | board | kernels | bit-exact | MACs | instructions | instr/MAC | est. ms @ clock | arena B "
              "| stack B | flash B (weights) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r.get("error"):
+            lines.append(f"| {r['model']} | {r['board']} | {r['kernels']} | FAILED: {r['error']} |||||||")
+            continue
         lines.append(f"| {r['model']} | {r['board']} | {r['kernels']} | {'yes' if r['bit_exact'] else 'NO'} | "
                      f"{r['macs']:,} | {r['instructions']:,} | {r['instr_per_mac']:.2f} | "
                      f"{r['est_ms']:.1f} @ {r['clock_mhz']:g} MHz | {r['arena']:,} | {r['stack']:,} | "

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Annotated, Any, Callable, TypeVar
 
 from toolchain.errors import ToolchainError
 from toolchain.registry import Registry
@@ -29,6 +30,42 @@ def recipe_section(name: str) -> Callable[[type[S]], type[S]]:
     return SECTIONS.register(name)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric field, written `Annotated[int, Range(low=1)]`; checked when parsed.
+
+    Every float must also be finite (TOML allows nan and inf)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is excluded
+    high_open: bool = False
+    note: str = ""  # what the values mean, added to the error message
+
+    def contains(self, value: float) -> bool:
+        return ((self.low is None or (value > self.low if self.low_open else value >= self.low))
+                and (self.high is None or (value < self.high if self.high_open else value <= self.high)))
+
+    def __str__(self) -> str:
+        return self.interval() + (f" ({self.note})" if self.note else "")
+
+    def interval(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+# The ranges fields share (use as the field's type).
+Count = Annotated[int, Range(low=1)]  # epochs, sizes, numbers of samples
+NonNegativeInt = Annotated[int, Range(low=0)]
+Seed = Annotated[int, Range(low=0)]
+Positive = Annotated[float, Range(low=0, low_open=True)]  # learning rates, timeouts
+NonNegative = Annotated[float, Range(low=0)]
+Fraction = Annotated[float, Range(low=0, high=1)]  # probabilities, thresholds, shares
+
+
 EXIT_STYLES = ("none", "trecx", "sdn", "branchy")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "step", "exponential")
@@ -38,17 +75,15 @@ LR_SCHEDULES = ("constant", "step", "exponential")
 @dataclass(frozen=True)
 class ModelSection:
     name: str  # a zoo model: kws, ic, vww, ad
-    input_shape: list[int] | None = None  # default: the dataset's
-    num_classes: int | None = None  # default: the dataset's
+    input_shape: list[Count] | None = None  # default: the dataset's
+    num_classes: Annotated[int, Range(low=2)] | None = None  # default: the dataset's
 
     def validate(self, where: str) -> None:
         from toolchain import zoo
 
         zoo.get(self.name)
-        if self.input_shape is not None and (not self.input_shape or min(self.input_shape) < 1):
-            raise ToolchainError(f"{where}: input_shape must be positive integers, got {self.input_shape}")
-        if self.num_classes is not None and self.num_classes < 2:
-            raise ToolchainError(f"{where}: num_classes must be >= 2, got {self.num_classes}")
+        if self.input_shape is not None and not self.input_shape:
+            raise ToolchainError(f"{where}: input_shape must be a non-empty list of positive integers")
 
 
 @recipe_section("exit")
@@ -56,18 +91,14 @@ class ModelSection:
 class ExitSection:
     style: str = "none"  # none | trecx | sdn | branchy
     ev_assist: bool = False  # T-RecX early-view assistance (trecx only)
-    loss_weight: float | None = None  # weight of the exit's loss; default: the style's (see zoo.exits)
-    threshold: float = 0.9  # leave at the exit when its max softmax >= threshold
+    loss_weight: NonNegative | None = None  # weight of the exit's loss; default: the style's (see zoo.exits)
+    threshold: Fraction = 0.9  # leave at the exit when its max softmax >= threshold
 
     def validate(self, where: str) -> None:
         if self.style not in EXIT_STYLES:
             raise ToolchainError(f"{where}: unknown style {self.style!r}", f"styles: {', '.join(EXIT_STYLES)}")
         if self.ev_assist and self.style != "trecx":
             raise ToolchainError(f"{where}: ev_assist is part of T-RecX", "set style = \"trecx\" or ev_assist = false")
-        if self.loss_weight is not None and self.loss_weight < 0:
-            raise ToolchainError(f"{where}: loss_weight must be >= 0, got {self.loss_weight}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ToolchainError(f"{where}: threshold must be in [0, 1], got {self.threshold}")
 
 
 @recipe_section("dataset")
@@ -75,55 +106,52 @@ class ExitSection:
 class DatasetSection:
     name: str
     root: str | None = None  # where a real dataset lives (generated ones ignore it)
-    seed: int = 0
+    seed: Seed = 0
     options: dict = field(default_factory=dict)  # passed to the loader as keyword arguments
+
+    def validate(self, where: str) -> None:
+        from toolchain.data import DATASETS, check_options
+
+        # An unknown name is reported when the dataset is loaded (a test may register its own source later).
+        if self.name in DATASETS:
+            check_options(self.name, self.options, f"{where} options", check_value)
 
 
 @recipe_section("train")
 @dataclass(frozen=True)
 class TrainSection:
-    epochs: int = 10
-    batch_size: int = 100
+    epochs: Count = 10
+    batch_size: Count = 100
     optimizer: str = "adam"
-    lr: float = 1e-3  # the first learning rate
+    lr: Positive = 1e-3  # the first learning rate
     lr_schedule: str = "constant"  # constant | step | exponential
     # step: lr_values[i] from fraction lr_boundaries[i-1] of the run on (fractions keep the shape
     # when --epochs changes); lr_values[0] must equal lr.
-    lr_boundaries: list[float] = field(default_factory=list)
-    lr_values: list[float] = field(default_factory=list)
-    lr_decay: float = 1.0  # exponential: lr * lr_decay ** epoch
-    seed: int = 0
-    ev_assist_fraction: float = 0.8  # copy the exit's depthwise weights during this share of the epochs
+    lr_boundaries: list[Annotated[float, Range(0, 1, True, True, "fractions of the run")]] = field(default_factory=list)
+    lr_values: list[Positive] = field(default_factory=list)
+    lr_decay: Annotated[float, Range(0, 1, low_open=True)] = 1.0  # exponential: lr * lr_decay ** epoch
+    seed: Seed = 0
+    ev_assist_fraction: Fraction = 0.8  # copy the exit's depthwise weights during this share of the epochs
     # Re-estimate BatchNorm statistics on this many training samples after each epoch (0: keep the
     # moving averages only); see toolchain.train.callbacks.PreciseBatchNorm.
-    bn_recalibration_samples: int = 1000
+    bn_recalibration_samples: NonNegativeInt = 1000
 
     def validate(self, where: str) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ToolchainError(f"{where}: epochs and batch_size must be >= 1")
         if self.optimizer not in OPTIMIZERS:
             raise ToolchainError(f"{where}: unknown optimizer {self.optimizer!r}",
                                  f"optimizers: {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ToolchainError(f"{where}: unknown lr_schedule {self.lr_schedule!r}",
                                  f"schedules: {', '.join(LR_SCHEDULES)}")
-        if self.lr <= 0:
-            raise ToolchainError(f"{where}: lr must be > 0, got {self.lr}")
         if self.lr_schedule == "step":
             b, v = self.lr_boundaries, self.lr_values
             if len(v) != len(b) + 1 or not v or v[0] != self.lr:
                 raise ToolchainError(f"{where}: a step schedule needs lr_values = [lr, ...] with one value more "
                                      f"than lr_boundaries (got {len(v)} values, {len(b)} boundaries)")
-            if any(not 0 < x < 1 for x in b) or list(b) != sorted(b):
+            if list(b) != sorted(b):
                 raise ToolchainError(f"{where}: lr_boundaries are increasing fractions of the run in (0, 1), got {b}")
         elif self.lr_boundaries or self.lr_values:
             raise ToolchainError(f"{where}: lr_boundaries/lr_values need lr_schedule = \"step\"")
-        if not 0 < self.lr_decay <= 1:
-            raise ToolchainError(f"{where}: lr_decay must be in (0, 1], got {self.lr_decay}")
-        if self.bn_recalibration_samples < 0:
-            raise ToolchainError(f"{where}: bn_recalibration_samples must be >= 0")
-        if not 0 <= self.ev_assist_fraction <= 1:
-            raise ToolchainError(f"{where}: ev_assist_fraction must be in [0, 1], got {self.ev_assist_fraction}")
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 0-based `epoch`."""
@@ -141,10 +169,10 @@ DEFAULT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99]
 @recipe_section("evaluate")
 @dataclass(frozen=True)
 class EvaluateSection:
-    thresholds: list[float] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    thresholds: list[Fraction] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
 
     def validate(self, where: str) -> None:
-        if not self.thresholds or any(not 0 <= t <= 1 for t in self.thresholds):
+        if not self.thresholds:
             raise ToolchainError(f"{where}: thresholds must be a non-empty list of values in [0, 1]")
 
 
@@ -195,8 +223,12 @@ class Recipe:
         return self.sections["evaluate"]
 
     def replace(self, section: str, **changes) -> "Recipe":
-        """A copy with fields of one section changed (validated again), e.g. replace("train", epochs=3)."""
-        updated = dataclasses.replace(self.sections[section], **changes)
+        """A copy with fields of one section changed (types, ranges and validate() checked again), e.g.
+        replace("train", epochs=3)."""
+        current = self.sections[section]
+        hints = typing.get_type_hints(type(current), include_extras=True)
+        changes = {k: check_value(v, hints[k], f"[{section}] {k}") if k in hints else v for k, v in changes.items()}
+        updated = dataclasses.replace(current, **changes)
         _validate(updated, f"[{section}]")
         return dataclasses.replace(self, sections={**self.sections, section: updated})
 
@@ -207,10 +239,13 @@ class Recipe:
 def load_recipe(path: Path | str) -> Recipe:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ToolchainError(f"cannot read recipe {path}: {exc.strerror}",
                              "recipes live in models/<name>.toml") from exc
+    except UnicodeDecodeError as exc:
+        raise ToolchainError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})",
+                             "TOML files are UTF-8; re-save the recipe as UTF-8") from exc
     return parse_recipe(text, name=path.stem, path=path)
 
 
@@ -264,7 +299,7 @@ RECIPE_CHECKS: list[Callable[[dict, str], None]] = [_check_exit_fits_model]
 
 
 def _build(cls: type, table: dict, where: str):
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in table:
         if key not in fields:
@@ -272,7 +307,7 @@ def _build(cls: type, table: dict, where: str):
     values = {}
     for fname, f in fields.items():
         if fname in table:
-            values[fname] = _check_type(table[fname], hints[fname], f"{where} {fname}")
+            values[fname] = check_value(table[fname], hints[fname], f"{where} {fname}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ToolchainError(f"{where}: missing key {fname!r}")
     instance = cls(**values)
@@ -286,32 +321,52 @@ def _validate(instance, where: str) -> None:
         validate(where)
 
 
-def _check_type(value, hint, where: str):
-    """`value` converted to `hint` (int -> float is allowed), or a ToolchainError saying what was expected."""
+def check_value(value, hint, where: str):
+    """`value` converted to `hint` (int -> float is allowed), or a ToolchainError naming `where` and what was expected.
+
+    Floats must be finite; `Annotated[T, Range(...)]` also checks the range (elementwise inside lists)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        bounds = [a for a in args[1:] if isinstance(a, Range)]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ToolchainError(f"{where} must be a finite number {' and '.join(map(str, bounds))}, got {value!r}")
+        value = check_value(value, args[0], where)
+        for bound in bounds:
+            if not bound.contains(value):
+                raise ToolchainError(f"{where} must be {bound}, got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         errors = []
         for option in (a for a in args if a is not type(None)):
             try:
-                return _check_type(value, option, where)
+                return check_value(value, option, where)
             except ToolchainError as exc:
                 errors.append(exc)
         raise errors[0]
-    if origin is list:
-        if not isinstance(value, list):
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
             raise ToolchainError(f"{where}: expected a list, got {value!r}")
-        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+        items = args[:1] * len(value) if origin is list or (len(args) == 2 and args[1] is Ellipsis) else args
+        if args and len(items) != len(value):
+            raise ToolchainError(f"{where}: expected a list of {len(items)} values, got {value!r}")
+        checked = [check_value(v, h, f"{where}[{i}]") for i, (v, h) in enumerate(zip(value, items))] if args \
+            else list(value)
+        return checked if origin is list else tuple(checked)
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
             raise ToolchainError(f"{where}: expected a table, got {value!r}")
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ToolchainError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint in (str, bool) and isinstance(value, hint):
         return value
+    if hint is Path and isinstance(value, (str, Path)):
+        return Path(value)
     name = getattr(hint, "__name__", str(hint))
     raise ToolchainError(f"{where}: expected {name}, got {value!r}")

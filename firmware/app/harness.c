@@ -27,6 +27,24 @@ static void print_kv(const char *key, uint64_t value)
     tm_print_u64(value);
 }
 
+#if defined(TM_DUMP_TENSORS)
+static uint32_t dump_sample;
+
+/* Called by model.c after each layer with its output: "TM TENSOR <sample> <layer> <tensor id> <hex>". */
+void tm_dump_tensor(int32_t layer, int32_t tensor, const void *data, uint32_t bytes)
+{
+    tm_print("TM TENSOR ");
+    tm_print_u64(dump_sample);
+    tm_print(" ");
+    tm_print_i32(layer);
+    tm_print(" ");
+    tm_print_i32(tensor);
+    tm_print(" ");
+    tm_print_hex_bytes((const uint8_t *)data, bytes);
+    tm_print("\n");
+}
+#endif
+
 /* Ticks one marker adds: two back-to-back markers differ by exactly one marker's cost. */
 static uint64_t marker_ticks(void)
 {
@@ -51,6 +69,9 @@ static void print_layers(void)
 static int32_t run_sample(uint32_t k)
 {
     const uint8_t *input = &tm_testset_inputs[k * (uint32_t)TM_MODEL_INPUT_SIZE];
+#if defined(TM_DUMP_TENSORS)
+    dump_sample = k;
+#endif
     uint32_t c0 = tm_board_cycles();
     uint64_t t0 = tm_board_ticks();
     int32_t exit_taken = tm_model_run(input, output, tm_testset_exit_threshold);

@@ -6,7 +6,9 @@
  * kind is the exception's name (HardFault, MemManage, BusFault, UsageFault, SecureFault, NMI, SVCall,
  * DebugMonitor, PendSV, SysTick) or IRQ<n>. pc and lr are the faulting context's, read from the
  * stacked exception frame; sp is that context's stack pointer before the frame was pushed. When the
- * frame itself could not be pushed (stack overflow), pc and lr read 0.
+ * frame itself could not be pushed (stack overflow), pc and lr read 0. A BKPT (for instance a
+ * semihosting call, which the firmware never makes and the emulator never answers) escalates to
+ * HardFault and is reported like any fault.
  *
  * The entry switches to a small stack of its own first: the fault may be a stack overflow, and the
  * frame must not be overwritten while it is being reported.
@@ -22,8 +24,6 @@
 #define TM_STR_(x) #x
 
 __attribute__((used, aligned(8))) uint32_t tm_fault_stack[TM_FAULT_STACK_BYTES / 4];
-
-#define TM_BKPT_SEMIHOSTING 0xBEABu /* the Thumb encoding of bkpt 0xab */
 
 void tm_fault_report(const uint32_t *frame, uint32_t exc_return) __attribute__((noreturn, used));
 
@@ -77,13 +77,6 @@ void tm_fault_report(const uint32_t *frame, uint32_t exc_return)
         lr = frame[5];
         pc = frame[6];
         sp += (frame[7] & (1u << 9)) ? 4u : 0u;
-        /* A semihosting BKPT with no debugger listening escalates to HardFault (HFSR.DEBUGEVT on
-         * silicon, FORCED under QEMU without -semihosting) with CFSR clear, so pc is readable: that
-         * is the exit call itself, stop quietly rather than fault again. */
-        if (cfsr == 0 && (hfsr & (SCB_HFSR_DEBUGEVT | SCB_HFSR_FORCED)) != 0
-            && *(const uint16_t *)(pc & ~1u) == TM_BKPT_SEMIHOSTING) {
-            tm_halt();
-        }
     }
 
     tm_print("TM FAULT ");

@@ -24,11 +24,15 @@
 /* System Control Block */
 #define SCB_ICSR TM_REG(0xE000ED04u)
 #define SCB_VTOR TM_REG(0xE000ED08u)
+#define SCB_AIRCR TM_REG(0xE000ED0Cu)
 #define SCB_SHCSR TM_REG(0xE000ED24u)
 #define SCB_CFSR TM_REG(0xE000ED28u)
 #define SCB_HFSR TM_REG(0xE000ED2Cu)
 #define SCB_CPACR TM_REG(0xE000ED88u)
 #define SCB_ICSR_PENDSTSET (1u << 26)
+#define SCB_AIRCR_VECTKEY (0x05FAu << 16) /* writes without this key are ignored */
+#define SCB_AIRCR_PRIGROUP_MASK (7u << 8)
+#define SCB_AIRCR_SYSRESETREQ (1u << 2)
 #define SCB_SHCSR_MEMFAULTENA (1u << 16)
 #define SCB_SHCSR_BUSFAULTENA (1u << 17)
 #define SCB_SHCSR_USGFAULTENA (1u << 18)

@@ -1,5 +1,5 @@
 /*
- * Self-test: proves a board's runtime end to end (UART, SysTick, stack painting, semihosting exit)
+ * Self-test: proves a board's runtime end to end (UART, SysTick, stack painting, the exit line)
  * without a model. Prints
  *   TM SELFTEST board=<name> tick_hz=<hz>
  *   TM SELFTEST ticks=<n> stack=<used>/<size>

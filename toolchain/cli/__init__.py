@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from toolchain import __version__
@@ -26,9 +28,28 @@ def main(argv: list[str] | None = None) -> int:
     except ToolchainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file system problem the user can fix (not a bug): one line, no traceback
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# errno values that only a write can raise: their message says "cannot write".
+WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'cannot write /x/y: No space left on device': the path and the errno text of an OSError."""
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+    if exc.filename is None:
+        return reason
+    path = os.fsdecode(exc.filename) if isinstance(exc.filename, (bytes, str)) else str(exc.filename)
+    if exc.filename2 is not None:
+        path = f"{path} -> {os.fsdecode(exc.filename2)}"
+    verb = "write" if exc.errno in WRITE_ERRORS else "access"
+    return f"cannot {verb} {path}: {reason}"
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """tinyml bench: models x boards x kernel paths in the emulator, one table, CSV/JSON out."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, check_output_file, command, positive_int
 from toolchain.fsutil import write_atomic, write_json
 from toolchain.report.table import format_table
 
@@ -17,14 +18,18 @@ class Bench(Command):
                        help=".tflite files, or recipes (models/<name>.toml: trained and exported first, cached)")
         p.add_argument("--boards", default="mps2-an386", help="comma-separated boards (default mps2-an386)")
         p.add_argument("--kernels", default="ref", help="comma-separated kernel paths (default ref)")
-        p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-        p.add_argument("--samples", type=int, default=1, help="samples per run (default 1)")
+        p.add_argument("--jobs", type=positive_int, default=2, help="parallel processes (default 2)")
+        p.add_argument("--samples", type=positive_int, default=1, help="samples per run (default 1)")
         p.add_argument("--out", type=Path, default=Path("build/bench"), help="work directory")
         p.add_argument("--csv", type=Path, help="write the table as CSV")
         p.add_argument("--json", type=Path, help="write the table as JSON")
 
     def run(self, args):
-        from toolchain.bench import COLUMNS, run_matrix, to_csv
+        from toolchain.bench import COLUMNS, failures, run_matrix, to_csv
+
+        check_output_dir(args.out, "--out")
+        check_output_file(args.csv, "--csv")
+        check_output_file(args.json, "--json")
 
         rows = run_matrix(args.models, args.boards.split(","), args.kernels.split(","), args.out, args.jobs,
                           args.samples)
@@ -34,4 +39,6 @@ class Bench(Command):
             write_atomic(args.csv, to_csv(rows))
         if args.json:
             write_json(args.json, rows)
-        return 0 if all(r["bit_exact"] for r in rows) else 1
+        for r in failures(rows):
+            print(f"error: {r['model']} on {r['board']} ({r['kernels']}): {r['error']}", file=sys.stderr)
+        return 0 if all(r["bit_exact"] for r in rows) else 1  # a failed row has no bit_exact

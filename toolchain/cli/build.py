@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from toolchain.boards import get_board
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, positive_int
 from toolchain.errors import ToolchainError
 from toolchain.report.table import format_table
 
@@ -26,7 +26,7 @@ class Build(Command):
         p.add_argument("model_dir", type=Path, help="directory written by `tinyml compile`")
         p.add_argument("--board", default="mps2-an386", help="target board (default mps2-an386; see `tinyml boards`)")
         p.add_argument("--build-dir", type=Path, help="CMake build directory (default MODEL_DIR/fw-BOARD)")
-        p.add_argument("--samples", type=int, default=4,
+        p.add_argument("--samples", type=positive_int, default=4,
                        help="random test inputs to embed when MODEL_DIR has no testset.c (default 4)")
 
     def run(self, args):
@@ -36,6 +36,7 @@ class Build(Command):
         from toolchain.firmware import build_firmware, check_fits, write_testset
 
         board = get_board(args.board)
+        check_output_dir(args.build_dir, "--build-dir")
         plan_path = args.model_dir / "model_plan.json"
         if not plan_path.is_file():
             raise ToolchainError(f"{args.model_dir} is not a compiled model (no model_plan.json)",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, non_negative_int, probability
 from toolchain.compiler.driver import TARGETS
 from toolchain.report.table import format_table
 
@@ -43,16 +43,18 @@ class Compile(Command):
         p.add_argument("model", type=Path, help="fully int8-quantized .tflite file")
         p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
         p.add_argument("--target", choices=sorted(TARGETS), default="ref", help="kernel implementation (default ref)")
-        p.add_argument("--check", type=int, default=0, metavar="N",
+        p.add_argument("--check", type=non_negative_int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
         p.add_argument("--early-exit", action="store_true",
                        help="outputs other than the final one are early exits (int8 softmax) the code may return at")
-        p.add_argument("--threshold", type=float, default=1.0,
-                       help="with --check: leave at an exit when its top probability >= this (default 1.0: never)")
+        p.add_argument("--threshold", type=probability, default=1.0,
+                       help="with --check: leave at an exit when its top probability >= this, in [0, 1] "
+                       "(default 1.0: never)")
 
     def run(self, args):
         from toolchain.compiler import compile_model
 
+        check_output_dir(args.out, "-o/--out")
         result = compile_model(args.model, args.out, target=args.target, early_exit=args.early_exit)
         print_compile_summary(result)
         for ex in result.plan["exits"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, positive_int
 from toolchain.compress import recipe_section  # noqa: F401  (registers the recipe's [compress] section)
 from toolchain.errors import ToolchainError
 
@@ -35,10 +35,10 @@ class Compress(Command):
         p.add_argument("--stages", help="comma-separated stages, e.g. prune,quantize (default: the recipe's "
                        "[compress] stages); options come from the recipe's [compress.<stage>] tables or defaults")
         p.add_argument("-o", "--out", type=Path, help="output directory (default build/<recipe>/compress)")
-        p.add_argument("--epochs", type=int, help="override the fine-tuning epochs of every stage")
-        p.add_argument("--batch-size", type=int, help="training batch size (default: [compress] or [train] batch_size, "
-                       "else 100)")
-        p.add_argument("--eval-samples", type=int, help="score int8 models on at most this many test samples")
+        p.add_argument("--epochs", type=positive_int, help="override the fine-tuning epochs of every stage")
+        p.add_argument("--batch-size", type=positive_int,
+                       help="training batch size (default: [compress] or [train] batch_size, else 100)")
+        p.add_argument("--eval-samples", type=positive_int, help="score int8 models on at most this many test samples")
 
     def run(self, args):
         from toolchain.compress.graph import load_keras
@@ -74,6 +74,7 @@ class Compress(Command):
             stage_names, model_path = args.stages, args.model
             out = args.out or Path("build") / "compress" / Path(args.model).stem
             dataset_loader = lambda: load(args.dataset)  # noqa: E731
+        check_output_dir(out, "-o/--out")
         specs = parse_stages(stage_names, options)
         if not specs:
             raise ToolchainError("no compression stages given", "set [compress] stages = [...] or pass --stages")

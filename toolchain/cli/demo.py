@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, command, positive_int
 from toolchain.cli.pipeline import PipelineCommand
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "models" / "kws.toml"
@@ -21,7 +21,7 @@ class Demo(Command):
     def add_arguments(self, p):
         p.add_argument("--out", type=Path, default=Path("build/demo"), help="run directory (default build/demo)")
         p.add_argument("--board", help="emulated board (default: the recipe's, mps2-an386)")
-        p.add_argument("--epochs", type=int, help="override the recipe's training epochs")
+        p.add_argument("--epochs", type=positive_int, help="override the recipe's training epochs")
 
     def run(self, args):
         args.recipe, args.samples = DEFAULT_RECIPE, None

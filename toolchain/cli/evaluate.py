@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, probability
 from toolchain.errors import ToolchainError
 
 
@@ -30,7 +30,7 @@ class Evaluate(Command):
 
     def add_arguments(self, p):
         p.add_argument("run", type=Path, help="run directory of `tinyml train`, or the recipe .toml")
-        p.add_argument("--thresholds", type=float, nargs="+", help="exit thresholds (default: the recipe's)")
+        p.add_argument("--thresholds", type=probability, nargs="+", help="exit thresholds (default: the recipe's)")
         p.add_argument("--split", choices=["test", "val"], default="test", help="data split (default test)")
         p.add_argument("--int8", action="store_true",
                        help="evaluate the full-int8 TFLite conversion (LiteRT reference kernels) instead of Keras")
@@ -41,6 +41,7 @@ class Evaluate(Command):
         from toolchain.train.loop import load_dataset, load_model, load_run_recipe, reconstruction_error
         from toolchain.train.metrics import roc_auc
 
+        check_output_dir(args.out, "--out")
         run_dir = resolve_run(args.run)
         recipe = load_run_recipe(run_dir)
         thresholds = args.thresholds or recipe.evaluate.thresholds

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_file, command, positive_float
 from toolchain.errors import ToolchainError
 
 
@@ -28,12 +28,15 @@ class Export(Command):
                        help=".npy of representative inputs [N, *input shape] (the first 100 calibrate)")
         p.add_argument("--onnx", type=Path, help="also write this ONNX file (tf2onnx, opset 17), checked against "
                        "Keras with onnxruntime on the calibration samples")
-        p.add_argument("--tolerance", type=float, default=1e-4, help="largest |ONNX - Keras| accepted (default 1e-4)")
+        p.add_argument("--tolerance", type=positive_float, default=1e-4,
+                       help="largest |ONNX - Keras| accepted (default 1e-4)")
 
     def run(self, args):
         from toolchain.compress.graph import load_keras
         from toolchain.export.tflite import convert_int8
 
+        check_output_file(args.out, "-o/--out")
+        check_output_file(args.onnx, "--onnx")
         model = load_keras(args.model)
         calibration = load_array(args.calibration, "calibration data")
         flatbuffer = convert_int8(model, calibration, args.out)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_file, command, positive_float
 from toolchain.cli.export import load_array
 
 
@@ -17,11 +17,14 @@ class Import(Command):
                        help=".npy of representative inputs in the ONNX model's layout ([N, C, H, W] for images)")
         p.add_argument("-o", "--out", type=Path, required=True, help="int8 .tflite to write (input NHWC)")
         p.add_argument("--keras", type=Path, help="also save the converted float Keras model here")
-        p.add_argument("--tolerance", type=float, default=1e-4,
+        p.add_argument("--tolerance", type=positive_float, default=1e-4,
                        help="largest |Keras - onnxruntime| accepted on the calibration data (default 1e-4)")
 
     def run(self, args):
         from toolchain.export.onnx_import import import_onnx
+
+        check_output_file(args.out, "-o/--out")
+        check_output_file(args.keras, "--keras")
 
         result = import_onnx(args.model, load_array(args.calibration, "calibration data"), args.out,
                              tolerance=args.tolerance)

@@ -1,10 +1,11 @@
 """tinyml pipeline RECIPE: train -> compress -> export -> compile -> build -> run, cached, with a summary."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, positive_int
 
 
 @command("pipeline")
@@ -15,8 +16,8 @@ class PipelineCommand(Command):
         p.add_argument("recipe", type=Path, help="models/<name>.toml")
         p.add_argument("--board", help="override the recipe's [target] board")
         p.add_argument("--out", type=Path, help="run directory (default build/<recipe>)")
-        p.add_argument("--epochs", type=int, help="override [train] epochs (e.g. 1 for a smoke run)")
-        p.add_argument("--samples", type=int, help="override [target] samples run on the device")
+        p.add_argument("--epochs", type=positive_int, help="override [train] epochs (e.g. 1 for a smoke run)")
+        p.add_argument("--samples", type=positive_int, help="override [target] samples run on the device")
 
     def run(self, args):
         from toolchain.pipeline.run import PipelineRun
@@ -29,9 +30,14 @@ class PipelineCommand(Command):
         if args.samples is not None:
             recipe = recipe.replace("target", samples=args.samples)
         root = args.out or Path("build") / recipe.name
+        check_output_dir(root, "--out")
         start = time.monotonic()
         run = PipelineRun(recipe, root, board=args.board)
-        results = run.all()
+        try:
+            results = run.all()
+        except KeyboardInterrupt:  # finished stages are kept; the interrupted one left nothing behind
+            print("interrupted; re-run to resume", file=sys.stderr)
+            return 130
         md, page = write_report(root, f"{recipe.name}: {recipe.model.name} on {run.board.name}")
         print()
         print_summary(summarize(root), title=f"summary: {recipe.name} on {run.board.name}")

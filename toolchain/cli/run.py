@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolchain.boards import get_board
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import (
+    Command, check_output_dir, check_output_file, command, positive_float, positive_int, probability,
+)
 from toolchain.cli.build import print_sizes
+from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
 from toolchain.report.table import format_table
 
@@ -38,6 +41,9 @@ def print_run(result) -> None:
         print(f"  mismatch: sample {m.sample} output '{m.output}' {m.count}/{m.size} differ at {m.positions}")
 
 
+DEFAULT_SAMPLES = 4  # random inputs embedded when no --inputs are given
+
+
 @command("run")
 class Run(Command):
     help = "compile, build and run a .tflite in the emulator: bit-exact check, instructions, memory"
@@ -46,16 +52,21 @@ class Run(Command):
         p.add_argument("model", type=Path, help="fully int8 .tflite")
         p.add_argument("--board", default="mps2-an386", help="emulated board (default mps2-an386)")
         p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
-        p.add_argument("--samples", type=int, default=4, help="samples to embed and run (default 4)")
+        p.add_argument("--samples", type=positive_int,
+                       help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
         p.add_argument("--out", type=Path, help="work directory (default build/run/<model>-<board>)")
         p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
-        p.add_argument("--timeout", type=float, default=300.0, help="emulator timeout in seconds (default 300)")
+        p.add_argument("--timeout", type=positive_float, default=300.0,
+                       help="emulator timeout in seconds (default 300)")
         p.add_argument("--early-exit", action="store_true",
                        help="treat the outputs other than the final one as early exits (int8 softmax)")
-        p.add_argument("--threshold", type=float, default=1.0,
-                       help="leave at an exit when its top probability >= this (default 1.0: never)")
+        p.add_argument("--threshold", type=probability, default=1.0,
+                       help="leave at an exit when its top probability >= this, in [0, 1] (default 1.0: never)")
         p.add_argument("--exact", action="store_true",
                        help="count every instruction per layer with a QEMU TCG plugin (exact, slightly slower)")
+        p.add_argument("--dump-tensors", action="store_true",
+                       help="print every layer's output over the UART and compare each with LiteRT's intermediate "
+                            "tensor: says at which layer a difference starts (counts of such a run include the dump)")
 
     def run(self, args):
         from toolchain.compiler.exits import threshold_to_int8
@@ -63,17 +74,25 @@ class Run(Command):
 
         board = get_board(args.board)
         out = args.out or Path("build/run") / f"{args.model.stem}-{board.name}"
-        inputs = None
+        check_output_dir(out, "--out")
+        check_output_file(args.json, "--json")
+        inputs, samples = None, args.samples or DEFAULT_SAMPLES
         if args.inputs:
             from toolchain.compiler.frontend import load_tflite
             from toolchain.compiler.codegen import describe_io
 
             g = load_tflite(args.model)
+            if len(g.inputs) != 1:
+                raise ToolchainError(f"--inputs supports single-input models only; {args.model} has {len(g.inputs)}")
             inputs = load_inputs(args.inputs, describe_io(g, g.inputs[0], g.input_names[0]), args.samples)
-        result = deploy(args.model, board, out, inputs=inputs, samples=args.samples, timeout=args.timeout,
+            samples = len(inputs)
+        result = deploy(args.model, board, out, inputs=inputs, samples=samples, timeout=args.timeout,
                         exact=args.exact, early_exit=args.early_exit, exit_threshold=threshold_to_int8(args.threshold),
-                        progress=lambda msg: print(f"... {msg}", flush=True))
+                        dump_tensors=args.dump_tensors, progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result)
+        if result.tensors is not None:
+            print(f"\nlayer by layer (--dump-tensors; the instruction counts above include the dump): "
+                  f"{result.tensors.summary()}")
         if args.json:
             write_json(args.json, result.to_json())
             print(f"\nwrote {args.json}")

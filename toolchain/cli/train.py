@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, command
+from toolchain.cli.base import Command, check_output_dir, command, positive_int
 from toolchain.report.table import format_table
 
 
@@ -34,7 +34,7 @@ class Train(Command):
     def add_arguments(self, p):
         p.add_argument("recipe", type=Path, help="recipe, e.g. models/kws.toml")
         p.add_argument("--out", type=Path, help="run directory (default build/<recipe>/train)")
-        p.add_argument("--epochs", type=int, help="override [train] epochs")
+        p.add_argument("--epochs", type=positive_int, help="override [train] epochs")
 
     def run(self, args):
         from toolchain.recipe import load_recipe
@@ -44,6 +44,7 @@ class Train(Command):
         if args.epochs is not None:
             recipe = recipe.replace("train", epochs=args.epochs)
         out = args.out or default_run_dir(recipe.name)
+        check_output_dir(out, "--out")
         e = recipe.exit
         exit_text = "no exit" if e.style == "none" else f"exit {e.style}" + (" + EV-assist" if e.ev_assist else "")
         print(f"loading dataset {recipe.dataset.name!r} ...", flush=True)

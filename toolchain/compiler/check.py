@@ -1,6 +1,7 @@
 """Bit-exact comparison of the generated C (run on the host) with LiteRT's BUILTIN_REF kernels."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,7 +9,10 @@ import numpy as np
 
 from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.compiler.hostrun import HostModel
+from toolchain.errors import ToolchainError
 from toolchain.export.reference import ReferenceModel
+
+_DETAIL_MAX = 300
 
 
 @dataclass
@@ -86,19 +90,34 @@ def check_sample(plan: dict, k: int, ours: list[np.ndarray], taken: int, referen
     return want, compare(k, names, ours, reference, taken_outputs(plan, taken))
 
 
+@contextmanager
+def _litert_errors(model_path):
+    """LiteRT's interpreter reports a model it cannot run as RuntimeError or ValueError: make it one error."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ToolchainError(f"LiteRT cannot run {model_path} for the comparison: {detail[:_DETAIL_MAX]}",
+                             "the C code was generated, but the reference refuses the model; "
+                             "re-export it with TFLiteConverter") from exc
+
+
 def check_against_reference(model_path: Path | str, model_dir: Path | str, samples: int = 10, seed: int = 0,
                             inputs: list[list[np.ndarray]] | None = None, exit_threshold: int = NEVER) -> CheckReport:
     """For early-exit models the exit taken must be the one LiteRT's outputs imply at `exit_threshold`,
     and the outputs valid at that exit must be identical."""
     host = HostModel(model_dir)
-    ref = ReferenceModel(model_path)
+    with _litert_errors(model_path):
+        ref = ReferenceModel(model_path)
     rng = np.random.default_rng(seed)
     names = [o["name"] for o in host.plan["outputs"]]
     report = CheckReport(samples if inputs is None else len(inputs), names)
     for k in range(report.samples):
         xs = inputs[k] if inputs is not None else random_inputs(host.plan["inputs"], rng)
         ours, taken = host.run(xs, exit_threshold)
-        want, mismatches = check_sample(host.plan, k, ours, taken, ref.run(xs), exit_threshold)
+        with _litert_errors(model_path):
+            reference = ref.run(xs)
+        want, mismatches = check_sample(host.plan, k, ours, taken, reference, exit_threshold)
         report.exits.append(taken)
         if taken != want:
             report.exit_mismatches.append((k, taken, want))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import numpy as np
 from toolchain.compiler.ir import Graph, Tensor
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.planner import Plan
+from toolchain.errors import ToolchainError
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -85,7 +88,7 @@ class Emitter:
             data = t.data.reshape(-1)
             self.const_bytes += t.nbytes
             name = f"tm_w{tid}"
-            self.decls.append(f"/* '{t.name}' {t.dtype} {list(t.shape)} */\n"
+            self.decls.append(f"/* '{c_comment(t.name)}' {t.dtype} {list(t.shape)} */\n"
                               f"static const {ctype} {name}[{max(len(data), 1)}] TM_ALIGNED(4) = "
                               f"{{{_c_list(data.tolist() if len(data) else [0])}}};")
             self._consts[tid] = name
@@ -110,6 +113,7 @@ class Layer:
     macs: int
     call: str
     exit_check: str = ""  # C statement run after this layer: an early exit
+    dumps: tuple[str, ...] = ()  # TM_DUMP calls for the layer's outputs (active only with TM_DUMP_TENSORS)
 
 
 def exit_check(g: Graph, plan: Plan, em: Emitter, k: int, point) -> str:
@@ -136,30 +140,58 @@ def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], 
     layers = []
     for i, op in enumerate(g.ops):
         em.op_index = i
-        layers.append(Layer(i, op.kind, op.location, OPS.get(op.kind).macs(op, g), OPS.get(op.kind).emit(op, g, em),
-                            checks.get(i, "")))
+        opdef = OPS.get(op.kind)
+        dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs)
+        layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), opdef.emit(op, g, em),
+                            checks.get(i, ""), dumps))
     outputs = [
         {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}
         for k, tid in enumerate(g.outputs)
     ]
-    inputs = [{**describe_io(g, tid, name), "offset": plan.input_offsets[tid]}
+    inputs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.input_offsets[tid]}
               for tid, name in zip(g.inputs, g.input_names)]
-    outs = [{**describe_io(g, tid, name), "offset": plan.output_offsets[tid]}
+    outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid]}
             for tid, name in zip(g.outputs, g.output_names)]
     ctx = {
-        "source": source, "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
+        "source": c_comment(source), "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
         "outputs": outputs, "inputs": inputs, "outs": outs, "input_size": plan.input_size,
         "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
         "exits": [{"index": k, "output": g.outputs.index(p.output)} for k, p in enumerate(g.exits)],
     }
-    model_c = _TEMPLATES.get_template("model.c.j2").render(**ctx)
-    model_h = _TEMPLATES.get_template("model.h.j2").render(**ctx)
+    model_c = require_plain_c(_TEMPLATES.get_template("model.c.j2").render(**ctx), "model.c")
+    model_h = require_plain_c(_TEMPLATES.get_template("model.h.j2").render(**ctx), "model.h")
     return model_c, model_h, layers, em.const_bytes
 
 
-def c_identifier(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in name).upper()
+# Names from a model are untrusted: in C they appear only inside comments, reduced to these characters
+# (no '*' so no '*/', no '\\' so no line splice, no '?' so no trigraph, no quotes) and cut to a length.
+_COMMENT_SAFE = frozenset(string.ascii_letters + string.digits + " _-+.,:;=#@!%^&|~<>()[]{}/$")
+_COMMENT_MAX = 96
 
 
-_TEMPLATES.filters["c_identifier"] = c_identifier
+def c_comment(text: str) -> str:
+    """`text` made safe to place between /* and */ (any other character becomes '_')."""
+    safe = "".join(ch if ch in _COMMENT_SAFE else "_" for ch in str(text))
+    return safe if len(safe) <= _COMMENT_MAX else safe[:_COMMENT_MAX - 3] + "..."
+
+
+def c_string(text: str) -> str:
+    """A C string literal holding `text`'s UTF-8 bytes; everything but [A-Za-z0-9 _.:-] as an octal escape."""
+    plain = set(string.ascii_letters + string.digits + " _.:-")
+    return '"' + "".join(chr(b) if chr(b) in plain else f"\\{b:03o}" for b in str(text).encode()) + '"'
+
+
+def require_plain_c(source: str, name: str) -> str:
+    """Defence in depth: generated C is printable ASCII, with no trigraph and no backslash-newline.
+    Anything else means a model-controlled string slipped past the escaping above."""
+    bad = next((i for i, ch in enumerate(source) if not (" " <= ch <= "~" or ch == "\n")), None)
+    if bad is None:
+        bad = next((m.start() for m in re.finditer(r"\?\?|\\\n", source)), None)
+    if bad is not None:
+        raise ToolchainError(f"internal error: generated {name} has an unsafe character sequence at offset {bad}",
+                             "please report this model; nothing was written")
+    return source
+
+
+_TEMPLATES.filters["c_string"] = c_string
 _TEMPLATES.filters["np_float"] = lambda v: repr(float(np.float32(v)))

@@ -1,6 +1,7 @@
 """compile_model: .tflite -> model.c, model.h, model_plan.json and the kernels they need, in one directory."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,12 +14,13 @@ from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory
 from toolchain.errors import ToolchainError, UnsupportedOpsError
-from toolchain.fsutil import sha256_file, write_atomic, write_json
+from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 KERNEL_INCLUDE = FIRMWARE_DIR / "kernels" / "include"
 # Each target lists the kernel source folders it compiles, most specific first.
 TARGETS = {"ref": ("ref",)}
+PLAN_FILE = "model_plan.json"
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,12 @@ def check_supported(g: Graph) -> None:
             problems.append(f"{op.location}: operator {op.kind} has no kernel")
             continue
         problems += [f"{op.location}: {p}" for p in opdef.check(op, g)]
-    if problems:
+    if not problems:
+        return
+    if any(op.kind not in OPS for op in g.ops):
         raise UnsupportedOpsError(problems, f"supported operators: {', '.join(OPS)}")
+    raise UnsupportedOpsError(problems, "change these layers, or re-export the model with TFLiteConverter "
+                              "if the file may have been edited")
 
 
 def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_bytes: int, target: str) -> dict:
@@ -102,16 +108,32 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name)
     report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target)
     # Everything is generated in memory first: a failure above leaves out_dir untouched.
-    write_atomic(out_dir / "model.c", model_c)
-    write_atomic(out_dir / "model.h", model_h)
-    kernels = out_dir / "kernels"
-    kernels.mkdir(parents=True, exist_ok=True)
-    for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]:
-        write_atomic(kernels / src.name, src.read_bytes())
-    stale = {p.name for p in kernels.glob("*.c")} - {p.name for p in sources}
-    for name in stale:
-        (kernels / name).unlink()
-    write_json(out_dir / "model_plan.json", report)
+    files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: json.dumps(report, indent=2) + "\n",
+             **{f"kernels/{src.name}": src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}
+    write_output_dir(out_dir, files)
     return CompileResult(out_dir, report)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Only an empty directory or an earlier compile output may be replaced: never a directory of the user's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ToolchainError(f"output {out_dir} is a file, not a directory", "choose a new or empty directory (-o)")
+    if out_dir.is_dir() and not (out_dir / PLAN_FILE).is_file() and any(out_dir.iterdir()):
+        raise ToolchainError(f"output directory {out_dir} is not empty and is not a compile output (no {PLAN_FILE}); "
+                             "it would be replaced whole", "choose an empty or new directory (-o)")
+
+
+def write_output_dir(out_dir: Path, files: dict[str, str | bytes]) -> None:
+    """Replace out_dir whole: with the disk full half-way, the previous output stays as it was."""
+    check_out_dir(out_dir)
+    target = out_dir.resolve()  # through a symlink; "." has no name to rename
+    if Path.cwd().resolve().is_relative_to(target):
+        raise ToolchainError(f"output directory {out_dir} is (or holds) the current directory: it would be replaced "
+                             "whole", "choose a new directory (-o)")
+    try:
+        with atomic_dir(target) as staging:
+            for rel, data in files.items():
+                write_atomic(staging / rel, data)
+    except OSError as exc:
+        raise ToolchainError(f"cannot write {out_dir}: {exc.strerror or exc}",
+                             "the previous output, if any, is unchanged; free space or choose another -o") from exc

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from toolchain.compiler.ir import Graph, Op, Quant, Tensor
+from toolchain.compiler.ir import DTYPE_BYTES, Graph, Op, Quant, Tensor
+from toolchain.compiler.validate import check_graph, check_references
 from toolchain.errors import ModelError
 
 _TENSOR_TYPES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
@@ -32,22 +33,54 @@ def parse_tflite(buf: bytes, origin: str = "<bytes>") -> Graph:
                          "pass the .tflite file written by TFLiteConverter (or `tinyml export`)")
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
-        graph = _build_graph(model, buf)
+        _require_one_subgraph(model)
+        _refuse_invalid(origin, check_references(model))
+        graph = _build_graph(model, buf, origin)
     except ModelError:
         raise
     except Exception as exc:  # the flatbuffer library raises anything on truncated or corrupt input
         raise ModelError(f"{origin} is corrupt or truncated: {type(exc).__name__}: {exc}",
                          "re-export the model; the file may have been cut short while copying") from exc
+    _refuse_invalid(origin, check_graph(graph))
     _require_int8(graph, origin)
     return graph
 
 
+def _require_one_subgraph(model) -> None:
+    if not model.subgraphs:
+        raise ModelError("the model has no subgraph")
+    if len(model.subgraphs) > 1:
+        raise ModelError(f"the model has {len(model.subgraphs)} subgraphs (control flow); "
+                         "only single-graph models compile")
+
+
+_PROBLEMS_SHOWN = 10
+
+
+def _refuse_invalid(origin: str, problems: list[str]) -> None:
+    if not problems:
+        return
+    listed = "\n".join(f"  - {p}" for p in problems[:_PROBLEMS_SHOWN])
+    more = f"\n  ... and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
+    raise ModelError(f"{origin} is not a valid model ({len(problems)} problem(s)):\n{listed}{more}",
+                     "the file was edited or written by a broken tool; re-export it with TFLiteConverter "
+                     "(or `tinyml export`)")
+
+
+_NAME_MAX = 200
+
+
 def _name(raw) -> str:
-    return raw.decode() if isinstance(raw, bytes) else (raw or "")
+    """A model's string as printable text: invalid UTF-8 and control characters escaped, cut to a length
+    (names reach terminals, JSON and, through codegen's own escaping, C comments)."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else (raw or "")
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= _NAME_MAX else text[:_NAME_MAX - 3] + "..."
 
 
 def _buffer_data(model, buf: bytes, index: int) -> bytes | None:
-    if not model.buffers or index >= len(model.buffers):
+    """The bytes of buffer `index` (checked in range), inline or, in models over 2 GB, at an offset in the file."""
+    if not model.buffers:
         return None
     b = model.buffers[index]
     if b.data is not None and len(b.data):
@@ -57,12 +90,19 @@ def _buffer_data(model, buf: bytes, index: int) -> bytes | None:
     return None
 
 
-def _build_graph(model, buf: bytes) -> Graph:
-    if not model.subgraphs:
-        raise ModelError("the model has no subgraph")
-    if len(model.subgraphs) > 1:
-        raise ModelError(f"the model has {len(model.subgraphs)} subgraphs (control flow); "
-                         "only single-graph models compile")
+def _constant(raw: bytes, dtype: str, shape: tuple[int, ...], where: str, origin: str) -> np.ndarray:
+    """A constant's data in its shape; its buffer must hold exactly prod(shape) elements."""
+    if any(d <= 0 for d in shape):
+        _refuse_invalid(origin, [f"constant {where} has shape {list(shape)}; its dimensions must be positive"])
+    want = int(np.prod(shape, dtype=np.int64)) * DTYPE_BYTES[dtype]
+    if len(raw) != want:
+        _refuse_invalid(origin, [f"constant {where} of shape {list(shape)} ({dtype}) needs {want} bytes, "
+                                 f"its buffer holds {len(raw)}"])
+    return np.frombuffer(raw, dtype=_NUMPY_TYPES[dtype]).reshape(shape).copy()
+
+
+def _build_graph(model, buf: bytes, origin: str) -> Graph:
+    """The IR of a model whose references `check_references` accepted."""
     sg = model.subgraphs[0]
     tensors: dict[int, Tensor] = {}
     for tid, t in enumerate(sg.tensors or []):
@@ -71,11 +111,12 @@ def _build_graph(model, buf: bytes) -> Graph:
         raw = _buffer_data(model, buf, t.buffer)
         data = None
         if raw is not None and dtype in _NUMPY_TYPES:
-            data = np.frombuffer(raw, dtype=_NUMPY_TYPES[dtype]).reshape(shape).copy()
+            data = _constant(raw, dtype, shape, f"'{_name(t.name)}' (#{tid})", origin)
         q = t.quantization
         quant = None
         if q is not None and q.scale is not None and len(q.scale):
-            zps = q.zeroPoint if q.zeroPoint is not None else [0] * len(q.scale)
+            # An absent or empty zero-point list stays empty: validation refuses it, as LiteRT does.
+            zps = q.zeroPoint if q.zeroPoint is not None else []
             quant = Quant(tuple(float(s) for s in q.scale), tuple(int(z) for z in zps), int(q.quantizedDimension))
         tensors[tid] = Tensor(tid, _name(t.name), shape, dtype, quant, data)
 
@@ -90,17 +131,17 @@ def _build_graph(model, buf: bytes) -> Graph:
         ops.append(Op(kind, tuple(int(x) for x in (o.inputs if o.inputs is not None else ())), outputs,
                       _options(o.builtinOptions), f"op #{i} {kind} -> '{first_out}'"))
 
-    inputs = tuple(int(x) for x in sg.inputs)
-    outputs = tuple(int(x) for x in sg.outputs)
+    inputs = tuple(int(x) for x in (sg.inputs if sg.inputs is not None else ()))
+    outputs = tuple(int(x) for x in (sg.outputs if sg.outputs is not None else ()))
     input_names = tuple(tensors[t].name for t in inputs)
     output_names = tuple(tensors[t].name for t in outputs)
     if model.signatureDefs:
         # Signature order and names are what users see in Keras; tensor order in the subgraph is not.
         sig = model.signatureDefs[0]
-        inputs = tuple(int(m.tensorIndex) for m in sig.inputs)
-        input_names = tuple(_name(m.name) for m in sig.inputs)
-        outputs = tuple(int(m.tensorIndex) for m in sig.outputs)
-        output_names = tuple(_name(m.name) for m in sig.outputs)
+        inputs = tuple(int(m.tensorIndex) for m in sig.inputs or [])
+        input_names = tuple(_name(m.name) for m in sig.inputs or [])
+        outputs = tuple(int(m.tensorIndex) for m in sig.outputs or [])
+        output_names = tuple(_name(m.name) for m in sig.outputs or [])
     return Graph(tensors, tuple(ops), inputs, outputs, input_names, output_names)
 
 

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass
+from typing import Annotated
 
 from toolchain.errors import ToolchainError
+from toolchain.recipe import Count, Fraction, Positive, Range, check_value
+
+OpenFraction = Annotated[float, Range(0, 1, low_open=True, high_open=True)]
 
 QUANTIZE_METHODS = ("ptq", "qat")
 
@@ -15,14 +18,9 @@ QUANTIZE_METHODS = ("ptq", "qat")
 class PruneOptions:
     """Unstructured magnitude pruning to `sparsity` (fraction of zero kernel entries), then fine-tuning."""
 
-    sparsity: float = 0.5
-    epochs: int = 2
-    lr: float = 5e-4
-
-    def validate(self, where: str) -> None:
-        if not 0.0 < self.sparsity < 1.0:
-            raise ToolchainError(f"{where}: sparsity must be in (0, 1), got {self.sparsity}")
-        _positive(where, epochs=self.epochs, lr=self.lr)
+    sparsity: OpenFraction = 0.5
+    epochs: Count = 2
+    lr: Positive = 5e-4
 
 
 @dataclass(frozen=True)
@@ -30,18 +28,11 @@ class StructuredOptions:
     """Channel pruning removing `macs_reduction` of the MACs (or keeping `keep_fraction` of the
     channels of every prunable group, when given), then fine-tuning."""
 
-    macs_reduction: float = 0.3
-    keep_fraction: float | None = None
-    round_to: int = 1  # kept channels per segment rounded to a multiple of this
-    epochs: int = 3
-    lr: float = 5e-4
-
-    def validate(self, where: str) -> None:
-        if not 0.0 < self.macs_reduction < 1.0:
-            raise ToolchainError(f"{where}: macs_reduction must be in (0, 1), got {self.macs_reduction}")
-        if self.keep_fraction is not None and not 0.0 < self.keep_fraction <= 1.0:
-            raise ToolchainError(f"{where}: keep_fraction must be in (0, 1], got {self.keep_fraction}")
-        _positive(where, round_to=self.round_to, epochs=self.epochs, lr=self.lr)
+    macs_reduction: OpenFraction = 0.3
+    keep_fraction: Annotated[float, Range(0, 1, low_open=True)] | None = None
+    round_to: Count = 1  # kept channels per segment rounded to a multiple of this
+    epochs: Count = 3
+    lr: Positive = 5e-4
 
 
 @dataclass(frozen=True)
@@ -50,12 +41,12 @@ class DistillOptions:
     first for `teacher_epochs`), "input" (the model given to the runner) or a saved .keras path."""
 
     teacher: str = "wider:2"
-    teacher_epochs: int = 10
-    teacher_lr: float = 1e-3
-    alpha: float = 0.1
-    temperature: float = 4.0
-    epochs: int = 5
-    lr: float = 1e-3
+    teacher_epochs: Count = 10
+    teacher_lr: Positive = 1e-3
+    alpha: Fraction = 0.1
+    temperature: Positive = 4.0
+    epochs: Count = 5
+    lr: Positive = 1e-3
 
     def validate(self, where: str) -> None:
         if self.teacher.startswith("wider:"):
@@ -63,12 +54,8 @@ class DistillOptions:
                 factor = float(self.teacher.split(":", 1)[1])
             except ValueError:
                 factor = 0.0
-            if factor <= 0:
-                raise ToolchainError(f"{where}: teacher {self.teacher!r}: the width factor must be a number > 0")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ToolchainError(f"{where}: alpha must be in [0, 1], got {self.alpha}")
-        _positive(where, teacher_epochs=self.teacher_epochs, teacher_lr=self.teacher_lr,
-                  temperature=self.temperature, epochs=self.epochs, lr=self.lr)
+            if not factor > 0 or factor == float("inf"):
+                raise ToolchainError(f"{where}: teacher {self.teacher!r}: the width factor must be a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -76,42 +63,25 @@ class QuantizeOptions:
     """Full-int8: post-training ("ptq") or after quantization-aware training ("qat", `epochs` at `lr`)."""
 
     method: str = "ptq"
-    epochs: int = 2
-    lr: float = 1e-4
+    epochs: Count = 2
+    lr: Positive = 1e-4
 
     def validate(self, where: str) -> None:
         if self.method not in QUANTIZE_METHODS:
             raise ToolchainError(f"{where}: method must be one of {', '.join(QUANTIZE_METHODS)}, got {self.method!r}")
-        _positive(where, epochs=self.epochs, lr=self.lr)
-
-
-def _positive(where: str, **values) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ToolchainError(f"{where}: {name} must be > 0, got {value}")
 
 
 def make_options(cls: type, table: dict, where: str):
-    """`cls(**table)` with unknown keys and wrong types reported as ToolchainErrors, then validated."""
-    hints = typing.get_type_hints(cls)
+    """`cls(**table)` with unknown keys, wrong types and values out of range reported as ToolchainErrors (the
+    recipe's checks: toolchain.recipe.check_value), then validated."""
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in table.items():
         if key not in names:
             raise ToolchainError(f"{where}: unknown option {key!r}", f"options: {', '.join(names)}")
-        table = {**table, key: _typed(value, hints[key], f"{where} {key}")}
+        table = {**table, key: check_value(value, hints[key], f"{where} {key}")}
     options = cls(**table)
-    options.validate(where)
+    validate = getattr(options, "validate", None)
+    if validate is not None:
+        validate(where)
     return options
-
-
-def _typed(value, hint, where: str):
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if option in (int, str, bool) and type(value) is option:
-            return value
-    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise ToolchainError(f"{where}: expected {names}, got {value!r}")

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from toolchain.compress.options import make_options
 from toolchain.compress.stages import STAGES, StageSpec, parse_stages
 from toolchain.errors import ToolchainError
-from toolchain.recipe import recipe_section
+from toolchain.recipe import Count, recipe_section
 
 
 @recipe_section("compress")
 @dataclass(frozen=True)
 class CompressSection:
     stages: list[str] = field(default_factory=list)
-    batch_size: int | None = None  # default: [train] batch_size
-    eval_samples: int | None = None  # cap on the test samples an int8 model is scored on (all by default)
+    batch_size: Count | None = None  # default: [train] batch_size
+    eval_samples: Count | None = None  # cap on the test samples an int8 model is scored on (all by default)
     prune: dict = field(default_factory=dict)
     structured: dict = field(default_factory=dict)
     distill: dict = field(default_factory=dict)
@@ -38,10 +38,6 @@ class CompressSection:
         missing = [name for name in STAGES if not hasattr(self, name)]
         if missing:  # a stage registered without a table here
             raise ToolchainError(f"{where}: no options table for stage(s) {', '.join(missing)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ToolchainError(f"{where}: batch_size must be >= 1")
-        if self.eval_samples is not None and self.eval_samples < 1:
-            raise ToolchainError(f"{where}: eval_samples must be >= 1")
         for name, kind in STAGES.items():  # every table, also of stages not in the list
             make_options(kind.options, dict(getattr(self, name)), f"{where} [{name}]")
         self.stage_specs(where)

@@ -5,6 +5,8 @@ and evaluation never care where the data came from. `load(name, ...)` looks the 
 """
 from __future__ import annotations
 
+import inspect
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -50,6 +52,23 @@ def load(name: str, *, root: Path | str | None = None, seed: int = 0, **options)
     if source is None:
         raise ToolchainError(f"unknown dataset {name!r}", f"known datasets: {', '.join(DATASETS)}")
     return source.loader(Path(root) if root is not None else None, seed, **options)
+
+
+def check_options(name: str, options: dict, where: str, check_value: Callable) -> None:
+    """Dataset `name` exists and takes `options`: known keys, each value of the type (and range) its loader's
+    signature declares, checked by `check_value(value, hint, where)` (toolchain.recipe.check_value)."""
+    source = DATASETS.get(name)
+    if source is None:
+        raise ToolchainError(f"{where}: unknown dataset {name!r}", f"known datasets: {', '.join(DATASETS)}")
+    params = inspect.signature(source.loader).parameters
+    hints = typing.get_type_hints(source.loader, include_extras=True)
+    valid = [p for p, spec in params.items() if spec.kind is inspect.Parameter.KEYWORD_ONLY]
+    for key, value in options.items():
+        if key not in valid:
+            raise ToolchainError(f"{where}: dataset {name!r} has no option {key!r}",
+                                 f"its options: {', '.join(valid) or '(none)'}")
+        if key in hints:
+            check_value(value, hints[key], f"{where} {key}")
 
 
 # Each module registers its sources into DATASETS on import.

@@ -9,6 +9,8 @@ import json
 import sys
 import time
 import wave
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -147,14 +149,14 @@ def cached_arrays(
     """The arrays `generate()` returns, stored once as .npz under cache_dir, keyed by name, params and seed.
 
     `params` must hold everything that changes the output (including a generator version). A cache
-    file that cannot be read is regenerated.
+    file that cannot be read (truncated, corrupt, not an .npz) is regenerated; it is written atomically.
     """
     path = cache_path(cache_dir, name, params, seed)
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as npz:
                 return {k: npz[k] for k in npz.files if k != "params"}
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
             pass
     arrays = generate()
     buf = io.BytesIO()

@@ -16,6 +16,7 @@ import numpy as np
 from toolchain.data import Dataset
 from toolchain.data.common import dataset_source, stratified_split
 from toolchain.errors import ToolchainError
+from toolchain.recipe import NonNegativeInt
 
 CLASSES = tuple(str(d) for d in range(10))
 SIZE = 32
@@ -53,7 +54,7 @@ def _load_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 @dataset_source("digits", kind="generated", task="classification",
                 description="scikit-learn 8x8 handwritten digits upscaled to 32x32x3, 0..255 (CIFAR-shaped)")
-def load_digits(root: Path | None, seed: int, *, augment: int = 2, max_shift: int = 3) -> Dataset:
+def load_digits(root: Path | None, seed: int, *, augment: NonNegativeInt = 2, max_shift: NonNegativeInt = 3) -> Dataset:
     images, y = _load_sklearn_digits()
     up = _upsample_matrix(8, SIZE)
     big = np.einsum("ij,njk,lk->nil", up, images * (255.0 / 16.0), up)

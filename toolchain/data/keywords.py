@@ -24,6 +24,7 @@ from toolchain.data import Dataset, mfcc
 from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
 from toolchain.data.speech_commands import CLASSES, SILENCE, UNKNOWN
 from toolchain.errors import MissingToolError, ToolchainError
+from toolchain.recipe import Count
 
 VERSION = 1  # bump when the generated data changes, so old caches are not reused
 UNKNOWN_WORDS = (
@@ -138,8 +139,8 @@ def _generate(seed: int, samples_per_class: int, snr_db: tuple[float, float], wo
 
 @dataset_source("keywords", kind="generated", task="classification",
                 description="MLPerf KWS keywords spoken by espeak-ng, 12 classes, MFCC [49,10,1]")
-def load_keywords(root: Path | None, seed: int, *, samples_per_class: int = 150,
-                  snr_db: tuple[float, float] = (5.0, 30.0), workers: int = 2,
+def load_keywords(root: Path | None, seed: int, *, samples_per_class: Count = 150,
+                  snr_db: tuple[float, float] = (5.0, 30.0), workers: Count = 2,
                   cache_dir: Path | str | None = None) -> Dataset:
     if samples_per_class < 1:
         raise ToolchainError("keywords: samples_per_class must be at least 1")

@@ -21,6 +21,7 @@ import numpy as np
 from toolchain.data import logmel
 from toolchain.data.common import Progress, cached_arrays, dataset_source, split_indices
 from toolchain.errors import ToolchainError
+from toolchain.recipe import Count, Fraction, NonNegative, NonNegativeInt
 
 VERSION = 1  # bump when the generated sound changes
 SAMPLE_RATE = 16000
@@ -151,9 +152,10 @@ def _generate(seed: int, machine_id: int, train_clips: int, test_clips: int, cli
 
 @dataset_source("synthetic_machine", kind="generated", task="anomaly",
                 description="synthetic toy-car motor sounds, normal vs faulty, 640-dim log-mel vectors (AD-shaped)")
-def load_synthetic_machine(root: Path | None, seed: int, *, machine_id: int = 1, train_clips: int = 80,
-                           test_clips: int = 40, clip_seconds: float = 10.0, severity: float = 1.0,
-                           val_fraction: float = 0.1, cache_dir: Path | str | None = None) -> logmel.AnomalyDataset:
+def load_synthetic_machine(root: Path | None, seed: int, *, machine_id: NonNegativeInt = 1,
+                           train_clips: Count = 80, test_clips: Count = 40, clip_seconds: NonNegative = 10.0,
+                           severity: NonNegative = 1.0, val_fraction: Fraction = 0.1,
+                           cache_dir: Path | str | None = None) -> logmel.AnomalyDataset:
     if train_clips < 2 or test_clips < 1 or clip_seconds < 0.2:
         raise ToolchainError("synthetic_machine: needs train_clips >= 2, test_clips >= 1, clip_seconds >= 0.2")
     params = {"version": VERSION, "machine_id": machine_id, "train_clips": train_clips, "test_clips": test_clips,

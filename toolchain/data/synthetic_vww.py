@@ -17,6 +17,7 @@ import numpy as np
 from toolchain.data import Dataset
 from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
 from toolchain.errors import ToolchainError
+from toolchain.recipe import Count
 
 VERSION = 1  # bump when the generated images change
 CLASSES = ("non_person", "person")
@@ -130,7 +131,7 @@ def _generate(seed: int, samples_per_class: int) -> dict[str, np.ndarray]:
 
 @dataset_source("synthetic_vww", kind="generated", task="classification",
                 description="drawn person / non_person 96x96x3 scenes, float 0..1 (VWW-shaped)")
-def load_synthetic_vww(root: Path | None, seed: int, *, samples_per_class: int = 1000,
+def load_synthetic_vww(root: Path | None, seed: int, *, samples_per_class: Count = 1000,
                        cache_dir: Path | str | None = None) -> Dataset:
     if samples_per_class < 1:
         raise ToolchainError("synthetic_vww: samples_per_class must be at least 1")

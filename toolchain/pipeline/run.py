@@ -22,7 +22,7 @@ import numpy as np
 from toolchain.boards import get_board
 from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
-from toolchain.fsutil import write_json
+from toolchain.fsutil import remove_stale_staging, write_json
 from toolchain.pipeline import target as _target  # noqa: F401  (registers [target])
 from toolchain.pipeline.stages import Pipeline, StageResult, source_hash
 from toolchain.recipe import Recipe
@@ -226,27 +226,35 @@ class PipelineRun:
         if not self.classifier:
             return {}
         names = [o["name"] for o in plan["outputs"]]
-        preds, exit_count = [], 0
-        for k, s in enumerate(result.run.samples):
-            outs = result.run.outputs(plan, k)
-            early = s.exit < len(plan["exits"])
-            name = plan["exits"][s.exit]["output"] if early else FINAL if FINAL in names else names[0]
-            exit_count += early
-            preds.append(int(np.argmax(outs[names.index(name)])))
+
+        def predict(outs: list[np.ndarray], exit_: int) -> int:
+            early = exit_ < len(plan["exits"])
+            name = plan["exits"][exit_]["output"] if early else FINAL if FINAL in names else names[0]
+            return int(np.argmax(outs[names.index(name)]))
+
+        preds = [predict(result.run.outputs(plan, k), s.exit) for k, s in enumerate(result.run.samples)]
+        exit_count = sum(s.exit < len(plan["exits"]) for s in result.run.samples)
+        # LiteRT on the very samples the device ran, to set beside the device accuracy (the test-set figure
+        # covers every test sample, the device only the first few).
+        host = [predict(outs, exit_) for outs, exit_ in zip(result.reference_outputs, result.expected_exits or [])]
         n = len(preds)
         # The full path's instruction count: a sample that did not leave early (else the sum of all layers).
         full = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit == len(plan["exits"])]
         exit_paths = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit < len(plan["exits"])]
         return {"device_accuracy": float(np.mean(np.array(preds) == labels[:n])), "device_predictions": preds,
+                "host_int8_accuracy_device_samples": float(np.mean(np.array(host) == labels[:n])) if host else None,
                 "device_exit_rate": exit_count / n if plan["exits"] else None,
                 "instructions_full": round(float(np.mean(full))) if full else None,
                 "instructions_exit": round(float(np.mean(exit_paths))) if exit_paths else None}
 
     def all(self) -> list[StageResult]:
-        trained = self.train()
-        compressed = self.compress(trained)
-        exported = self.export(compressed)
-        compiled = self.compile(exported)
-        built = self.build(compiled)
-        self.run(exported, built)
+        """Every stage; Ctrl-C stops the run at the latest at the next stage boundary (KeyboardInterrupt)."""
+        remove_stale_staging(self.root)  # of runs killed mid-stage
+        with self.pipe.interruptible():
+            trained = self.train()
+            compressed = self.compress(trained)
+            exported = self.export(compressed)
+            compiled = self.compile(exported)
+            built = self.build(compiled)
+            self.run(exported, built)
         return self.pipe.results

@@ -32,6 +32,8 @@ def summarize(root: Path) -> dict:
             "float": flt, "int8_host": i8,
             "device": {"combined" if exits else "final": run.get("device_accuracy")},
             "device_samples": run.get("samples"),
+            # LiteRT int8 on the same samples as the device (not the whole test set as int8_host)
+            "int8_host_device_samples": run.get("host_int8_accuracy_device_samples"),
         },
         "device_equals_host_int8": run.get("bit_exact"),
         "test": train.get("test"),
@@ -61,6 +63,10 @@ def summary_rows(s: dict) -> list[list]:
             rows.append([f"accuracy {name} (float / int8 host / device on {n} test samples)",
                          f"{_pct(acc['float'].get(name))} / {_pct(acc['int8_host'].get(name))} / "
                          f"{_pct(acc['device'].get(name)) if name in acc['device'] else '-'}"])
+    if acc.get("int8_host_device_samples") is not None:
+        name = "combined" if "combined" in acc["device"] else "final"
+        rows.append([f"accuracy {name} on the {n} device samples (int8 host / device)",
+                     f"{_pct(acc['int8_host_device_samples'])} / {_pct(acc['device'].get(name))}"])
     rows.append(["device samples, identical to host int8", f"{acc['device_samples']}, "
                  f"{'yes' if s['device_equals_host_int8'] else 'NO'} (LiteRT BUILTIN_REF)"])
     if s["macs"]["exit"]:

@@ -10,11 +10,17 @@ from toolchain.firmware import require_tool
 from toolchain.runners.protocol import RunResult, parse
 
 
+# The firmware is built from an untrusted model: it gets no way into the host. No semihosting (it would
+# let the guest open host files and run host commands); the run ends by a guest reset request, which
+# -no-reboot turns into QEMU exiting; seccomp forbids QEMU itself to spawn processes or gain privileges.
+SANDBOX = ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+
+
 def qemu_command(elf: Path, board: Board) -> list[str]:
     return [
         require_tool("qemu-system-arm", "apt-get install qemu-system-arm (or run `make setup`)"),
         "-M", board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "stdio",
-        "-semihosting-config", "enable=on,target=native",
+        "-no-reboot", *SANDBOX,
         "-icount", f"shift={board.icount_shift},align=off,sleep=off",
         "-kernel", str(elf),
     ]
@@ -39,7 +45,7 @@ def run_qemu(elf: Path, board: Board, timeout: float = 120.0, extra_args: list[s
     result = parse(log)
     if result.fault:
         raise ToolchainError(f"the firmware faulted on {board.name}: {result.fault}")
-    if result.error or proc.returncode != 0 or not result.complete:
-        raise ToolchainError(f"the firmware failed on {board.name} (exit status {proc.returncode}): "
-                             f"{result.error or 'incomplete output'}")
+    if result.error or proc.returncode != 0 or result.exit_code != 0 or not result.complete:
+        raise ToolchainError(f"the firmware failed on {board.name} (QEMU status {proc.returncode}, firmware exit "
+                             f"code {result.exit_code}): {result.error or 'incomplete output'}")
     return result

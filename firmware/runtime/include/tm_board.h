@@ -1,6 +1,6 @@
 /*
  * tm_board.h - what every board provides to the applications in firmware/app (the benchmark harness)
- * and firmware/selftest. Implemented by firmware/runtime (core: startup, SysTick, semihosting, stack,
+ * and firmware/selftest. Implemented by firmware/runtime (core: startup, SysTick, exit, stack,
  * faults) and boards/<name>/ (UART driver instance, clocks).
  *
  * Timing: SysTick runs from the processor clock (CLKSOURCE = 1) with a 24-bit reload and an overflow
@@ -41,8 +41,8 @@ void tm_stack_paint(void);
 uint32_t tm_stack_used(void);
 uint32_t tm_stack_size(void);
 
-/* End the program: semihosting SYS_EXIT_EXTENDED (QEMU exits with `code`); builds with
- * TM_SEMIHOSTING=0 (a board running alone, no debugger to answer) stop in a low-power loop instead.
+/* End the program: print "TM EXIT code=<code>", then request a system reset (QEMU -no-reboot exits);
+ * builds with TM_EXIT_RESET=0 (a board running alone) stop in a low-power loop instead.
  * Exit codes: main's return value (startup passes it here), 3 after a fault (TM FAULT line). */
 void tm_board_exit(int32_t code) __attribute__((noreturn));
 

@@ -19,7 +19,7 @@ void tm_runtime_init(void);
  * so that nothing is lost when tm_board_exit() stops the core. */
 void tm_board_flush(void);
 
-/* Stop for good: flush the UART, mask interrupts, sleep. Used where semihosting is unavailable. */
+/* Stop for good: flush the UART, mask interrupts, sleep (a board running alone ends here). */
 void tm_halt(void) __attribute__((noreturn));
 
 #ifdef __cplusplus

@@ -1,10 +1,27 @@
 import math
 
-from toolchain.compiler.ops.base import OpDef, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
+
+
+def _check_shapes(op, g) -> list[str]:
+    """Inputs of one rank, equal except along the axis, whose sizes there add up to the output's."""
+    shapes = [g.tensors[t].shape for t in op.inputs]
+    rank, axis = len(shapes[0]), op.options.get("axis", 0)
+    if not -rank <= axis < rank:
+        return [f"axis {axis} is out of range for rank-{rank} inputs"]
+    axis %= rank
+    rest = {s[:axis] + s[axis + 1:] for s in shapes}
+    if any(len(s) != rank for s in shapes) or len(rest) != 1:
+        return [f"inputs {[list(s) for s in shapes]} differ in rank or outside axis {axis}"]
+    want = list(shapes[0])
+    want[axis] = sum(s[axis] for s in shapes)
+    return check_output_shape(op, g, want)
 
 
 @register("CONCATENATION")
 class Concatenation(OpDef):
+    num_inputs = (1, None)
+
     def check(self, op, g):
         problems = require_int8(g, op, inputs=tuple(range(len(op.inputs))))
         out = g.tensors[op.outputs[0]]
@@ -12,7 +29,7 @@ class Concatenation(OpDef):
             problems.append("a fused activation on CONCATENATION is not supported")
         if not problems and not all(same_quant(g.tensors[t], out) for t in op.inputs):
             problems.append("inputs must share the output's scale and zero point (TFLite requires it for int8)")
-        return problems
+        return problems + _check_shapes(op, g)
 
     def emit(self, op, g, em):
         out = g.tensors[op.outputs[0]]

@@ -1,21 +1,27 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, bias_id, check_activation, check_weights, check_window_shape, per_channel_multipliers,
-    register, require_int8, window_geometry,
+    OpDef, activation, bias_id, channel_rescales, check_activation, check_rescale, check_weights, check_window_shape,
+    per_channel_multipliers, register, require_int8, window_geometry,
 )
 
 
 @register("CONV_2D")
 class Conv2D(OpDef):
+    num_inputs = (2, 3)
+    optional_inputs = frozenset({2})
+
     def check(self, op, g):
         problems = require_int8(g, op) + check_activation(op)
         w, inp = g.tensors[op.inputs[1]], g.tensors[op.inputs[0]]
-        problems += check_weights(g, op, 1, 0, w.shape[0] if w.shape else 0)
         if len(w.shape) != 4 or len(inp.shape) != 4:
-            return problems + ["only 4-D NHWC input and [out, kh, kw, in] filters are supported"]
+            return problems + [f"only 4-D NHWC input and [out, kh, kw, in] filters are supported "
+                               f"(input {list(inp.shape)}, filter {list(w.shape)})"]
+        problems += check_weights(g, op, 1, 0, w.shape[0])
         if w.shape[3] != inp.shape[3]:
             problems.append(f"grouped convolution ({inp.shape[3]} input channels, filter depth {w.shape[3]}) "
                             "is not supported")
-        return problems + check_window_shape(op, g, w.shape[1], w.shape[2])
+        if not problems:
+            problems += check_rescale(channel_rescales(inp, w, g.tensors[op.outputs[0]], w.shape[0]), "output")
+        return problems + check_window_shape(op, g, w.shape[1], w.shape[2], w.shape[0])
 
     def macs(self, op, g):
         n, h, w_, c = g.tensors[op.outputs[0]].nhwc()

@@ -1,20 +1,26 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, bias_id, check_activation, check_weights, check_window_shape, per_channel_multipliers,
-    register, require_int8, window_geometry,
+    OpDef, activation, bias_id, channel_rescales, check_activation, check_rescale, check_weights, check_window_shape,
+    per_channel_multipliers, register, require_int8, window_geometry,
 )
 
 
 @register("DEPTHWISE_CONV_2D")
 class DepthwiseConv2D(OpDef):
+    num_inputs = (2, 3)
+    optional_inputs = frozenset({2})
+
     def check(self, op, g):
         problems = require_int8(g, op) + check_activation(op)
-        w, inp, out = g.tensors[op.inputs[1]], g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems += check_weights(g, op, 1, 3, w.shape[3] if len(w.shape) == 4 else 0)
-        if len(w.shape) != 4 or len(inp.shape) != 4:
-            return problems + ["only 4-D NHWC input and [1, kh, kw, out] filters are supported"]
-        if out.shape[3] % inp.shape[3] or w.shape[3] != out.shape[3]:
-            problems.append(f"output channels {out.shape[3]} are not a multiple of input channels {inp.shape[3]}")
-        return problems + check_window_shape(op, g, w.shape[1], w.shape[2])
+        w, inp = g.tensors[op.inputs[1]], g.tensors[op.inputs[0]]
+        if len(w.shape) != 4 or len(inp.shape) != 4 or w.shape[0] != 1:
+            return problems + [f"only 4-D NHWC input and [1, kh, kw, out] filters are supported "
+                               f"(input {list(inp.shape)}, filter {list(w.shape)})"]
+        problems += check_weights(g, op, 1, 3, w.shape[3])
+        if w.shape[3] % inp.shape[3]:
+            problems.append(f"filter channels {w.shape[3]} are not a multiple of input channels {inp.shape[3]}")
+        if not problems:
+            problems += check_rescale(channel_rescales(inp, w, g.tensors[op.outputs[0]], w.shape[3]), "output")
+        return problems + check_window_shape(op, g, w.shape[1], w.shape[2], w.shape[3])
 
     def macs(self, op, g):
         n, h, w_, c = g.tensors[op.outputs[0]].nhwc()

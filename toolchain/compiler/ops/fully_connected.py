@@ -1,21 +1,30 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, bias_id, check_activation, check_weights, register, require_int8,
+    OpDef, activation, bias_id, check_activation, check_output_shape, check_weights, register, require_int8,
 )
 
 
 @register("FULLY_CONNECTED")
 class FullyConnected(OpDef):
+    num_inputs = (2, 3)
+    optional_inputs = frozenset({2})
+
     def check(self, op, g):
         problems = require_int8(g, op) + check_activation(op)
-        w = g.tensors[op.inputs[1]]
+        inp, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
         if len(w.shape) != 2:
             return problems + [f"weights '{w.name}' must be 2-D [out, in], got {list(w.shape)}"]
-        problems += check_weights(g, op, 1, 0, w.shape[0])
+        units, depth = w.shape
+        problems += check_weights(g, op, 1, 0, units)
         if op.options.get("weightsFormat", 0) != 0:
             problems.append("shuffled FULLY_CONNECTED weights are not supported")
-        if g.tensors[op.inputs[0]].size % w.shape[1]:
-            problems.append(f"input size {g.tensors[op.inputs[0]].size} is not a multiple of depth {w.shape[1]}")
-        return problems
+        if inp.size % depth:
+            return problems + [f"input size {inp.size} is not a multiple of depth {depth}"]
+        if not op.options.get("keepNumDims", False):  # TFLite flattens the input to [size / depth, depth]
+            return problems + check_output_shape(op, g, (inp.size // depth, units))
+        if inp.shape[-1:] != (depth,):
+            return problems + [f"keep_num_dims needs an input whose last dimension is the depth {depth} "
+                               f"(got {list(inp.shape)})"]
+        return problems + check_output_shape(op, g, (*inp.shape[:-1], units))
 
     def macs(self, op, g):
         return g.tensors[op.inputs[0]].size * g.tensors[op.inputs[1]].shape[0]

@@ -1,4 +1,4 @@
-from toolchain.compiler.ops.base import OpDef, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
 
 
 def paddings(op, g) -> list[tuple[int, int]] | None:
@@ -10,26 +10,42 @@ def paddings(op, g) -> list[tuple[int, int]] | None:
     return [(0, 0)] * (4 - len(pairs)) + pairs
 
 
+def _value_id(op) -> int | None:
+    """The optional third input: the quantized constant to pad with (LiteRT reads it for PAD and PADV2)."""
+    return op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+
+
 def pad_value(op, g) -> int:
-    """PAD fills with the output zero point (a real 0); PADV2 with its quantized constant."""
-    if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
-        return int(g.tensors[op.inputs[2]].data.reshape(-1)[0])
+    """The constant value when given, else the output zero point (a real 0)."""
+    value = _value_id(op)
+    if value is not None:
+        return int(g.tensors[value].data.reshape(-1)[0])
     return g.tensors[op.outputs[0]].zero_point
 
 
 @register("PAD", "PADV2")
 class Pad(OpDef):
+    num_inputs = (2, 3)
+    optional_inputs = frozenset({2})
+
     def check(self, op, g):
         problems = require_int8(g, op)
-        pads = paddings(op, g)
-        if pads is None or len(g.tensors[op.inputs[0]].shape) > 4:
-            problems.append("only constant paddings of tensors up to 4-D are supported")
-        elif any(v < 0 for pair in pads for v in pair):
+        inp, p = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+        rank = len(inp.shape)
+        if not p.is_const or rank > 4:
+            return problems + ["only constant paddings of tensors up to 4-D are supported"]
+        if p.shape != (rank, 2):
+            return problems + [f"paddings have shape {list(p.shape)}, expected [{rank}, 2] for the input's rank"]
+        pads = paddings(op, g)[4 - rank:]
+        if any(v < 0 for pair in pads for v in pair):
             problems.append("negative padding is not supported")
+        problems += check_output_shape(op, g, [d + before + after for d, (before, after) in zip(inp.shape, pads)])
         if not problems and not same_quant(g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]):
             problems.append("input and output quantization differ")
-        if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0 and not g.tensors[op.inputs[2]].is_const:
-            problems.append("the constant value of PADV2 must be constant")
+        value = _value_id(op)
+        if value is not None and not (g.tensors[value].is_const and g.tensors[value].dtype == "int8"
+                                      and g.tensors[value].size == 1):
+            problems.append("the padding value (third input) must be one constant int8")
         return problems
 
     def emit(self, op, g, em):

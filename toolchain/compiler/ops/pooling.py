@@ -11,9 +11,12 @@ class _Pool2D(OpDef):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if len(inp.shape) != 4:
             return problems + ["only 4-D NHWC input is supported"]
+        if "filterHeight" not in op.options or "filterWidth" not in op.options:
+            return problems + ["the pool size (Pool2DOptions) is missing"]
         if not problems and not same_quant(inp, out):
             problems.append("input and output quantization differ (TFLite requires them equal)")
-        return problems + check_window_shape(op, g, op.options["filterHeight"], op.options["filterWidth"])
+        return problems + check_window_shape(op, g, op.options["filterHeight"], op.options["filterWidth"],
+                                             inp.shape[3])
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

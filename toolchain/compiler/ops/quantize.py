@@ -1,5 +1,12 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, register, require_int8
+from toolchain.compiler.ops.base import OpDef, check_rescale, check_same_shape, register, require_int8
+
+
+def check_requantize(op, g) -> list[str]:
+    """An int8 -> int8 requantization (QUANTIZE, standalone ReLUs) of the input's shape."""
+    problems = require_int8(g, op) + check_same_shape(op, g)
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    return problems or check_rescale([inp.scale / out.scale], "requantization")
 
 
 def requantize_call(em, inp, out, clamp: tuple[int, int]) -> str:
@@ -13,10 +20,9 @@ def requantize_call(em, inp, out, clamp: tuple[int, int]) -> str:
 @register("QUANTIZE")
 class Quantize(OpDef):
     def check(self, op, g):
-        inp = g.tensors[op.inputs[0]]
-        if inp.dtype == "float32":
-            return require_int8(g, op, inputs=())
-        return require_int8(g, op)
+        if g.tensors[op.inputs[0]].dtype == "float32":
+            return require_int8(g, op, inputs=()) + check_same_shape(op, g)
+        return check_requantize(op, g)
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -32,7 +38,7 @@ class Dequantize(OpDef):
         problems = require_int8(g, op, outputs=())
         if g.tensors[op.outputs[0]].dtype != "float32":
             problems.append("only int8 -> float32 DEQUANTIZE is supported")
-        return problems
+        return problems + check_same_shape(op, g)
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

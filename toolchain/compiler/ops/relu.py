@@ -1,6 +1,6 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, register, require_int8
-from toolchain.compiler.ops.quantize import requantize_call
+from toolchain.compiler.ops.base import OpDef, register
+from toolchain.compiler.ops.quantize import check_requantize, requantize_call
 
 ACTIVATION_OF = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}
 
@@ -11,7 +11,7 @@ class Relu(OpDef):
     The fuse_activations pass folds it into the producer when their quantization agrees."""
 
     def check(self, op, g):
-        return require_int8(g, op)
+        return check_requantize(op, g)
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

@@ -6,6 +6,9 @@ class Reshape(OpDef):
     """Changes the shape only: the alias pass removes it and the output shares the input's bytes."""
 
     aliases_output = True
+    # RESHAPE's new shape may come as a tensor (the stored output shape is what counts); LiteRT crashes
+    # when that input is given as -1, so it is not optional.
+    num_inputs = (1, 2)
 
     def check(self, op, g):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

@@ -1,5 +1,5 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, register, require_int8
+from toolchain.compiler.ops.base import OpDef, check_same_shape, register, require_int8
 
 SCALED_DIFF_INTEGER_BITS = 5
 
@@ -17,7 +17,7 @@ class Softmax(OpDef):
         if not problems and beta * inp.scale * (1 << (31 - SCALED_DIFF_INTEGER_BITS)) <= 1.0:
             problems.append(f"input scale {inp.scale:.3g} is too small for TFLite's int8 softmax (the logits "
                             "are constant: dead activations in the model or its calibration data?)")
-        return problems
+        return problems + check_same_shape(op, g)
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

@@ -1,6 +1,6 @@
 import math
 
-from toolchain.compiler.ops.base import OpDef, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
 
 
 def resolve(op, g) -> tuple[list[int], list[int], list[int]] | None:
@@ -8,7 +8,7 @@ def resolve(op, g) -> tuple[list[int], list[int], list[int]] | None:
     begin/end masks, negative indices and clamping; None when not statically resolvable."""
     inp = g.tensors[op.inputs[0]]
     tensors = [g.tensors[t] for t in op.inputs[1:4]]
-    if not all(t.is_const for t in tensors) or len(inp.shape) > 4:
+    if not all(t.is_const and t.size == len(inp.shape) for t in tensors) or len(inp.shape) > 4:
         return None
     begin, end, strides = (t.data.reshape(-1).tolist() for t in tensors)
     o = op.options
@@ -37,8 +37,16 @@ def resolve(op, g) -> tuple[list[int], list[int], list[int]] | None:
     return [0] * pad + starts, [1] * pad + steps, [1] * pad + counts
 
 
+def output_shape(op, count: list[int], rank: int) -> list[int]:
+    """The slice's shape without the axes `shrinkAxisMask` removes."""
+    shrink = op.options.get("shrinkAxisMask", 0)
+    return [n for i, n in enumerate(count[4 - rank:]) if not shrink >> i & 1]
+
+
 @register("STRIDED_SLICE")
 class StridedSlice(OpDef):
+    num_inputs = (4, 4)
+
     def check(self, op, g):
         problems = require_int8(g, op)
         o = op.options
@@ -47,10 +55,11 @@ class StridedSlice(OpDef):
             return problems
         r = resolve(op, g)
         if r is None:
-            return problems + ["only constant begin/end/strides on tensors up to 4-D are supported"]
-        if math.prod(r[2]) != g.tensors[op.outputs[0]].size or 0 in r[2]:
-            out_shape = list(g.tensors[op.outputs[0]].shape)
-            problems.append(f"resolved slice size {r[2]} does not match the output {out_shape}")
+            return problems + ["only constant begin/end/strides (one value per input dimension, strides not 0) "
+                               "on tensors up to 4-D are supported"]
+        if 0 in r[2]:
+            return problems + [f"the slice is empty (sizes {r[2]})"]
+        problems += check_output_shape(op, g, output_shape(op, r[2], len(g.tensors[op.inputs[0]].shape)))
         if not problems and not same_quant(g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]):
             problems.append("input and output quantization differ")
         return problems

@@ -1,0 +1,1 @@
+"""Verification: our outputs against a named reference (LiteRT BUILTIN_REF), and where they differ."""

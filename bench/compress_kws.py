@@ -50,10 +50,12 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("build/bench/compress_kws"))
     args = ap.parse_args()
 
+    from toolchain.compiler.arena import arena_bytes
     from toolchain.compress.graph import load_keras
     from toolchain.compress.training import tflite_scores
     from toolchain.recipe import load_recipe
     from toolchain.train.loop import load_dataset, train
+    from toolchain.verify.int8 import predict_tflite
 
     start = time.monotonic()
     recipe = load_recipe(ROOT / "models" / "kws.toml")
@@ -65,8 +67,9 @@ def main() -> int:
         model = train(recipe, dataset, out_dir=args.out / "train", log=None).model
     results = compress(model, dataset, STAGES, args.out / "stages", batch_size=recipe.train.batch_size,
                        seed=recipe.train.seed, exit_weight=recipe.exit.loss_weight,
+                       arena_estimator=arena_bytes, int8_runner=predict_tflite,
                        progress=lambda line: print(line, flush=True))
-    ptq = tflite_scores(results[2].directory / "model.tflite", dataset)
+    ptq = tflite_scores(results[2].directory / "model.tflite", dataset, run=predict_tflite)
     control = labels_only(results[1].directory / "model.keras", dataset, recipe)
     print()
     print(format_rows(results, title=f"KWS on generated keywords ({len(dataset.x_test)} test clips)"))

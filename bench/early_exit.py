@@ -62,7 +62,7 @@ def best_within(sweep, accuracy: float, macs: int) -> dict | None:
 
 
 def markdown(task: str, dataset_name: str, runs: list[dict]) -> str:
-    from toolchain.train.evaluate import markdown_table
+    from toolchain.report.sweep import markdown_table
 
     base = next(r for r in runs if r["variant"] == "no exit")["sweep"]
     base_acc, base_macs = base.final_accuracy, base.macs.final_only
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs")
     parser.add_argument("--out", type=Path, default=Path("build/bench/early_exit"))
     args = parser.parse_args(argv)
-    from toolchain.train.evaluate import plot_png
+    from toolchain.report.sweep import plot_png
     from toolchain.train.loop import load_dataset
 
     variants = [v.strip() for v in args.variants.split(",")]

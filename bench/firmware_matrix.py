@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolchain import zoo  # noqa: E402
-from toolchain.bench import run_matrix, to_markdown  # noqa: E402
+from toolchain.pipeline.bench import run_matrix, to_markdown  # noqa: E402
 from toolchain.boards import all_boards  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_against_reference
+from toolchain.verify.check import check_against_reference
 
 
 def have(tool: str) -> bool:

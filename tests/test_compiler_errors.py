@@ -71,5 +71,5 @@ def test_cli_compile_and_check(tmp_path, capsys, keras):
     out = capsys.readouterr().out
     assert "bit-exact: 3 random input(s)" in out
     assert "arena" in out and "CONV_2D" in out
-    for name in ("model.c", "model.h", "model_plan.json", "kernels/tm_nn.h", "kernels/tm_conv_s8.c"):
+    for name in ("model.c", "model.h", "model_plan.json", "kernels/tm_nn.h", "kernels/tm_conv2d_s8.c"):
         assert (tmp_path / "out" / name).is_file(), name

@@ -10,9 +10,11 @@ import pytest
 
 from conftest import compile_and_check, convert
 from toolchain import zoo
+from toolchain.compiler.arena import arena_bytes
 from toolchain.compress.channels import analyze, prune_channels, widen
 from toolchain.compress.stages import StageSpec, compress, parse_stages
 from toolchain.errors import ToolchainError
+from toolchain.verify.int8 import predict_tflite
 
 
 def digits8(train: int = 800, seed: int = 0):
@@ -168,7 +170,7 @@ def test_widen_scales_channels_and_slices_but_not_outputs(keras):
 def test_qat_two_exit_model_converts_and_compiles_bit_exact(trained, digits, tmp_path):
     from toolchain.compress.quantize import quantization_aware_training, to_int8
     from toolchain.compress.training import calibration_samples
-    from toolchain.export.reference import ReferenceModel
+    from toolchain.verify.reference import ReferenceModel
 
     qat = quantization_aware_training(trained, digits, epochs=1, batch_size=64)
     assert qat.output_names == ["exit_1", "final"]
@@ -185,7 +187,7 @@ def test_stage_runner_keeps_and_measures_every_stage(trained, digits, tmp_path):
               StageSpec("prune", {"sparsity": 0.5, "epochs": 2}),
               StageSpec("quantize", {"method": "ptq"})]
     results = compress(trained, digits, stages, tmp_path / "out", batch_size=64, eval_samples=100,
-                       progress=lambda _: None)
+                       arena_estimator=arena_bytes, int8_runner=predict_tflite, progress=lambda _: None)
     assert [r.stage for r in results] == ["float", "structured", "prune", "quantize"]
     for r in results:
         assert (r.directory / "model.tflite").exists() and (r.directory / "stage.json").exists()

@@ -13,7 +13,7 @@ from conftest import convert
 from toolchain.boards import get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.deploy import prepare_firmware, run_and_compare
+from toolchain.pipeline.deploy import prepare_firmware, run_and_compare
 from toolchain.verify.tensors import compare_layer_tensors
 
 pytestmark = pytest.mark.emulator

@@ -9,10 +9,10 @@ import op_models as om
 from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_against_reference
+from toolchain.verify.check import check_against_reference
 from toolchain.compiler.exits import NEVER, threshold_to_int8
-from toolchain.deploy import deploy
-from toolchain.export.reference import ReferenceModel
+from toolchain.pipeline.deploy import deploy
+from toolchain.verify.reference import ReferenceModel
 
 
 @pytest.fixture

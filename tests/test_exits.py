@@ -129,7 +129,8 @@ def test_int8_exit_model_outputs_map_by_name(keras):
     from ai_edge_litert.interpreter import Interpreter
 
     from toolchain.export.tflite import convert_int8
-    from toolchain.train.evaluate import predict, predict_tflite
+    from toolchain.train.evaluate import predict
+    from toolchain.verify.int8 import predict_tflite
 
     keras.utils.set_random_seed(0)
     model = exits.build("kws", style="trecx", ev_assist=True)

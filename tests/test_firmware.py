@@ -14,7 +14,7 @@ from conftest import convert
 from toolchain.boards import all_boards, get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.deploy import deploy
+from toolchain.pipeline.deploy import deploy
 from toolchain.errors import MissingToolError, ToolchainError
 from toolchain.firmware import build_firmware, check_fits, write_testset
 from toolchain.runners.qemu import run_qemu

@@ -16,7 +16,7 @@ import tflite_edit as te
 from conftest import convert
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_against_reference
+from toolchain.verify.check import check_against_reference
 from toolchain.errors import ModelError, ToolchainError, UnsupportedOpsError
 
 BASES = {"conv": om.conv2d, "dense": om.dense, "softmax": om.softmax, "maxpool": om.maxpool, "mean": om.mean,
@@ -202,7 +202,7 @@ def test_litert_failure_under_check_is_one_error(base, tmp_path, monkeypatch):
         def __init__(self, model):
             raise RuntimeError("kernels/softmax.cc:1 failed\nNode number 0 (SOFTMAX) failed to prepare.")
 
-    monkeypatch.setattr("toolchain.compiler.check.ReferenceModel", Refusing)
+    monkeypatch.setattr("toolchain.verify.check.ReferenceModel", Refusing)
     with pytest.raises(ToolchainError, match="LiteRT cannot run .*failed; Node number 0 \\(SOFTMAX\\)"):
         check_against_reference(good, tmp_path / "out", samples=1)
 

@@ -114,7 +114,7 @@ def test_stage_failure_names_the_stage_and_keeps_earlier_ones(tiny_recipe, tmp_p
         raise ToolchainError("the linker exploded")
 
     monkeypatch.setattr(firmware, "build_firmware", broken)
-    monkeypatch.setattr("toolchain.deploy.build_firmware", broken)
+    monkeypatch.setattr("toolchain.pipeline.deploy.build_firmware", broken)
     assert main(["pipeline", str(tiny_recipe), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "stage 'build' failed: the linker exploded" in err

@@ -18,7 +18,7 @@ from conftest import convert, have
 from toolchain.boards import get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_against_reference
+from toolchain.verify.check import check_against_reference
 from toolchain.compiler.codegen import c_comment, c_string, require_plain_c
 from toolchain.errors import ToolchainError
 from toolchain.firmware import build_firmware, write_testset

@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from toolchain.train.evaluate import PathMacs, int8_threshold, path_macs, plot_png, sweep, write_report
+from toolchain.compiler.exits import threshold_to_int8
+from toolchain.report.sweep import format_sweep, plot_png, write_report
+from toolchain.train.evaluate import PathMacs, path_macs, sweep
 from toolchain.train.metrics import roc_auc
 
 
@@ -70,7 +72,7 @@ def test_no_exit_model_sweeps_to_itself():
 def test_int8_threshold_matches_the_float_rule():
     scale, zero_point = 1 / 256, -128
     for threshold in (0.0, 0.5, 0.9, 0.95, 0.99, 1.0):
-        q = int8_threshold(threshold, scale, zero_point)
+        q = threshold_to_int8(threshold)
         for score in range(-128, 128):
             assert (score >= q) == (scale * (score - zero_point) >= threshold), (threshold, score)
 
@@ -92,5 +94,5 @@ def test_reports(tmp_path):
     md = paths["md"].read_text()
     assert md.startswith("## toy") and "| 0.90 | 25.00 | 100.00 | 624 |" in md and "headline" in md
     assert paths["csv"].read_text().splitlines()[0] == "threshold,exit_rate,accuracy,expected_macs,mac_reduction"
-    assert "within 1 pt" in result.format()
+    assert "within 1 pt" in format_sweep(result)
     assert plot_png({"a": result, "b": sweep(None, FINAL, LABELS, [], MACS)})[:4] == b"\x89PNG"

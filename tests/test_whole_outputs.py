@@ -184,7 +184,7 @@ def _fake_measure(job):
 
 
 def test_bench_records_a_failed_row_and_goes_on(tmp_path, monkeypatch, capsys):
-    from toolchain import bench
+    from toolchain.pipeline import bench
 
     monkeypatch.setattr(bench, "measure", _fake_measure)  # the pool's workers are forked: they see it
     good, bad = tmp_path / "good.tflite", tmp_path / "bad.tflite"

@@ -1,14 +1,39 @@
-"""The board registry, read from boards/<name>/board.toml."""
+"""The board registry, read from boards/<name>/board.toml.
+
+board.toml is the only place a board's facts are written: CMake reads the same file
+(cmake/board_config.cmake, a line-based reader of the subset described in boards/README.md) for the
+compiler flags, the definitions (name, clocks, UART) and the sources, and checks the same rules as
+`_load` here.
+"""
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.errors import ToolchainError
+from toolchain.paths import BOARDS_DIR
 
-BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
+FEATURES = ("dsp", "fpu", "mve", "trustzone")
+MAX_IRQS = 496  # external interrupts an Armv7-M/Armv8-M NVIC can have
+
+# key -> (type, required) for each table of board.toml; `features` is a list of strings.
+_SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
+    "": {"name": (str, True), "description": (str, False), "cpu": (str, True), "arch": (str, False),
+         "features": (list, True), "fpu": (str, True), "clock_hz": (int, True), "num_irqs": (int, True),
+         "kernels": (str, True), "memory": (dict, True), "uart": (dict, True), "emulator": (dict, False),
+         "calibration": (dict, False)},
+    "memory": {"flash": (dict, True), "ram": (dict, True)},
+    "memory.flash": {"origin": (int, True), "size": (int, True)},
+    "memory.ram": {"origin": (int, True), "size": (int, True)},
+    "uart": {"driver": (str, True), "base": (int, True), "clock_hz": (int, True)},
+    "emulator": {"qemu_machine": (str, True), "systick_hz": (int, True), "icount_shift": (int, True)},
+    "calibration": {"cpi": (float, True)},
+}
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table"}
 
 
 @dataclass(frozen=True)
@@ -18,16 +43,26 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Uart:
+    driver: str  # firmware/drivers/uart_<driver>.c
+    base: int
+    clock_hz: int  # the UART's peripheral clock
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
     cpu: str
     arch: str
     features: tuple[str, ...]
+    fpu: str  # GCC -mfpu (with -mfloat-abi=hard), "none" (soft float) or "auto" (implied by -mcpu)
     clock_hz: int
+    num_irqs: int
     kernels: str
     flash: Memory
     ram: Memory
+    uart: Uart
     qemu_machine: str | None
     systick_hz: int | None
     icount_shift: int | None
@@ -48,27 +83,85 @@ class Board:
         return instructions * self.cpi / self.clock_hz * 1e3
 
 
+def _check_table(table: dict, section: str) -> list[str]:
+    """Every problem of one table against _SCHEMA: missing, unknown or mistyped keys."""
+    where = f"in [{section}]" if section else "at the top level"
+    schema = _SCHEMA[section]
+    problems = [f"unknown key {key!r} {where}" for key in table if key not in schema]
+    for key, (kind, required) in schema.items():
+        if key not in table:
+            if required:
+                problems.append(f"no {key!r} {where}")
+            continue
+        value = table[key]
+        ok = (isinstance(value, (int, float)) if kind is float else isinstance(value, kind))
+        if isinstance(value, bool) or not ok:
+            problems.append(f"{key!r} {where} must be {_KIND_NAMES[kind]}, not {value!r}")
+        elif kind is dict:
+            problems += _check_table(value, f"{section}.{key}" if section else key)
+    return problems
+
+
+def _check_values(d: dict) -> list[str]:
+    """The rules CMake applies too (cmake/board_config.cmake), and a few only Python can."""
+    problems = []
+    features = d["features"]
+    if not all(isinstance(f, str) for f in features):
+        problems.append(f"features must be strings, not {features!r}")
+    elif unknown := [f for f in features if f not in FEATURES]:
+        problems.append(f"unknown feature(s) {', '.join(map(repr, unknown))} (features: {', '.join(FEATURES)})")
+    if not re.fullmatch(r"cortex-m[0-9a-z.+-]+", d["cpu"]):
+        problems.append(f"cpu must be a GCC -mcpu name like 'cortex-m4', not {d['cpu']!r}")
+    fpu = d["fpu"]
+    if fpu == "none":
+        if "fpu" in features:
+            problems.append("fpu = 'none' but features has 'fpu'")
+    elif re.fullmatch(r"auto|fpv[0-9a-z-]+", fpu):
+        if "fpu" not in features:
+            problems.append(f"fpu = {fpu!r} but features lacks 'fpu' (a board without one: fpu = 'none')")
+    else:
+        problems.append(f"fpu must be 'none', 'auto' or a GCC -mfpu name like 'fpv4-sp-d16', not {fpu!r}")
+    if d["clock_hz"] <= 0 or d["uart"]["clock_hz"] <= 0:
+        problems.append("clock_hz and [uart] clock_hz must be positive")
+    if not 1 <= d["num_irqs"] <= MAX_IRQS:
+        problems.append(f"num_irqs must be 1 to {MAX_IRQS} (the external interrupts of the core), not {d['num_irqs']}")
+    if not re.fullmatch(r"[a-z0-9_]+", d["uart"]["driver"]):
+        problems.append(f"[uart] driver must name firmware/drivers/uart_<driver>.c, not {d['uart']['driver']!r}")
+    for region in ("flash", "ram"):
+        mem = d["memory"][region]
+        if mem["origin"] < 0 or mem["size"] <= 0 or mem["origin"] + mem["size"] > 1 << 32:
+            problems.append(f"[memory.{region}] must lie in the 32-bit address space with a positive size")
+    return problems
+
+
 def _load(path: Path) -> Board:
     try:
         d = tomllib.loads(path.read_text())
-        emu = d.get("emulator", {})
-        cal = d.get("calibration", {})
-        return Board(
-            name=d["name"], description=d.get("description", ""), cpu=d["cpu"], arch=d.get("arch", ""),
-            features=tuple(d.get("features", ())), clock_hz=int(d["clock_hz"]), kernels=d.get("kernels", "ref"),
-            flash=Memory(**d["memory"]["flash"]), ram=Memory(**d["memory"]["ram"]),
-            qemu_machine=emu.get("qemu_machine"), systick_hz=emu.get("systick_hz"),
-            icount_shift=emu.get("icount_shift"), cpi=float(cal.get("cpi", 1.0)), cpi_calibrated="cpi" in cal,
-            path=path.parent,
-        )
-    except (KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ToolchainError(f"{path} is not a valid board description: {exc}") from exc
+    problems = _check_table(d, "")
+    if not problems:
+        problems = _check_values(d)
+    if problems:
+        raise ToolchainError(f"{path} is not a valid board description: {'; '.join(problems)}",
+                             "see boards/README.md for the keys of board.toml")
+    emu = d.get("emulator", {})
+    cal = d.get("calibration", {})
+    return Board(
+        name=d["name"], description=d.get("description", ""), cpu=d["cpu"], arch=d.get("arch", ""),
+        features=tuple(d["features"]), fpu=d["fpu"], clock_hz=d["clock_hz"], num_irqs=d["num_irqs"],
+        kernels=d["kernels"], flash=Memory(**d["memory"]["flash"]), ram=Memory(**d["memory"]["ram"]),
+        uart=Uart(**d["uart"]), qemu_machine=emu.get("qemu_machine"), systick_hz=emu.get("systick_hz"),
+        icount_shift=emu.get("icount_shift"), cpi=float(cal.get("cpi", 1.0)), cpi_calibrated="cpi" in cal,
+        path=path.parent,
+    )
 
 
 @functools.cache
-def all_boards(root: Path = BOARDS_DIR) -> dict[str, Board]:
+def all_boards(boards_dir: Path = BOARDS_DIR) -> dict[str, Board]:
+    """Every board of boards_dir (a folder of <name>/board.toml), by name."""
     boards = {}
-    for path in sorted(root.glob("*/board.toml")):
+    for path in sorted(Path(boards_dir).glob("*/board.toml")):
         board = _load(path)
         if board.name != path.parent.name:
             raise ToolchainError(f"{path}: name {board.name!r} differs from its folder {path.parent.name!r}")
@@ -76,8 +169,8 @@ def all_boards(root: Path = BOARDS_DIR) -> dict[str, Board]:
     return boards
 
 
-def get_board(name: str) -> Board:
-    boards = all_boards()
+def get_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
+    boards = all_boards(boards_dir)
     if name not in boards:
         raise ToolchainError(f"unknown board {name!r}", f"known boards: {', '.join(boards)} (see `tinyml boards`)")
     return boards[name]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,20 +11,13 @@ import numpy as np
 
 from toolchain.boards import Board
 from toolchain.compiler.hostrun import pack_inputs
-from toolchain.errors import MissingToolError, ToolchainError
+from toolchain.errors import ToolchainError
 from toolchain.fsutil import sha256_file, write_atomic
+from toolchain.paths import REPO
+from toolchain.tools import ARM_GCC_HINT, require_tool
 
-REPO = Path(__file__).resolve().parents[1]
 STACK_BYTES = 16 * 1024  # TM_STACK_SIZE default of firmware/runtime/sections.ld
 PLAN_STAMP = "made for model_plan.json sha256"
-APT_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi cmake (or run `make setup`)"
-
-
-def require_tool(name: str, hint: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise MissingToolError(f"'{name}' is not installed", hint)
-    return path
 
 
 def _c_bytes(data: bytes) -> str:
@@ -102,8 +94,8 @@ class Firmware:
 def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: bool = True,
                    dump_tensors: bool = False) -> Firmware:
     """`dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`."""
-    require_tool("cmake", APT_HINT)
-    require_tool("arm-none-eabi-gcc", APT_HINT)
+    require_tool("cmake", ARM_GCC_HINT)
+    require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     check_testset(model_dir)
     configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", "-DAPP=harness",

@@ -45,10 +45,12 @@
 #define FLASH_ACR_5WS_CACHES ((1u << 10) | (1u << 9) | (1u << 8) | 5u) /* DCEN, ICEN, PRFTEN, 5 WS */
 #define CLOCK_WAIT_LIMIT 100000u /* PLL lock takes ~100 us on silicon; never ends under QEMU */
 
-#define CORE_CLOCK_HZ 168000000u
-#define APB2_CLOCK_HZ 84000000u
+/* The name, the clocks and the UART come from board.toml (CMake defines them); the PLL and bus
+ * prescalers below must produce the clocks it states. */
+_Static_assert(TM_CORE_CLOCK_HZ == 168000000u, "board.toml clock_hz: the PLL settings give 168 MHz");
+_Static_assert(TM_UART_CLOCK_HZ == 84000000u, "board.toml [uart] clock_hz: USART1 is on APB2, 84 MHz");
 
-static const tm_uart console = {.base = 0x40011000u, .clock_hz = APB2_CLOCK_HZ, .baud = 115200u};
+static const tm_uart console = {.base = TM_UART_BASE, .clock_hz = TM_UART_CLOCK_HZ, .baud = 115200u};
 
 static void wait_for(volatile uint32_t *reg, uint32_t mask, uint32_t value)
 {
@@ -90,12 +92,12 @@ void tm_board_init(void)
 
 const char *tm_board_name(void)
 {
-    return "netduinoplus2";
+    return TM_BOARD_NAME;
 }
 
 uint32_t tm_board_tick_hz(void)
 {
-    return CORE_CLOCK_HZ;
+    return TM_CORE_CLOCK_HZ;
 }
 
 void tm_board_write(const char *s, uint32_t n)

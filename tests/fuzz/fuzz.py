@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -68,7 +69,7 @@ def test_one_input(data: bytes) -> None:
     if outcome.kind != "refused":
         STATE["accepted"] += 1
     else:
-        REFUSALS[outcome.detail.split(":")[0][:60]] += 1
+        REFUSALS[re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'.'", outcome.detail))[:90]] += 1
     if time.time() - STATE["reported"] > REPORT_EVERY_S:
         report(quiet=True)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_against_reference
+from toolchain.verify.check import check_against_reference
 from toolchain.errors import ToolchainError
 
 
@@ -37,10 +37,12 @@ def compile_one(data: bytes, check_samples: int = 0, early_exit: bool = False) -
         try:
             compile_model(model, work / "out", early_exit=early_exit)
         except ToolchainError as exc:
-            message = str(exc)
+            message = str(exc).replace(str(model), "model.tflite")  # one key per kind of refusal
             if "Traceback" in message:
                 raise Finding(f"an error message carries a traceback: {message[:300]}") from exc
-            return Outcome("refused", message.splitlines()[0][:200])
+            lines = message.splitlines()
+            first = lines[1].strip(" -") if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+            return Outcome("refused", first[:200])
         if not check_samples:
             return Outcome("compiled")
         try:
@@ -48,7 +50,7 @@ def compile_one(data: bytes, check_samples: int = 0, early_exit: bool = False) -
         except ToolchainError as exc:
             if "host build" in str(exc):
                 raise Finding(f"accepted model gave C that does not compile: {exc}") from exc
-            return Outcome("refused", str(exc).splitlines()[0][:200])  # e.g. the reference refuses it
+            return Outcome("refused", str(exc).replace(str(model), "model.tflite").splitlines()[0][:200])
         if not report.ok:
             raise Finding(f"accepted model is not bit-exact: {report.summary()[:500]}")
         return Outcome("bit-exact")

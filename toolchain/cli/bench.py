@@ -25,7 +25,7 @@ class Bench(Command):
         p.add_argument("--json", type=Path, help="write the table as JSON")
 
     def run(self, args):
-        from toolchain.bench import COLUMNS, failures, run_matrix, to_csv
+        from toolchain.pipeline.bench import COLUMNS, failures, run_matrix, to_csv
 
         check_output_dir(args.out, "--out")
         check_output_file(args.csv, "--csv")

@@ -32,7 +32,7 @@ class Build(Command):
     def run(self, args):
         import numpy as np
 
-        from toolchain.compiler.check import random_inputs
+        from toolchain.verify.check import random_inputs
         from toolchain.firmware import build_firmware, check_fits, write_testset
 
         board = get_board(args.board)

@@ -24,7 +24,7 @@ def print_compile_summary(result) -> None:
 
 
 def run_check(model: Path, out_dir: Path, samples: int, seed: int = 0, threshold: float = 1.0) -> bool:
-    from toolchain.compiler.check import check_against_reference
+    from toolchain.verify.check import check_against_reference
     from toolchain.compiler.exits import threshold_to_int8
 
     report = check_against_reference(model, out_dir, samples=samples, seed=seed,

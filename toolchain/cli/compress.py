@@ -41,9 +41,11 @@ class Compress(Command):
         p.add_argument("--eval-samples", type=positive_int, help="score int8 models on at most this many test samples")
 
     def run(self, args):
+        from toolchain.compiler.arena import arena_bytes
         from toolchain.compress.graph import load_keras
         from toolchain.compress.stages import compress, parse_stages
         from toolchain.compress.table import format_rows
+        from toolchain.verify.int8 import predict_tflite
 
         batch_size, seed, eval_samples, options, exit_weight = 100, 0, None, {}, None
         if args.recipe is not None:
@@ -88,7 +90,8 @@ class Compress(Command):
         print(f"compressing {model.name} on {dataset.name}: {' -> '.join(['float'] + [s.kind for s in specs])}",
               flush=True)
         results = compress(model, dataset, specs, out, batch_size=batch_size, seed=seed, eval_samples=eval_samples,
-                           exit_weight=exit_weight, progress=lambda line: print(line, flush=True))
+                           exit_weight=exit_weight, arena_estimator=arena_bytes, int8_runner=predict_tflite,
+                           progress=lambda line: print(line, flush=True))
         print()
         print(format_rows(results, title=f"stages of {model.name} ({dataset.name}, test split)"))
         print(f"\nartifacts in {out}/<i>-<stage>/ (model.keras, model.tflite, stage.json); table in {out}/stages.json")

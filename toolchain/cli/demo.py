@@ -10,8 +10,9 @@ from pathlib import Path
 
 from toolchain.cli.base import Command, command, positive_int
 from toolchain.cli.pipeline import PipelineCommand
+from toolchain.paths import MODELS_DIR
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "models" / "kws.toml"
+DEFAULT_RECIPE = MODELS_DIR / "kws.toml"
 
 
 @command("demo")

@@ -37,9 +37,11 @@ class Evaluate(Command):
         p.add_argument("--out", type=Path, help="report directory (default RUN/evaluate)")
 
     def run(self, args):
-        from toolchain.train.evaluate import evaluate, evaluate_int8, write_report
+        from toolchain.report.sweep import format_sweep, write_report
+        from toolchain.train.evaluate import evaluate
         from toolchain.train.loop import load_dataset, load_model, load_run_recipe, reconstruction_error
         from toolchain.train.metrics import roc_auc
+        from toolchain.verify.int8 import evaluate_int8
 
         check_output_dir(args.out, "--out")
         run_dir = resolve_run(args.run)
@@ -61,6 +63,6 @@ class Evaluate(Command):
             result = evaluate(model, dataset, thresholds, split=args.split)
         title = f"{recipe.name}: {model.name} on {dataset.name} ({args.split}{', int8' if args.int8 else ''})"
         paths = write_report(result, out, title=title, stem="sweep_int8" if args.int8 else "sweep")
-        print(result.format(title=title))
+        print(format_sweep(result, title=title))
         print(f"\nwrote {paths['md']}, {paths['csv']}, {paths['json']}\nplot: {paths['png']}")
         return 0

@@ -70,7 +70,7 @@ class Run(Command):
 
     def run(self, args):
         from toolchain.compiler.exits import threshold_to_int8
-        from toolchain.deploy import deploy, load_inputs
+        from toolchain.pipeline.deploy import deploy, load_inputs
 
         board = get_board(args.board)
         out = args.out or Path("build/run") / f"{args.model.stem}-{board.name}"

@@ -10,8 +10,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from toolchain.compiler.ir import Graph, Tensor
+from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS
+from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, designated
 from toolchain.compiler.planner import Plan
 from toolchain.errors import ToolchainError
 
@@ -60,26 +61,26 @@ class Emitter:
     def static(self, ctype: str, prefix: str, init: str) -> str:
         return self._declare(prefix, f"static const {ctype} @NAME@ = {init};")
 
+    def params(self, struct: CStruct) -> str:
+        """A parameter struct of tm_nn.h, declared with a designated initialiser."""
+        return self.static(struct.CTYPE, struct.PREFIX, designated(struct))
+
     def quant(self, multipliers: list[int], shifts: list[int]) -> str:
         per_channel = len(set(zip(multipliers, shifts))) > 1
         if not per_channel:
             multipliers, shifts = multipliers[:1], shifts[:1]
-        m = self.array("int32_t", multipliers, "mult")
-        s = self.array("int32_t", shifts, "shift")
-        return self.static("tm_quant", "quant", f"{{ {m}, {s}, {int(per_channel)} }}")
+        return self.params(Quant(multiplier=Symbol(self.array("int32_t", multipliers, "mult")),
+                                 shift=Symbol(self.array("int32_t", shifts, "shift")), per_channel=int(per_channel)))
 
     def dims_value(self, shape4) -> str:
-        n, h, w, c = shape4
-        return "&" + self.static("tm_dims", "dims", f"{{ {n}, {h}, {w}, {c} }}")
-
-    def dims(self, t: Tensor) -> str:
-        return self.dims_value(t.nhwc())
+        return "&" + self.params(Dims(*shape4))
 
     def context(self) -> str:
+        """The current op's tm_context: its scratch buffer in the arena, as the planner placed it."""
         buf = self.plan.scratch.get(self.op_index)
         if buf is None:
             return "&tm_no_scratch"
-        return "&" + self.static("tm_context", "ctx", f"{{ tm_arena + {buf.offset}, {buf.size} }}")
+        return "&" + self.params(Context(buf=ArenaPointer(buf.offset), size=buf.size))
 
     def const(self, tid: int) -> str:
         if tid not in self._consts:

@@ -15,8 +15,8 @@ from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
+from toolchain.paths import FIRMWARE_DIR
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 KERNEL_INCLUDE = FIRMWARE_DIR / "kernels" / "include"
 # Each target lists the kernel source folders it compiles, most specific first.
 TARGETS = {"ref": ("ref",)}
@@ -34,9 +34,12 @@ class CompileResult:
 
 
 def kernel_sources(target: str) -> list[Path]:
+    """The kernel files copied next to model.c: the target's C sources, then the kernels' private headers
+    (tm_nn.h, the public API, is copied on its own)."""
     if target not in TARGETS:
         raise ToolchainError(f"unknown kernel target {target!r}", f"choose one of: {', '.join(TARGETS)}")
-    return sorted(p for folder in TARGETS[target] for p in (FIRMWARE_DIR / "kernels" / folder).glob("*.c"))
+    sources = sorted(p for folder in TARGETS[target] for p in (FIRMWARE_DIR / "kernels" / folder).glob("*.c"))
+    return sources + sorted(p for p in KERNEL_INCLUDE.glob("*.h") if p.name != "tm_nn.h")
 
 
 def check_supported(g: Graph) -> None:

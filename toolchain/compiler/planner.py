@@ -1,13 +1,15 @@
 """Static memory plan: every intermediate tensor gets a fixed offset in one arena.
 
 Greedy by size: the largest buffers are placed first, each at the lowest aligned offset that does not
-overlap a buffer alive at the same time. Lifetimes are op indices [first write, last read].
+overlap a buffer alive at the same time. Lifetimes are op indices [first write, last read]. A kernel's
+scratch buffer is alive during its own op only; the generated call gets it through its tm_context.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from toolchain.compiler.ir import Graph
+from toolchain.compiler.ops import OPS
 
 ALIGN = 16
 
@@ -81,11 +83,19 @@ def place(buffers: list[Buffer]) -> list[Buffer]:
     return placed
 
 
+def scratch_requirements(g: Graph) -> dict[int, int]:
+    """Op index -> scratch bytes its kernel asks for (each op's `scratch_bytes`, the C `_get_buffer_size`)."""
+    return {i: OPS.get(op.kind).scratch_bytes(op, g) for i, op in enumerate(g.ops)}
+
+
 def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None) -> Plan:
+    """`scratch_sizes` (op index -> bytes) defaults to what the ops' kernels ask for."""
+    if scratch_sizes is None:
+        scratch_sizes = scratch_requirements(g)
     spans = lifetimes(g)
     wanted = [Buffer(t, g.tensors[t].name, g.tensors[t].nbytes, a, b) for t, (a, b) in spans.items()]
     # Scratch buffers get negative ids so they never collide with tensor ids.
-    for op_index, size in (scratch_sizes or {}).items():
+    for op_index, size in scratch_sizes.items():
         if size > 0:
             wanted.append(Buffer(-1 - op_index, f"scratch of op {op_index}", size, op_index, op_index))
     placed = place(wanted)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from toolchain.errors import ToolchainError
-from toolchain.recipe import Count, Fraction, Positive, Range, check_value
+from toolchain.fields import Count, Fraction, Positive, Range, check_value
 
 OpenFraction = Annotated[float, Range(0, 1, low_open=True, high_open=True)]
 
@@ -73,7 +73,7 @@ class QuantizeOptions:
 
 def make_options(cls: type, table: dict, where: str):
     """`cls(**table)` with unknown keys, wrong types and values out of range reported as ToolchainErrors (the
-    recipe's checks: toolchain.recipe.check_value), then validated."""
+    recipe's checks: toolchain.fields.check_value), then validated."""
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in table.items():

@@ -7,20 +7,23 @@ all and holds `model.keras` (float stages), `model.tflite` (int8: the stage's ow
 PTQ of the float model otherwise, for its size and arena) and `stage.json` (its row of the table).
 
 Measured per stage: accuracy (or AUC) per output, on the float model or, for `quantize`, on the int8
-model run by LiteRT BUILTIN_REF; parameters after BatchNorm folding (`zoo.folded_param_count`); non-zero
-parameters (the same minus the zero kernel entries); MACs (`zoo.count_macs`); the int8 .tflite's bytes;
-the arena the compiler plans for it (`compile_model(...).plan["arena_bytes"]`).
+model run by the `int8_runner` the caller hands in (LiteRT BUILTIN_REF: `verify.int8.predict_tflite`);
+parameters after BatchNorm folding (`zoo.folded_param_count`); non-zero parameters (the same minus the zero
+kernel entries); MACs (`zoo.count_macs`); the int8 .tflite's bytes; the arena planned for it by the
+`arena_estimator` the caller hands in (the compiler's: `compiler.arena.arena_bytes`). Compression does not
+import the compiler or the verifier: it is given these two functions.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from toolchain.compress.options import (
     DistillOptions,
@@ -34,6 +37,12 @@ from toolchain.fsutil import atomic_dir, write_json
 from toolchain.registry import Registry
 
 
+# (tflite path) -> (arena bytes, or None and why not)
+ArenaEstimator = Callable[[Path], tuple[int | None, str | None]]
+# (int8 .tflite as path or bytes, float inputs) -> dequantized outputs by signature name
+Int8Runner = Callable[[bytes | Path, np.ndarray], dict[str, np.ndarray]]
+
+
 @dataclass(frozen=True)
 class StageContext:
     dataset: Any
@@ -44,6 +53,8 @@ class StageContext:
     eval_samples: int | None
     progress: Callable[[str], None]
     exit_weight: float  # loss weight of early exits while fine-tuning (the final output: 1.0)
+    arena_estimator: ArenaEstimator | None = None
+    int8_runner: Int8Runner | None = None
     _last_int8: list = field(default_factory=list)  # [(model, flatbuffer)] of the latest PTQ
 
     def int8(self, model) -> bytes:
@@ -190,7 +201,7 @@ def _quantize(model, ctx: StageContext, o: QuantizeOptions) -> StageOutput:
     else:
         flatbuffer = ctx.int8(model)
     float_scores = scores(model, ctx.dataset, limit=ctx.eval_samples)
-    int8_scores = tflite_scores(flatbuffer, ctx.dataset, limit=ctx.eval_samples)
+    int8_scores = tflite_scores(flatbuffer, ctx.dataset, limit=ctx.eval_samples, run=ctx.int8_runner)
     change = {name: round(int8_scores[name] - float_scores[name], 4) for name in int8_scores}
     info = {"method": o.method, "float_score": {k: round(v, 4) for k, v in float_scores.items()},
             "int8_minus_float": change}
@@ -219,17 +230,6 @@ class StageResult:
         return {**dataclasses.asdict(self), "directory": str(self.directory)}
 
 
-def arena_bytes(tflite_path: Path) -> tuple[int | None, str | None]:
-    """The compiler's planned arena for the model, or (None, why not)."""
-    from toolchain.compiler import compile_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            return compile_model(tflite_path, Path(tmp) / "c").plan["arena_bytes"], None
-        except ToolchainError as exc:
-            return None, exc.message.splitlines()[0]
-
-
 def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_dir: Path, seconds: float,
              final_dir: Path) -> StageResult:
     from toolchain import zoo
@@ -245,7 +245,7 @@ def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_d
     for file_name, extra in out.extra_files.items():
         save_keras(extra, stage_dir / file_name)
     (stage_dir / "model.tflite").write_bytes(flatbuffer)
-    arena, why = arena_bytes(stage_dir / "model.tflite")
+    arena, why = ctx.arena_estimator(stage_dir / "model.tflite") if ctx.arena_estimator else (None, "not measured")
     info = dict(out.info)
     if why:
         info["arena"] = why
@@ -262,12 +262,15 @@ def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_d
 
 def compress(model, dataset, stages: list[StageSpec], out_dir: Path | str, *, batch_size: int = 100, seed: int = 0,
              eval_samples: int | None = None, calibration_samples: int = 100, exit_weight: float | None = None,
+             arena_estimator: ArenaEstimator | None = None, int8_runner: Int8Runner | None = None,
              progress: Callable[[str], None] = print) -> list[StageResult]:
     """Run `stages` in order on a copy of `model`; returns the table rows (row 0: the input model).
 
     `eval_samples` caps the test samples the int8 model is scored on (LiteRT's reference kernels run
     one sample at a time); float models are scored on the whole test split. `exit_weight` weighs the
     early exits' losses while fine-tuning (default `training.EXIT_LOSS_WEIGHT`; pass the recipe's).
+    `arena_estimator` gives each stage's arena (None: not measured); `int8_runner` runs int8 models for the
+    `quantize` stage's scores (needed when that stage is given).
     """
     from toolchain.compress.graph import copy_model
     from toolchain.compress.table import format_rows
@@ -276,8 +279,12 @@ def compress(model, dataset, stages: list[StageSpec], out_dir: Path | str, *, ba
 
     out_dir = Path(out_dir)
     specs = parse_stages([s.kind for s in stages], {s.kind: s.options for s in stages})
+    if int8_runner is None and any(spec.kind == "quantize" for spec in specs):
+        raise ToolchainError("the quantize stage scores the int8 model but no int8_runner was given",
+                             "pass int8_runner=toolchain.verify.int8.predict_tflite")
     ctx = StageContext(dataset, model, pick_calibration(dataset, calibration_samples, seed), batch_size, seed,
-                       eval_samples, progress, EXIT_LOSS_WEIGHT if exit_weight is None else exit_weight)
+                       eval_samples, progress, EXIT_LOSS_WEIGHT if exit_weight is None else exit_weight,
+                       arena_estimator, int8_runner)
     results: list[StageResult] = []
     current = copy_model(model)
     plan = [("float", None)] + [(spec.kind, spec) for spec in specs]

@@ -97,12 +97,11 @@ def scores(model, dataset, split_name: str = "test", limit: int | None = None) -
     return _score(dataset, x, y, predict(model, x))
 
 
-def tflite_scores(tflite, dataset, split_name: str = "test", limit: int | None = None) -> dict[str, float]:
-    """The same for an int8 .tflite (path or bytes), run by LiteRT BUILTIN_REF; outputs by signature name."""
-    from toolchain.train.evaluate import predict_tflite
-
+def tflite_scores(tflite, dataset, split_name: str = "test", limit: int | None = None, *, run) -> dict[str, float]:
+    """The same for an int8 .tflite (path or bytes), run by `run(tflite, x)` (LiteRT BUILTIN_REF:
+    `verify.int8.predict_tflite`), which returns the dequantized outputs by signature name."""
     x, y = split(dataset, split_name, limit)
-    return _score(dataset, x, y, predict_tflite(tflite, x))
+    return _score(dataset, x, y, run(tflite, x))
 
 
 def calibration_samples(dataset, n: int = 100, seed: int = 0) -> np.ndarray:

@@ -56,7 +56,7 @@ def load(name: str, *, root: Path | str | None = None, seed: int = 0, **options)
 
 def check_options(name: str, options: dict, where: str, check_value: Callable) -> None:
     """Dataset `name` exists and takes `options`: known keys, each value of the type (and range) its loader's
-    signature declares, checked by `check_value(value, hint, where)` (toolchain.recipe.check_value)."""
+    signature declares, checked by `check_value(value, hint, where)` (toolchain.fields.check_value)."""
     source = DATASETS.get(name)
     if source is None:
         raise ToolchainError(f"{where}: unknown dataset {name!r}", f"known datasets: {', '.join(DATASETS)}")

@@ -16,7 +16,7 @@ import numpy as np
 from toolchain.data import Dataset
 from toolchain.data.common import dataset_source, stratified_split
 from toolchain.errors import ToolchainError
-from toolchain.recipe import NonNegativeInt
+from toolchain.fields import NonNegativeInt
 
 CLASSES = tuple(str(d) for d in range(10))
 SIZE = 32

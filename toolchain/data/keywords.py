@@ -24,7 +24,7 @@ from toolchain.data import Dataset, mfcc
 from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
 from toolchain.data.speech_commands import CLASSES, SILENCE, UNKNOWN
 from toolchain.errors import MissingToolError, ToolchainError
-from toolchain.recipe import Count
+from toolchain.fields import Count
 
 VERSION = 1  # bump when the generated data changes, so old caches are not reused
 UNKNOWN_WORDS = (

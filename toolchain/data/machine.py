@@ -21,7 +21,7 @@ import numpy as np
 from toolchain.data import logmel
 from toolchain.data.common import Progress, cached_arrays, dataset_source, split_indices
 from toolchain.errors import ToolchainError
-from toolchain.recipe import Count, Fraction, NonNegative, NonNegativeInt
+from toolchain.fields import Count, Fraction, NonNegative, NonNegativeInt
 
 VERSION = 1  # bump when the generated sound changes
 SAMPLE_RATE = 16000

@@ -17,7 +17,7 @@ import numpy as np
 from toolchain.data import Dataset
 from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
 from toolchain.errors import ToolchainError
-from toolchain.recipe import Count
+from toolchain.fields import Count
 
 VERSION = 1  # bump when the generated images change
 CLASSES = ("non_person", "person")

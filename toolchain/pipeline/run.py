@@ -100,14 +100,17 @@ class PipelineRun:
             if not section.stages:
                 shutil.copy2(trained.dir / "model.keras", d / "model.keras")
                 return {"stages": []}
+            from toolchain.compiler.arena import arena_bytes
             from toolchain.compress.stages import compress
             from toolchain.train.loop import load_model
+            from toolchain.verify.int8 import predict_tflite
 
             results = compress(load_model(trained.dir), self.dataset, section.stage_specs(), d / "stages",
                                batch_size=section.batch_size or self.recipe.train.batch_size,
                                seed=self.recipe.train.seed, eval_samples=section.eval_samples,
                                calibration_samples=self.target.calibration_samples,
                                exit_weight=self.recipe.exit.loss_weight if self.has_exit else None,
+                               arena_estimator=arena_bytes, int8_runner=predict_tflite,
                                progress=lambda line: self.progress("    " + line))
             last = results[-1].directory
             for name in ("model.keras", "model.tflite"):
@@ -127,12 +130,14 @@ class PipelineRun:
     def export(self, compressed: StageResult) -> StageResult:
         settings = {"calibration_samples": self.target.calibration_samples, "threshold": self.recipe.exit.threshold,
                     "thresholds": list(self.recipe.evaluate.thresholds),
-                    "code": source_hash("toolchain/export", "toolchain/train/evaluate.py")}
+                    "code": source_hash("toolchain/export", "toolchain/train/evaluate.py",
+                                                   "toolchain/verify/int8.py", "toolchain/verify/reference.py")}
 
         def run(d: Path) -> dict:
             from toolchain.export.tflite import convert_int8
-            from toolchain.train.evaluate import path_macs, predict, predict_tflite, sweep
+            from toolchain.train.evaluate import path_macs, predict, sweep
             from toolchain.train.loop import load_model
+            from toolchain.verify.int8 import predict_tflite
 
             ds = self.dataset
             model = load_model(compressed.dir)
@@ -179,7 +184,7 @@ class PipelineRun:
                     "code": source_hash("firmware", "boards", "cmake", "CMakeLists.txt", "toolchain/firmware.py")}
 
         def run(d: Path) -> dict:
-            from toolchain.deploy import prepare_firmware
+            from toolchain.pipeline.deploy import prepare_firmware
 
             shutil.copytree(compiled.dir / "c", d / "c")
             plan = json.loads((d / "c" / "model_plan.json").read_text())
@@ -200,7 +205,7 @@ class PipelineRun:
 
     def run(self, exported: StageResult, built: StageResult) -> StageResult:
         def run(d: Path) -> dict:
-            from toolchain.deploy import run_and_compare
+            from toolchain.pipeline.deploy import run_and_compare
 
             plan = json.loads((built.dir / "c" / "model_plan.json").read_text())
             sizes = json.loads((built.dir / "sizes.json").read_text())
@@ -218,7 +223,8 @@ class PipelineRun:
                     f"{'agree' if result.exits_agree else 'differ'} (see {d / 'run.json'})")
             return metrics
 
-        settings = {"board": self.board.name, "code": source_hash("toolchain/runners", "toolchain/deploy.py")}
+        settings = {"board": self.board.name,
+                    "code": source_hash("toolchain/runners", "toolchain/pipeline/deploy.py", "toolchain/verify")}
         return self.pipe.stage("run", settings, run, upstream=[exported, built])
 
     def _device_accuracy(self, result, plan: dict, labels: np.ndarray) -> dict:

@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 from toolchain import __version__
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import atomic_dir, is_staging, sha256_file, write_json
+from toolchain.paths import REPO
 
 MANIFEST = "manifest.json"
 # Errors of writing; EACCES/EPERM count only for paths in (or above) the run root.
@@ -41,9 +42,6 @@ class StageResult:
     metrics: dict
     cached: bool
     seconds: float
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def source_hash(*paths: str) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from toolchain.boards import Board
 from toolchain.errors import ToolchainError
-from toolchain.firmware import require_tool
 from toolchain.runners.protocol import RunResult, parse
+from toolchain.tools import QEMU_HINT, require_tool
 
 
 # The firmware is built from an untrusted model: it gets no way into the host. No semihosting (it would
@@ -18,7 +18,7 @@ SANDBOX = ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resou
 
 def qemu_command(elf: Path, board: Board) -> list[str]:
     return [
-        require_tool("qemu-system-arm", "apt-get install qemu-system-arm (or run `make setup`)"),
+        require_tool("qemu-system-arm", QEMU_HINT),
         "-M", board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "stdio",
         "-no-reboot", *SANDBOX,
         "-icount", f"shift={board.icount_shift},align=off,sleep=off",

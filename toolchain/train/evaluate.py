@@ -9,8 +9,8 @@ The reference cost is the model without its exit head (the layers `final` depend
 same network costs deployed without early exit. Headline (as T-RecX reports it): the largest MAC
 reduction whose accuracy is within 1 percentage point of the final exit's.
 
-For an int8 model, feed dequantized softmax scores: with the int8 softmax's scale 1/256, the float
-comparison equals the integer one, `q >= int8_threshold(threshold, scale, zero_point)`.
+The int8 model's sweep (its outputs from LiteRT's reference kernels) is `verify.int8.evaluate_int8`;
+tables, Markdown, CSV files and the plot of a sweep are `report.sweep`'s.
 """
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ import csv
 import io
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from toolchain.compiler.quant import quantize_array
-from toolchain.fsutil import write_atomic, write_json
-from toolchain.report.table import format_table
 from toolchain.train.metrics import accuracy
 from toolchain.zoo.exits import EXIT_OUTPUT, FINAL_OUTPUT
 
@@ -89,16 +85,6 @@ class Sweep:
                          f"exit rate {100 * h.exit_rate:.1f}%")
         return lines
 
-    def format(self, title: str | None = None) -> str:
-        headers, rows = self.table_rows()
-        return format_table(headers, rows, title=title) + "\n" + "\n".join(self.summary_lines())
-
-    def to_markdown(self, title: str | None = None) -> str:
-        headers, rows = self.table_rows()
-        out = [f"## {title}", ""] if title else []
-        out += [markdown_table(headers, rows), ""] + [f"- {line}" for line in self.summary_lines()]
-        return "\n".join(out) + "\n"
-
     def to_csv(self) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -107,16 +93,6 @@ class Sweep:
             writer.writerow([r.threshold, f"{r.exit_rate:.6f}", f"{r.accuracy:.6f}", f"{r.expected_macs:.1f}",
                              f"{r.mac_reduction:.6f}"])
         return buf.getvalue()
-
-
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return f"{v:,.2f}"
-        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
 
 
 def exit_mask(exit_probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -180,94 +156,3 @@ def evaluate(model, dataset, thresholds, *, split: str = "test", tolerance: floa
     x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
     exit_probs, final_probs = predict(model, x)
     return sweep(exit_probs, final_probs, y, thresholds, path_macs(model), tolerance)
-
-
-def evaluate_int8(model, dataset, thresholds, tflite_path: Path | None = None, *, split: str = "test",
-                  tolerance: float = TOLERANCE) -> Sweep:
-    """Like `evaluate`, on `model`'s full-int8 conversion (calibrated on training samples) run by
-    LiteRT's reference kernels; the .tflite is also written to `tflite_path` if given."""
-    from toolchain.export.tflite import convert_int8
-
-    flatbuffer = convert_int8(model, dataset.x_train, tflite_path)
-    x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
-    outputs = predict_tflite(flatbuffer, x)
-    if len(outputs) == 1:
-        (final_probs,) = outputs.values()
-        exit_probs = None
-    else:
-        exit_probs, final_probs = outputs[EXIT_OUTPUT], outputs[FINAL_OUTPUT]
-    return sweep(exit_probs, final_probs, y, thresholds, path_macs(model), tolerance)
-
-
-def int8_threshold(threshold: float, scale: float, zero_point: int) -> int:
-    """The int8 score q with `scale * (q - zero_point) >= threshold` exactly when q >= this value."""
-    return int(math.ceil(threshold / scale + zero_point - 1e-9))
-
-
-def predict_tflite(tflite: bytes | Path | str, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Run an (int8) TFLite model with LiteRT's reference kernels, one sample at a time; returns the
-    dequantized outputs by signature name (converted multi-output models reorder their tensors)."""
-    from toolchain.export.reference import ReferenceModel
-
-    ref = ReferenceModel(tflite)
-    (inp,) = ref.inputs
-    results: dict[str, list] = {name: [] for name in ref.output_names}
-    for sample in np.asarray(x, dtype=np.float32):
-        feed = _quantize(sample[None], inp)
-        for name, out, value in zip(ref.output_names, ref.outputs, ref.run([feed])):
-            results[name].append(_dequantize(value, out)[0])
-    return {name: np.stack(values) for name, values in results.items()}
-
-
-def _quantize(x: np.ndarray, tensor) -> np.ndarray:
-    if tensor.quant is None or tensor.dtype == "float32":
-        return x.astype(np.float32)
-    return quantize_array(x, tensor.scale, tensor.zero_point, np.dtype(tensor.dtype))
-
-
-def _dequantize(q: np.ndarray, tensor) -> np.ndarray:
-    if tensor.quant is None or tensor.dtype == "float32":
-        return q.astype(np.float64)
-    return tensor.scale * (q.astype(np.float64) - tensor.zero_point)
-
-
-def write_report(result: Sweep, out_dir: Path, *, title: str, stem: str = "sweep") -> dict[str, Path]:
-    """`<stem>.md`, `<stem>.csv`, `<stem>.json` and `<stem>.png` (accuracy vs expected MACs) in out_dir."""
-    out_dir = Path(out_dir)
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "json", "png")}
-    write_atomic(paths["md"], result.to_markdown(title))
-    write_atomic(paths["csv"], result.to_csv())
-    write_json(paths["json"], result.to_dict())
-    write_atomic(paths["png"], plot_png({title: result}))
-    return paths
-
-
-def plot_png(curves: dict[str, Sweep], title: str = "Accuracy vs expected MACs") -> bytes:
-    """A PNG of accuracy vs expected MACs for each labelled sweep (its fine-grid points, its no-exit point)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.4), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for label, result in curves.items():
-        line = None
-        if result.curve:
-            points = sorted((r.expected_macs / 1e6, 100 * r.accuracy) for r in result.curve)
-            line, = ax.plot(*zip(*points), marker=".", markersize=3, linewidth=1, label=label)
-        ax.scatter([result.macs.final_only / 1e6], [100 * result.final_accuracy], marker="*", s=90,
-                   color=line.get_color() if line else None, label=None if line else label,
-                   edgecolors="black", linewidths=0.5, zorder=3)
-        if result.headline is not None and line is not None:
-            h = result.headline
-            ax.scatter([h.expected_macs / 1e6], [100 * h.accuracy], marker="D", s=40, color=line.get_color(),
-                       edgecolors="black", linewidths=0.5, zorder=3)
-    ax.set_xlabel("expected MACs per sample (millions)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{title}\n(star: final exit alone; diamond: fewest MACs within 1 pt of the star)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()

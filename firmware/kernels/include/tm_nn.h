@@ -3,19 +3,27 @@
  *
  * Every kernel is bit-exact with LiteRT's BUILTIN_REF (reference) kernels.
  *
+ * One name per operator: toolchain/compiler/ops/<op>.py emits calls to tm_<op>_s8() (optionally
+ * tm_<op>_s8_<variant>()), which lives in firmware/kernels/{ref,dsp,mve}/tm_<op>_s8.c.
+ *
  * Conventions
+ * - Every kernel has the shape
+ *       tm_status tm_<op>_s8(const tm_context *ctx, const tm_<op>_params *params, [const quant,]
+ *                            input dims/data..., output dims/data);
+ *   and a companion int32_t tm_<op>_s8_get_buffer_size(...) giving the scratch bytes the caller must
+ *   pass in ctx (the compiler's `scratch_bytes` mirrors it and places the buffer in the arena).
+ *   The portable (ref) kernels need no scratch: their companions return 0.
  * - Tensors are dense, row-major, NHWC (tm_dims {n, h, w, c}); unused leading dims are 1.
+ *   Element-wise kernels take the tensor as {1, 1, 1, size}.
  * - Quantization: real = scale * (q - zero_point). Kernels get offsets, not zero points:
  *   input_offset = -input_zero_point (range [-127, 128]), output_offset = +output_zero_point
  *   (range [-128, 127]). Weights are symmetric (zero point 0) unless a filter_offset is given.
  * - A real multiplier M > 0 is stored as (multiplier, shift) with M = multiplier * 2^(shift - 31),
- *   multiplier in [2^30, 2^31) (or 0), shift in [-31, 30] (TFLite QuantizeMultiplier).
- *   tm_requantize() applies it with TFLite's double rounding:
+ *   multiplier in [2^30, 2^31) (or 0), shift in [-31, 30] (TFLite QuantizeMultiplier), and applied
+ *   with TFLite's double rounding:
  *   RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x * 2^max(shift,0), multiplier), max(-shift,0)).
  * - Activation clamps (fused ReLU/ReLU6) are given in the output's quantized domain.
  * - Every kernel returns TM_OK, or TM_ARG_ERROR on invalid arguments (nothing written).
- * - Kernels that need scratch memory take a tm_context and have a _get_buffer_size companion;
- *   the portable (ref) kernels need none and their companions return 0.
  */
 #ifndef TM_NN_H
 #define TM_NN_H
@@ -44,11 +52,11 @@ typedef struct {
 } tm_activation;
 
 typedef struct {
-    void *buf;    /* scratch memory (may be NULL when size is 0) */
+    void *buf;    /* scratch memory of at least tm_<op>_s8_get_buffer_size() bytes (NULL when that is 0) */
     int32_t size; /* bytes */
 } tm_context;
 
-/* Requantization of a conv / depthwise / fully-connected output.
+/* Requantization of a conv / depthwise output.
  * per_channel != 0: one (multiplier, shift) per output channel; else index 0 serves all channels. */
 typedef struct {
     const int32_t *multiplier;
@@ -69,14 +77,15 @@ typedef struct {
     tm_tile padding;  /* top, left; bottom/right padding follows from the output dims */
     tm_tile dilation;
     tm_activation activation;
-} tm_conv_params;
+} tm_conv2d_params;
 
-tm_status tm_conv_s8(const tm_context *ctx, const tm_conv_params *params, const tm_quant *quant,
-                     const tm_dims *input_dims, const int8_t *input,
-                     const tm_dims *filter_dims, const int8_t *filter,
-                     const int32_t *bias,
-                     const tm_dims *output_dims, int8_t *output);
-int32_t tm_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv2d_params *params, const tm_quant *quant,
+                       const tm_dims *input_dims, const int8_t *input,
+                       const tm_dims *filter_dims, const int8_t *filter,
+                       const int32_t *bias,
+                       const tm_dims *output_dims, int8_t *output);
+int32_t tm_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                     const tm_dims *output_dims);
 
 /* ---- DEPTHWISE_CONV_2D --------------------------------------------------------------------------
  * input [n, h_in, w_in, c_in], filter [1, kh, kw, c_in * ch_mult], bias [c_in * ch_mult] (may be NULL),
@@ -89,54 +98,70 @@ typedef struct {
     tm_tile padding;
     tm_tile dilation;
     tm_activation activation;
-} tm_dw_conv_params;
+} tm_depthwise_conv2d_params;
 
-tm_status tm_depthwise_conv_s8(const tm_context *ctx, const tm_dw_conv_params *params, const tm_quant *quant,
-                               const tm_dims *input_dims, const int8_t *input,
-                               const tm_dims *filter_dims, const int8_t *filter,
-                               const int32_t *bias,
-                               const tm_dims *output_dims, int8_t *output);
-int32_t tm_depthwise_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                 const tm_quant *quant,
+                                 const tm_dims *input_dims, const int8_t *input,
+                                 const tm_dims *filter_dims, const int8_t *filter,
+                                 const int32_t *bias,
+                                 const tm_dims *output_dims, int8_t *output);
+int32_t tm_depthwise_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                               const tm_dims *output_dims);
 
 /* ---- FULLY_CONNECTED ----------------------------------------------------------------------------
- * input [batches, accum_depth], filter [out_depth, accum_depth], bias [out_depth] (may be NULL),
- * output [batches, out_depth].
+ * input {batches, 1, 1, accum_depth}, filter {out_depth, 1, 1, accum_depth}, bias [out_depth] (may be
+ * NULL), output {batches, 1, 1, out_depth}.
  * acc = bias + sum((filter + filter_offset) * (input + input_offset)).
  * LiteRT's reference FULLY_CONNECTED rescales with a single rounding in IEEE double:
  * out = clamp((int32)round((double)acc * scale[oc]) + output_offset), round() = half away from zero,
- * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale.
- * per_channel == 0: scale[0] serves every output channel. */
+ * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale. */
 typedef struct {
     int32_t input_offset;
     int32_t filter_offset;
     int32_t output_offset;
-    int32_t per_channel;
     tm_activation activation;
-} tm_fc_params;
+} tm_fully_connected_params;
 
-tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fc_params *params, const double *scale,
-                                int32_t batches, int32_t accum_depth, int32_t out_depth,
-                                const int8_t *input, const int8_t *filter, const int32_t *bias,
-                                int8_t *output);
-int32_t tm_fully_connected_s8_get_buffer_size(int32_t accum_depth);
+/* per_channel == 0: scale[0] serves every output channel. */
+typedef struct {
+    const double *scale;
+    int32_t per_channel;
+} tm_fully_connected_quant;
+
+tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fully_connected_params *params,
+                                const tm_fully_connected_quant *quant,
+                                const tm_dims *input_dims, const int8_t *input,
+                                const tm_dims *filter_dims, const int8_t *filter,
+                                const int32_t *bias,
+                                const tm_dims *output_dims, int8_t *output);
+int32_t tm_fully_connected_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                              const tm_dims *output_dims);
 
 /* ---- AVERAGE_POOL_2D / MAX_POOL_2D --------------------------------------------------------------
  * input [n, h_in, w_in, c], output [n, h_out, w_out, c]; input and output share scale and zero point.
- * Average: sum of in-bounds inputs divided by their count, rounded half away from zero. */
+ * Padded positions are excluded from the window.
+ * Average: sum of in-bounds inputs divided by their count, rounded half away from zero; a window
+ * entirely in the padding is refused. Max: an empty window gives -128. */
 typedef struct {
     tm_tile stride;
     tm_tile padding;
     tm_tile filter;
     tm_activation activation;
-} tm_pool_params;
+} tm_pool2d_params;
 
-tm_status tm_avgpool_s8(const tm_context *ctx, const tm_pool_params *params,
-                        const tm_dims *input_dims, const int8_t *input,
-                        const tm_dims *output_dims, int8_t *output);
-int32_t tm_avgpool_s8_get_buffer_size(const tm_dims *output_dims);
-tm_status tm_maxpool_s8(const tm_pool_params *params,
-                        const tm_dims *input_dims, const int8_t *input,
-                        const tm_dims *output_dims, int8_t *output);
+typedef tm_pool2d_params tm_avg_pool2d_params;
+typedef tm_pool2d_params tm_max_pool2d_params;
+
+tm_status tm_avg_pool2d_s8(const tm_context *ctx, const tm_avg_pool2d_params *params,
+                           const tm_dims *input_dims, const int8_t *input,
+                           const tm_dims *output_dims, int8_t *output);
+int32_t tm_avg_pool2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+tm_status tm_max_pool2d_s8(const tm_context *ctx, const tm_max_pool2d_params *params,
+                           const tm_dims *input_dims, const int8_t *input,
+                           const tm_dims *output_dims, int8_t *output);
+int32_t tm_max_pool2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- MEAN over H and W --------------------------------------------------------------------------
  * input [n, h, w, c] -> output [n, 1, 1, c].
@@ -149,8 +174,10 @@ typedef struct {
     int32_t shift;
 } tm_mean_params;
 
-tm_status tm_mean_hw_s8(const tm_mean_params *params, const tm_dims *input_dims, const int8_t *input,
-                        int8_t *output);
+tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
+                     const tm_dims *input_dims, const int8_t *input,
+                     const tm_dims *output_dims, int8_t *output);
+int32_t tm_mean_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- ADD (same shapes) --------------------------------------------------------------------------
  * TFLite's int8 ADD: both inputs are shifted left by left_shift (20), each rescaled by its
@@ -164,11 +191,14 @@ typedef struct {
     tm_activation activation;
 } tm_add_params;
 
-tm_status tm_add_s8(const tm_add_params *params, const int8_t *input1, const int8_t *input2,
-                    int8_t *output, int32_t size);
+tm_status tm_add_s8(const tm_context *ctx, const tm_add_params *params,
+                    const tm_dims *input1_dims, const int8_t *input1,
+                    const tm_dims *input2_dims, const int8_t *input2,
+                    const tm_dims *output_dims, int8_t *output);
+int32_t tm_add_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- SOFTMAX (int8 in, int8 out with scale 1/256 and zero point -128) ---------------------------
- * TFLite's fixed-point reference softmax over the innermost dimension (gemmlowp exp / reciprocal).
+ * TFLite's fixed-point reference softmax over the innermost dimension c (gemmlowp exp / reciprocal).
  * input_multiplier/input_left_shift from PreprocessSoftmaxScaling(beta, input_scale, 5 integer bits),
  * diff_min = -CalculateInputRadius(5, input_left_shift). */
 typedef struct {
@@ -177,32 +207,52 @@ typedef struct {
     int32_t diff_min;
 } tm_softmax_params;
 
-tm_status tm_softmax_s8(const tm_softmax_params *params, const int8_t *input, int32_t rows, int32_t depth,
-                        int8_t *output);
+tm_status tm_softmax_s8(const tm_context *ctx, const tm_softmax_params *params,
+                        const tm_dims *input_dims, const int8_t *input,
+                        const tm_dims *output_dims, int8_t *output);
+int32_t tm_softmax_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
-/* ---- PAD (constant) -----------------------------------------------------------------------------
+/* ---- PAD / PADV2 (constant) ---------------------------------------------------------------------
  * input [n, h, w, c] -> output [n + before.n + after.n, ...], padded positions get pad_value. */
-tm_status tm_pad_s8(const tm_dims *input_dims, const int8_t *input, const tm_dims *pad_before,
-                    const tm_dims *output_dims, int8_t pad_value, int8_t *output);
+typedef struct {
+    tm_dims pad_before;
+    int32_t pad_value; /* int8 */
+} tm_pad_params;
+
+tm_status tm_pad_s8(const tm_context *ctx, const tm_pad_params *params,
+                    const tm_dims *input_dims, const int8_t *input,
+                    const tm_dims *output_dims, int8_t *output);
+int32_t tm_pad_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- CONCATENATION (inputs share the output's scale and zero point) -----------------------------
  * Joins num_inputs tensors along one axis. Viewed as [outer, axis_i * inner]: input i contributes
  * copy_size[i] = dim_i(axis) * inner contiguous bytes to every one of the `outer` output rows. */
-tm_status tm_concat_s8(const int8_t *const *inputs, const int32_t *copy_size, int32_t num_inputs,
-                       int32_t outer, int8_t *output);
+typedef struct {
+    const int32_t *copy_size;
+    int32_t num_inputs;
+    int32_t outer;
+} tm_concatenation_params;
+
+tm_status tm_concatenation_s8(const tm_context *ctx, const tm_concatenation_params *params,
+                              const int8_t *const *inputs,
+                              const tm_dims *output_dims, int8_t *output);
+int32_t tm_concatenation_s8_get_buffer_size(const tm_dims *output_dims);
 
 /* ---- STRIDED_SLICE (input and output share scale and zero point) ------------------------------
  * output[n][h][w][c] = input[begin.n + n*stride.n][begin.h + h*stride.h][...][begin.c + c*stride.c]
  * for every index of output_dims; begin/stride are already resolved (masks, negative indices). */
-tm_status tm_strided_slice_s8(const tm_dims *input_dims, const int8_t *input, const tm_dims *begin,
-                              const tm_dims *stride, const tm_dims *output_dims, int8_t *output);
+typedef struct {
+    tm_dims begin;
+    tm_dims stride;
+} tm_strided_slice_params;
 
-/* ---- Early exit --------------------------------------------------------------------------------
- * The largest value of an int8 tensor (an exit's softmax: its top probability is (max + 128) / 256). */
-int32_t tm_max_s8(const int8_t *input, int32_t size);
+tm_status tm_strided_slice_s8(const tm_context *ctx, const tm_strided_slice_params *params,
+                              const tm_dims *input_dims, const int8_t *input,
+                              const tm_dims *output_dims, int8_t *output);
+int32_t tm_strided_slice_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
-/* ---- Element-wise requantization (QUANTIZE int8 -> int8, RELU, RELU6) --------------------------
- * out = clamp(requantize(input + input_offset) + output_offset). */
+/* ---- Element-wise requantization: QUANTIZE int8 -> int8 and standalone RELU / RELU6 / RELU_N1_TO_1
+ * out = clamp(requantize(input + input_offset) + output_offset); the ReLUs differ only in the clamp. */
 typedef struct {
     int32_t input_offset;
     int32_t output_offset;
@@ -211,21 +261,44 @@ typedef struct {
     tm_activation activation;
 } tm_requantize_params;
 
-tm_status tm_requantize_s8(const tm_requantize_params *params, const int8_t *input, int8_t *output,
-                           int32_t size);
+typedef tm_requantize_params tm_quantize_params;
+typedef tm_requantize_params tm_relu_params;
+
+tm_status tm_quantize_s8(const tm_context *ctx, const tm_quantize_params *params,
+                         const tm_dims *input_dims, const int8_t *input,
+                         const tm_dims *output_dims, int8_t *output);
+int32_t tm_quantize_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+tm_status tm_relu_s8(const tm_context *ctx, const tm_relu_params *params,
+                     const tm_dims *input_dims, const int8_t *input,
+                     const tm_dims *output_dims, int8_t *output);
+int32_t tm_relu_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- QUANTIZE float -> int8 / DEQUANTIZE int8 -> float (model edges) ----------------------------
  * quantize: q = clamp((int32)roundf(x / scale) + zero_point, -128, 127)   (float arithmetic)
  * dequantize: x = (float)(scale * (q - zero_point)) */
-tm_status tm_quantize_f32_s8(const float *input, float scale, int32_t zero_point, int8_t *output,
-                             int32_t size);
-tm_status tm_dequantize_s8_f32(const int8_t *input, float scale, int32_t zero_point, float *output,
-                               int32_t size);
+typedef struct {
+    float scale;        /* > 0 */
+    int32_t zero_point; /* [-128, 127] */
+} tm_affine_params;
 
-/* ---- Fixed-point helpers shared by the kernels (TFLite / gemmlowp semantics) ------------------- */
-int32_t tm_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
-int32_t tm_rounding_divide_by_pot(int32_t x, int32_t exponent);
-int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift);
+typedef tm_affine_params tm_quantize_f32_params;
+typedef tm_affine_params tm_dequantize_params;
+
+tm_status tm_quantize_s8_from_f32(const tm_context *ctx, const tm_quantize_f32_params *params,
+                                  const tm_dims *input_dims, const float *input,
+                                  const tm_dims *output_dims, int8_t *output);
+int32_t tm_quantize_s8_from_f32_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+tm_status tm_dequantize_s8(const tm_context *ctx, const tm_dequantize_params *params,
+                           const tm_dims *input_dims, const int8_t *input,
+                           const tm_dims *output_dims, float *output);
+int32_t tm_dequantize_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ---- Early exit --------------------------------------------------------------------------------
+ * The largest value of an int8 tensor (an exit's softmax: its top probability is (max + 128) / 256).
+ * Not an operator: the generated exit check calls it. */
+int32_t tm_max_s8(const int8_t *input, int32_t size);
 
 #ifdef __cplusplus
 }

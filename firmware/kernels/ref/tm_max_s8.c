@@ -1,4 +1,4 @@
-#include "tm_nn.h"
+#include "tm_support.h"
 
 int32_t tm_max_s8(const int8_t *input, int32_t size)
 {

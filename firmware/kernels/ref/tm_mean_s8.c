@@ -2,16 +2,16 @@
  * MEAN over H and W (int8), bit-exact with LiteRT's reference kernel: the division by h * w is
  * folded into (multiplier, shift), so the sum is requantized in a single step.
  */
-#include "tm_nn.h"
+#include "tm_support.h"
 
-#include <stddef.h>
-
-tm_status tm_mean_hw_s8(const tm_mean_params *params, const tm_dims *input_dims, const int8_t *input,
-                        int8_t *output)
+tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
+                     const tm_dims *input_dims, const int8_t *input,
+                     const tm_dims *output_dims, int8_t *output)
 {
-    if (params == NULL || input_dims == NULL || input == NULL || output == NULL ||
-        input_dims->n < 1 || input_dims->h < 1 || input_dims->w < 1 || input_dims->c < 1 ||
-        params->shift < -31 || params->shift > 30) {
+    (void)ctx;
+    if (params == NULL || input == NULL || output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) ||
+        output_dims->n != input_dims->n || output_dims->h != 1 || output_dims->w != 1 ||
+        output_dims->c != input_dims->c || !tm_shift_ok(params->shift)) {
         return TM_ARG_ERROR;
     }
 
@@ -24,12 +24,18 @@ tm_status tm_mean_hw_s8(const tm_mean_params *params, const tm_dims *input_dims,
             for (int32_t i = 0; i < hw; ++i) {
                 acc += in[i * c + ch];
             }
-            /* LiteRT sums and offsets in int32, which wraps; uint32 reproduces that. */
+            /* LiteRT sums in int32, which wraps; uint32 reproduces that. */
             const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, params->multiplier, params->shift);
-            int32_t v = (int32_t)((uint32_t)scaled + (uint32_t)params->output_offset);
-            v = v < -128 ? -128 : (v > 127 ? 127 : v);
-            output[b * c + ch] = (int8_t)v;
+            const int32_t v = tm_wrapping_add(scaled, params->output_offset);
+            output[b * c + ch] = (int8_t)tm_clamp(v, -128, 127);
         }
     }
     return TM_OK;
+}
+
+int32_t tm_mean_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims)
+{
+    (void)input_dims;
+    (void)output_dims;
+    return 0;
 }

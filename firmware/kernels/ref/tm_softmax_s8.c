@@ -5,9 +5,7 @@
  * Values are raw int32 fixed-point numbers; "Fk" below means k integer bits and 31 - k
  * fractional bits. Multiplying an Fa by an Fb with SRDHM yields an F(a + b).
  */
-#include "tm_nn.h"
-
-#include <stddef.h>
+#include "tm_support.h"
 
 #define SRDHM tm_saturating_rounding_doubling_high_mul
 #define RDBP tm_rounding_divide_by_pot
@@ -107,14 +105,19 @@ static int32_t rescaled_diff(const tm_softmax_params *params, int32_t diff)
     return SRDHM(shifted, params->input_multiplier);
 }
 
-tm_status tm_softmax_s8(const tm_softmax_params *params, const int8_t *input, int32_t rows, int32_t depth,
-                        int8_t *output)
+tm_status tm_softmax_s8(const tm_context *ctx, const tm_softmax_params *params,
+                        const tm_dims *input_dims, const int8_t *input,
+                        const tm_dims *output_dims, int8_t *output)
 {
+    (void)ctx;
     /* diff_min > 0 would drop the row maximum and leave nothing to normalize by. */
-    if (params == NULL || input == NULL || output == NULL || rows < 1 || depth < 1 ||
+    if (!tm_same_shape_args_ok(params, input_dims, input, output_dims, output) ||
         params->input_left_shift < 0 || params->input_left_shift > 31 || params->diff_min > 0) {
         return TM_ARG_ERROR;
     }
+
+    const int32_t depth = input_dims->c;
+    const int32_t rows = tm_dims_size(input_dims) / depth;
 
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *in = input + r * depth;
@@ -155,4 +158,11 @@ tm_status tm_softmax_s8(const tm_softmax_params *params, const int8_t *input, in
         }
     }
     return TM_OK;
+}
+
+int32_t tm_softmax_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims)
+{
+    (void)input_dims;
+    (void)output_dims;
+    return 0;
 }

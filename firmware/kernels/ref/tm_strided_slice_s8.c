@@ -1,15 +1,17 @@
-#include <stddef.h>
+/*
+ * STRIDED_SLICE (int8) with begin/stride already resolved by the compiler.
+ */
+#include "tm_support.h"
 
-#include "tm_nn.h"
-
-tm_status tm_strided_slice_s8(const tm_dims *input_dims, const int8_t *input, const tm_dims *begin,
-                              const tm_dims *stride, const tm_dims *output_dims, int8_t *output)
+tm_status tm_strided_slice_s8(const tm_context *ctx, const tm_strided_slice_params *params,
+                              const tm_dims *input_dims, const int8_t *input,
+                              const tm_dims *output_dims, int8_t *output)
 {
-    if (input_dims == NULL || input == NULL || begin == NULL || stride == NULL || output_dims == NULL ||
-        output == NULL) {
+    (void)ctx;
+    if (params == NULL || input_dims == NULL || input == NULL || output_dims == NULL || output == NULL) {
         return TM_ARG_ERROR;
     }
-    const tm_dims *in = input_dims, *out = output_dims;
+    const tm_dims *in = input_dims, *out = output_dims, *begin = &params->begin, *stride = &params->stride;
     /* Every index read must lie inside the input: check both ends of each axis once. */
     const int32_t first[4] = { begin->n, begin->h, begin->w, begin->c };
     const int32_t step[4] = { stride->n, stride->h, stride->w, stride->c };
@@ -34,4 +36,11 @@ tm_status tm_strided_slice_s8(const tm_dims *input_dims, const int8_t *input, co
         }
     }
     return TM_OK;
+}
+
+int32_t tm_strided_slice_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims)
+{
+    (void)input_dims;
+    (void)output_dims;
+    return 0;
 }

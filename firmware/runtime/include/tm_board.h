@@ -1,7 +1,10 @@
 /*
  * tm_board.h - what every board provides to the applications in firmware/app (the benchmark harness)
  * and firmware/selftest. Implemented by firmware/runtime (core: startup, SysTick, exit, stack,
- * faults) and boards/<name>/ (UART driver instance, clocks).
+ * faults) and by the board: boards/<name>/board.c (clocks, pins, UART instance), or, for a board with
+ * no board.c, firmware/drivers/board_mps.c. Both take the name, clocks and UART from the definitions
+ * the build generates from boards/<name>/board.toml (TM_BOARD_NAME, TM_CORE_CLOCK_HZ, TM_UART_BASE,
+ * TM_UART_CLOCK_HZ, TM_NUM_IRQS).
  *
  * Timing: SysTick runs from the processor clock (CLKSOURCE = 1) with a 24-bit reload and an overflow
  * interrupt; tm_board_ticks() extends it to 64 bits. Under QEMU with -icount, SysTick advances with

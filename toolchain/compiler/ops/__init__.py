@@ -1,10 +1,11 @@
-"""One module per TFLite operator: `check` (what we refuse and why), `macs`, `emit` (the C call)."""
+"""One module per TFLite operator: `check` (what we refuse and why), `macs`, `scratch_bytes`, `emit` (the C call
+to `tm_<module>_s8`, in `firmware/kernels/<path>/tm_<module>_s8.c`)."""
 from toolchain.compiler.ops.base import OPS, OpDef
 
 # Importing the modules registers the ops.
 from toolchain.compiler.ops import (  # noqa: E402,F401
-    add, concatenation, conv2d, depthwise_conv2d, fully_connected, mean, pad, pooling, quantize, relu, reshape,
-    softmax, strided_slice,
+    add, avg_pool2d, concatenation, conv2d, depthwise_conv2d, dequantize, fully_connected, max_pool2d, mean, pad,
+    quantize, relu, reshape, softmax, strided_slice,
 )
 
 __all__ = ["OPS", "OpDef"]

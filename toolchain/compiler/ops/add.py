@@ -1,5 +1,8 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, activation, check_activation, check_rescale, register, require_int8
+from toolchain.compiler.ops.base import (
+    OpDef, activation, check_activation, check_rescale, flat, register, require_int8,
+)
+from toolchain.compiler.ops.params import Activation, AddParams
 
 LEFT_SHIFT = 20  # TFLite's headroom for int8 ADD
 
@@ -12,6 +15,7 @@ def _rescales(a, b, out) -> tuple[float, float, float]:
 
 @register("ADD")
 class Add(OpDef):
+    kernel = "tm_add_s8"
     num_inputs = (2, 2)
 
     def check(self, op, g):
@@ -23,11 +27,20 @@ class Add(OpDef):
             problems += check_rescale([_rescales(a, b, out)[2]], "output", max_shift=0)
         return problems
 
+    def kernel_dims(self, op, g):
+        """The companion's (input, output); the call takes both inputs' dims, all {1, 1, 1, size}."""
+        return flat(g.tensors[op.inputs[0]]), flat(g.tensors[op.outputs[0]])
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_add_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         a, b, out = (g.tensors[t] for t in (*op.inputs[:2], op.outputs[0]))
         (m1, s1), (m2, s2), (mo, so) = (q.quantize_multiplier(r) for r in _rescales(a, b, out))
-        lo, hi = activation(op, out)
-        params = em.static("tm_add_params", "add", (
-            f"{{ {-a.zero_point}, {-b.zero_point}, {out.zero_point}, {LEFT_SHIFT}, {m1}, {s1}, {m2}, {s2}, "
-            f"{mo}, {so}, {{ {lo}, {hi} }} }}"))
-        return f"tm_add_s8(&{params}, {em.ptr(a.id)}, {em.ptr(b.id)}, {em.ptr(out.id)}, {out.size})"
+        params = em.params(AddParams(
+            input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=out.zero_point,
+            left_shift=LEFT_SHIFT, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+            output_multiplier=mo, output_shift=so, activation=Activation(*activation(op, out))))
+        a_dims, b_dims, out_dims = (em.dims_value(flat(t)) for t in (a, b, out))
+        return (f"{self.kernel}({em.context()}, &{params}, {a_dims}, {em.ptr(a.id)}, {b_dims}, {em.ptr(b.id)}, "
+                f"{out_dims}, {em.ptr(out.id)})")

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from toolchain.compiler import quant as q
 from toolchain.compiler.ir import Graph, Op, Tensor
+from toolchain.compiler.ops.params import Activation, Tile
 from toolchain.registry import Registry
 
 if TYPE_CHECKING:
@@ -13,15 +14,21 @@ if TYPE_CHECKING:
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
+Shape = tuple[int, int, int, int]
+
+
 class OpDef:
     """How one TFLite operator is checked, counted and emitted.
 
+    One name throughout: the module `ops/<op>.py` emits calls to `kernel` = `tm_<op>_s8` (or a
+    `tm_<op>_s8_<variant>`), defined in `firmware/kernels/<path>/tm_<op>_s8.c`.
     `aliases_output` ops (RESHAPE...) produce no code: their output shares the input's storage.
     The frontend checks the arity before any `check` runs: `num_inputs` is (fewest, most or None for any),
     and only `optional_inputs` may be omitted (tensor -1).
     """
 
     aliases_output = False
+    kernel = ""
     num_inputs: tuple[int, int | None] = (1, 1)
     optional_inputs: frozenset[int] = frozenset()
     num_outputs = 1
@@ -31,6 +38,19 @@ class OpDef:
 
     def macs(self, op: Op, g: Graph) -> int:
         return 0
+
+    def kernel_for(self, op: Op, g: Graph) -> str:
+        """The C function this op's call goes to (an op with variants picks one)."""
+        return self.kernel
+
+    def kernel_dims(self, op: Op, g: Graph) -> tuple[Shape, ...]:
+        """The tm_dims that `kernel`'s call and its `_get_buffer_size` companion take, in their order."""
+        raise NotImplementedError
+
+    def scratch_bytes(self, op: Op, g: Graph) -> int:
+        """Scratch bytes the kernel needs: mirrors `<kernel>_get_buffer_size(kernel_dims)`; the planner
+        places that many in the arena and the call gets them through its tm_context."""
+        raise NotImplementedError
 
     def emit(self, op: Op, g: Graph, em: "Emitter") -> str:
         raise NotImplementedError
@@ -71,6 +91,21 @@ def activation(op: Op, out: Tensor) -> tuple[int, int]:
     """The output clamp: the fused activation, narrowed by any clamp a pass folded in."""
     rng = q.activation_range(op.options.get("fusedActivationFunction", "NONE"), out.scale, out.zero_point)
     return q.intersect(rng, op.options.get("clamp", (q.INT8_MIN, q.INT8_MAX)))
+
+
+def flat(t: Tensor) -> Shape:
+    """An element-wise kernel's view of a tensor of any rank: {1, 1, 1, size}."""
+    return (1, 1, 1, t.size)
+
+
+def rows(t: Tensor) -> Shape:
+    """A tensor of any rank as {1, 1, rows, innermost dimension} (kernels that work along the last axis)."""
+    depth = t.shape[-1] if t.shape else 1
+    return (1, 1, t.size // depth, depth)
+
+
+def elementwise_dims(op: Op, g: Graph) -> tuple[Shape, Shape]:
+    return flat(g.tensors[op.inputs[0]]), flat(g.tensors[op.outputs[0]])
 
 
 def same_quant(a: Tensor, b: Tensor) -> bool:
@@ -188,3 +223,48 @@ def check_weights(g: Graph, op: Op, weight_index: int, channel_axis: int, channe
 
 def bias_id(op: Op, index: int) -> int | None:
     return op.inputs[index] if len(op.inputs) > index and op.inputs[index] >= 0 else None
+
+
+def weights_call(kernel: str, em: "Emitter", params: str, quant: str, op: Op, dims) -> str:
+    """`kernel(ctx, params, quant, input, filter, bias, output)`: the call of a kernel with weights."""
+    bias = bias_id(op, 2)
+    in_dims, w_dims, out_dims = (em.dims_value(d) for d in dims)
+    return (f"{kernel}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
+            f"{w_dims}, {em.ptr(op.inputs[1])}, {em.ptr(bias, 'int32_t') if bias is not None else 'NULL'}, "
+            f"{out_dims}, {em.ptr(op.outputs[0])})")
+
+
+def unary_call(kernel: str, em: "Emitter", params: str, op: Op, dims,
+               in_ctype: str = "int8_t", out_ctype: str = "int8_t") -> str:
+    """`kernel(ctx, params, input, output)`: the call of a one-input kernel."""
+    in_dims, out_dims = (em.dims_value(d) for d in dims)
+    return (f"{kernel}({em.context()}, &{params}, {in_dims}, {em.ptr(op.inputs[0], in_ctype)}, "
+            f"{out_dims}, {em.ptr(op.outputs[0], out_ctype)})")
+
+
+class Pool2D(OpDef):
+    """AVERAGE_POOL_2D and MAX_POOL_2D: the same checks, window and parameter struct (`params` type)."""
+
+    params: type
+
+    def check(self, op, g):
+        problems = require_int8(g, op) + check_activation(op)
+        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if len(inp.shape) != 4:
+            return problems + ["only 4-D NHWC input is supported"]
+        if "filterHeight" not in op.options or "filterWidth" not in op.options:
+            return problems + ["the pool size (Pool2DOptions) is missing"]
+        if not problems and not same_quant(inp, out):
+            problems.append("input and output quantization differ (TFLite requires them equal)")
+        return problems + check_window_shape(op, g, op.options["filterHeight"], op.options["filterWidth"],
+                                             inp.shape[3])
+
+    def kernel_dims(self, op, g):
+        return g.tensors[op.inputs[0]].nhwc(), g.tensors[op.outputs[0]].nhwc()
+
+    def emit(self, op, g, em):
+        kh, kw = op.options["filterHeight"], op.options["filterWidth"]
+        geo = window_geometry(op, g, kh, kw)
+        params = em.params(self.params(stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), filter=Tile(kh, kw),
+                                       activation=Activation(*activation(op, g.tensors[op.outputs[0]]))))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

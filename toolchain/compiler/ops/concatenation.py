@@ -1,6 +1,7 @@
 import math
 
-from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, flat, register, require_int8, same_quant
+from toolchain.compiler.ops.params import ConcatenationParams, Symbol
 
 
 def _check_shapes(op, g) -> list[str]:
@@ -20,6 +21,7 @@ def _check_shapes(op, g) -> list[str]:
 
 @register("CONCATENATION")
 class Concatenation(OpDef):
+    kernel = "tm_concatenation_s8"
     num_inputs = (1, None)
 
     def check(self, op, g):
@@ -31,13 +33,20 @@ class Concatenation(OpDef):
             problems.append("inputs must share the output's scale and zero point (TFLite requires it for int8)")
         return problems + _check_shapes(op, g)
 
+    def kernel_dims(self, op, g):
+        return (flat(g.tensors[op.outputs[0]]),)
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_concatenation_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         out = g.tensors[op.outputs[0]]
         axis = op.options.get("axis", 0) % len(out.shape)
-        outer = math.prod(out.shape[:axis])
         inner = math.prod(out.shape[axis + 1:])
         sizes = [g.tensors[t].shape[axis] * inner for t in op.inputs]
+        params = em.params(ConcatenationParams(copy_size=Symbol(em.array("int32_t", sizes, "concat_size")),
+                                               num_inputs=len(sizes), outer=math.prod(out.shape[:axis])))
         # A compound literal, not a static table: an input may be the caller's input pointer.
         inputs = "(const int8_t *const[]){ " + ", ".join(em.ptr(t) for t in op.inputs) + " }"
-        copy = em.array("int32_t", sizes, "concat_size")
-        return f"tm_concat_s8({inputs}, {copy}, {len(sizes)}, {outer}, {em.ptr(out.id)})"
+        (out_dims,) = (em.dims_value(d) for d in self.kernel_dims(op, g))
+        return f"{self.kernel}({em.context()}, &{params}, {inputs}, {out_dims}, {em.ptr(out.id)})"

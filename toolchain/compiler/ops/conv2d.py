@@ -1,11 +1,14 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, bias_id, channel_rescales, check_activation, check_rescale, check_weights, check_window_shape,
-    per_channel_multipliers, register, require_int8, window_geometry,
+    OpDef, activation, channel_rescales, check_activation, check_rescale, check_weights, check_window_shape,
+    per_channel_multipliers, register, require_int8, weights_call,
+    window_geometry,
 )
+from toolchain.compiler.ops.params import Activation, Conv2DParams, Tile
 
 
 @register("CONV_2D")
 class Conv2D(OpDef):
+    kernel = "tm_conv2d_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})
 
@@ -28,17 +31,17 @@ class Conv2D(OpDef):
         _, kh, kw, cin = g.tensors[op.inputs[1]].shape
         return n * h * w_ * c * kh * kw * cin
 
+    def kernel_dims(self, op, g):
+        return (g.tensors[op.inputs[0]].nhwc(), g.tensors[op.inputs[1]].nhwc(), g.tensors[op.outputs[0]].nhwc())
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_conv2d_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         geo = window_geometry(op, g, w.shape[1], w.shape[2])
-        mult, shift = per_channel_multipliers(inp, w, out, w.shape[0])
-        lo, hi = activation(op, out)
-        params = em.static("tm_conv_params", "conv", (
-            f"{{ {-inp.zero_point}, {out.zero_point}, {{ {geo['stride'][0]}, {geo['stride'][1]} }}, "
-            f"{{ {geo['pad'][0]}, {geo['pad'][1]} }}, {{ {geo['dilation'][0]}, {geo['dilation'][1]} }}, "
-            f"{{ {lo}, {hi} }} }}"))
-        quant = em.quant(mult, shift)
-        bias = bias_id(op, 2)
-        return (f"tm_conv_s8({em.context()}, &{params}, &{quant}, {em.dims(inp)}, {em.ptr(inp.id)}, "
-                f"{em.dims(w)}, {em.ptr(w.id)}, {em.ptr(bias, 'int32_t') if bias is not None else 'NULL'}, "
-                f"{em.dims(out)}, {em.ptr(out.id)})")
+        params = em.params(Conv2DParams(
+            input_offset=-inp.zero_point, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
+            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        quant = em.quant(*per_channel_multipliers(inp, w, out, w.shape[0]))
+        return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))

@@ -1,10 +1,13 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, bias_id, check_activation, check_output_shape, check_weights, register, require_int8,
+    OpDef, activation, check_activation, check_output_shape, check_weights, register, require_int8,
+    weights_call,
 )
+from toolchain.compiler.ops.params import Activation, FullyConnectedParams, FullyConnectedQuant, Symbol
 
 
 @register("FULLY_CONNECTED")
 class FullyConnected(OpDef):
+    kernel = "tm_fully_connected_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})
 
@@ -29,17 +32,23 @@ class FullyConnected(OpDef):
     def macs(self, op, g):
         return g.tensors[op.inputs[0]].size * g.tensors[op.inputs[1]].shape[0]
 
+    def kernel_dims(self, op, g):
+        """input {batches, 1, 1, depth}, filter {units, 1, 1, depth}, output {batches, 1, 1, units}."""
+        units, depth = g.tensors[op.inputs[1]].shape
+        batches = g.tensors[op.inputs[0]].size // depth
+        return (batches, 1, 1, depth), (units, 1, 1, depth), (batches, 1, 1, units)
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_fully_connected_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-        out_depth, depth = w.shape
         # LiteRT's reference FC rescales in double: (double)s_in * (double)s_w / (double)s_out.
         scales = [inp.scale * s / out.scale for s in w.quant.scale]
-        lo, hi = activation(op, out)
-        params = em.static("tm_fc_params", "fc", (
-            f"{{ {-inp.zero_point}, {-w.zero_point}, {out.zero_point}, {int(w.quant.per_channel)}, "
-            f"{{ {lo}, {hi} }} }}"))
-        scale = em.array("double", [repr(s) for s in scales], "fc_scale")
-        bias = bias_id(op, 2)
-        return (f"tm_fully_connected_s8({em.context()}, &{params}, {scale}, {inp.size // depth}, {depth}, {out_depth}, "
-                f"{em.ptr(inp.id)}, {em.ptr(w.id)}, {em.ptr(bias, 'int32_t') if bias is not None else 'NULL'}, "
-                f"{em.ptr(out.id)})")
+        params = em.params(FullyConnectedParams(
+            input_offset=-inp.zero_point, filter_offset=-w.zero_point, output_offset=out.zero_point,
+            activation=Activation(*activation(op, out))))
+        quant = em.params(FullyConnectedQuant(
+            scale=Symbol(em.array("double", [repr(s) for s in scales], "fc_scale")),
+            per_channel=int(w.quant.per_channel)))
+        return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))

@@ -1,5 +1,6 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, check_output_shape, check_rescale, register, require_int8
+from toolchain.compiler.ops.base import OpDef, check_output_shape, check_rescale, register, require_int8, unary_call
+from toolchain.compiler.ops.params import MeanParams
 
 
 def _axes(op, g) -> list[int] | None:
@@ -13,6 +14,7 @@ def _axes(op, g) -> list[int] | None:
 
 @register("MEAN")
 class Mean(OpDef):
+    kernel = "tm_mean_s8"
     num_inputs = (2, 2)
 
     def check(self, op, g):
@@ -25,6 +27,13 @@ class Mean(OpDef):
             problems += check_rescale([inp.scale / g.tensors[op.outputs[0]].scale], "output")
         return problems + check_output_shape(op, g, (n, 1, 1, c) if op.options.get("keepDims") else (n, c))
 
+    def kernel_dims(self, op, g):
+        n, _, _, c = g.tensors[op.inputs[0]].nhwc()
+        return g.tensors[op.inputs[0]].nhwc(), (n, 1, 1, c)
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_mean_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         _, h, w, _ = inp.nhwc()
@@ -33,6 +42,6 @@ class Mean(OpDef):
         count = h * w
         extra = min(count.bit_length() - 1, 32, 31 + shift)
         multiplier, shift = (multiplier << extra) // count, shift - extra
-        params = em.static("tm_mean_params", "mean",
-                           f"{{ {-inp.zero_point}, {out.zero_point}, {multiplier}, {shift} }}")
-        return f"tm_mean_hw_s8(&{params}, {em.dims(inp)}, {em.ptr(inp.id)}, {em.ptr(out.id)})"
+        params = em.params(MeanParams(input_offset=-inp.zero_point, output_offset=out.zero_point,
+                                      multiplier=multiplier, shift=shift))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -1,4 +1,5 @@
-from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant, unary_call
+from toolchain.compiler.ops.params import Dims, PadParams
 
 
 def paddings(op, g) -> list[tuple[int, int]] | None:
@@ -25,6 +26,7 @@ def pad_value(op, g) -> int:
 
 @register("PAD", "PADV2")
 class Pad(OpDef):
+    kernel = "tm_pad_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})
 
@@ -48,8 +50,12 @@ class Pad(OpDef):
             problems.append("the padding value (third input) must be one constant int8")
         return problems
 
+    def kernel_dims(self, op, g):
+        return g.tensors[op.inputs[0]].nhwc(), g.tensors[op.outputs[0]].nhwc()
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_pad_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
-        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        before = em.dims_value([b for b, _ in paddings(op, g)])
-        return (f"tm_pad_s8({em.dims(inp)}, {em.ptr(inp.id)}, {before}, {em.dims(out)}, "
-                f"{pad_value(op, g)}, {em.ptr(out.id)})")
+        params = em.params(PadParams(pad_before=Dims(*(b for b, _ in paddings(op, g))), pad_value=pad_value(op, g)))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -1,5 +1,8 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, check_rescale, check_same_shape, register, require_int8
+from toolchain.compiler.ops.base import (
+    OpDef, check_rescale, check_same_shape, elementwise_dims, register, require_int8, unary_call,
+)
+from toolchain.compiler.ops.params import Activation, QuantizeF32Params, QuantizeParams
 
 
 def check_requantize(op, g) -> list[str]:
@@ -9,38 +12,38 @@ def check_requantize(op, g) -> list[str]:
     return problems or check_rescale([inp.scale / out.scale], "requantization")
 
 
-def requantize_call(em, inp, out, clamp: tuple[int, int]) -> str:
+def requantize_params(params_type: type, inp, out, clamp: tuple[int, int]):
     """out = clamp(requantize(in - zp_in, s_in / s_out) + zp_out): QUANTIZE int8->int8 and standalone ReLUs."""
     multiplier, shift = q.quantize_multiplier(inp.scale / out.scale)
-    params = em.static("tm_requantize_params", "requant", (
-        f"{{ {-inp.zero_point}, {out.zero_point}, {multiplier}, {shift}, {{ {clamp[0]}, {clamp[1]} }} }}"))
-    return f"tm_requantize_s8(&{params}, {em.ptr(inp.id)}, {em.ptr(out.id)}, {out.size})"
+    return params_type(input_offset=-inp.zero_point, output_offset=out.zero_point, multiplier=multiplier,
+                       shift=shift, activation=Activation(*clamp))
 
 
 @register("QUANTIZE")
 class Quantize(OpDef):
+    """int8 -> int8 (tm_quantize_s8), or float -> int8 at the model's input (tm_quantize_s8_from_f32)."""
+
+    kernel = "tm_quantize_s8"
+    from_f32 = "tm_quantize_s8_from_f32"
+
     def check(self, op, g):
         if g.tensors[op.inputs[0]].dtype == "float32":
             return require_int8(g, op, inputs=()) + check_same_shape(op, g)
         return check_requantize(op, g)
 
+    def kernel_for(self, op, g):
+        return self.from_f32 if g.tensors[op.inputs[0]].dtype == "float32" else self.kernel
+
+    def kernel_dims(self, op, g):
+        return elementwise_dims(op, g)
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_quantize_s8_get_buffer_size, tm_quantize_s8_from_f32_get_buffer_size (ref)
+
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if inp.dtype == "float32":
-            return (f"tm_quantize_f32_s8({em.ptr(inp.id, 'float')}, {q.f32(out.scale)!r}f, {out.zero_point}, "
-                    f"{em.ptr(out.id)}, {out.size})")
-        return requantize_call(em, inp, out, (q.INT8_MIN, q.INT8_MAX))
-
-
-@register("DEQUANTIZE")
-class Dequantize(OpDef):
-    def check(self, op, g):
-        problems = require_int8(g, op, outputs=())
-        if g.tensors[op.outputs[0]].dtype != "float32":
-            problems.append("only int8 -> float32 DEQUANTIZE is supported")
-        return problems + check_same_shape(op, g)
-
-    def emit(self, op, g, em):
-        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        return (f"tm_dequantize_s8_f32({em.ptr(inp.id)}, {q.f32(inp.scale)!r}f, {inp.zero_point}, "
-                f"{em.ptr(out.id, 'float')}, {out.size})")
+            params = em.params(QuantizeF32Params(scale=q.f32(out.scale), zero_point=out.zero_point))
+            return unary_call(self.from_f32, em, params, op, self.kernel_dims(op, g), in_ctype="float")
+        params = em.params(requantize_params(QuantizeParams, inp, out, (q.INT8_MIN, q.INT8_MAX)))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -1,11 +1,13 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, check_same_shape, register, require_int8
+from toolchain.compiler.ops.base import OpDef, check_same_shape, register, require_int8, rows, unary_call
+from toolchain.compiler.ops.params import SoftmaxParams
 
 SCALED_DIFF_INTEGER_BITS = 5
 
 
 @register("SOFTMAX")
 class Softmax(OpDef):
+    kernel = "tm_softmax_s8"
     def check(self, op, g):
         problems = require_int8(g, op)
         out = g.tensors[op.outputs[0]]
@@ -19,11 +21,16 @@ class Softmax(OpDef):
                             "are constant: dead activations in the model or its calibration data?)")
         return problems + check_same_shape(op, g)
 
+    def kernel_dims(self, op, g):
+        return rows(g.tensors[op.inputs[0]]), rows(g.tensors[op.outputs[0]])
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_softmax_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
-        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        inp = g.tensors[op.inputs[0]]
         beta = q.f32(op.options.get("beta", 1.0))
         multiplier, left_shift = q.preprocess_softmax_scaling(beta, inp.scale, SCALED_DIFF_INTEGER_BITS)
         diff_min = -q.calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift)
-        params = em.static("tm_softmax_params", "softmax", f"{{ {multiplier}, {left_shift}, {diff_min} }}")
-        depth = inp.shape[-1]
-        return f"tm_softmax_s8(&{params}, {em.ptr(inp.id)}, {inp.size // depth}, {depth}, {em.ptr(out.id)})"
+        params = em.params(SoftmaxParams(input_multiplier=multiplier, input_left_shift=left_shift, diff_min=diff_min))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -1,6 +1,7 @@
 import math
 
-from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant
+from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant, unary_call
+from toolchain.compiler.ops.params import Dims, StridedSliceParams
 
 
 def resolve(op, g) -> tuple[list[int], list[int], list[int]] | None:
@@ -45,6 +46,7 @@ def output_shape(op, count: list[int], rank: int) -> list[int]:
 
 @register("STRIDED_SLICE")
 class StridedSlice(OpDef):
+    kernel = "tm_strided_slice_s8"
     num_inputs = (4, 4)
 
     def check(self, op, g):
@@ -64,8 +66,14 @@ class StridedSlice(OpDef):
             problems.append("input and output quantization differ")
         return problems
 
+    def kernel_dims(self, op, g):
+        """The input as 4-D and the slice's 4-D extent (the output's bytes before shrinking axes)."""
+        return g.tensors[op.inputs[0]].nhwc(), tuple(resolve(op, g)[2])
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_strided_slice_s8_get_buffer_size (ref)
+
     def emit(self, op, g, em):
-        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        begin, stride, count = resolve(op, g)
-        return (f"tm_strided_slice_s8({em.dims(inp)}, {em.ptr(inp.id)}, {em.dims_value(begin)}, "
-                f"{em.dims_value(stride)}, {em.dims_value(count)}, {em.ptr(out.id)})")
+        begin, stride, _ = resolve(op, g)
+        params = em.params(StridedSliceParams(begin=Dims(*begin), stride=Dims(*stride)))
+        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -10,7 +10,7 @@ import numpy as np
 from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.compiler.hostrun import HostModel
 from toolchain.errors import ToolchainError
-from toolchain.export.reference import ReferenceModel
+from toolchain.verify.reference import ReferenceModel
 
 _DETAIL_MAX = 300
 

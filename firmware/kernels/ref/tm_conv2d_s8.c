@@ -1,53 +1,25 @@
 /*
  * CONV_2D (int8, groups == 1), bit-exact with LiteRT's reference_integer_ops::ConvPerChannel.
  */
-#include "tm_nn.h"
+#include "tm_support.h"
 
-#include <stddef.h>
-
-static int dims_ok(const tm_dims *d)
-{
-    return d != NULL && d->n > 0 && d->h > 0 && d->w > 0 && d->c > 0;
-}
-
-/* Shifts outside [-31, 30] would make tm_requantize shift by more than the word size. */
-static int quant_ok(const tm_quant *q, int32_t channels)
-{
-    if (q == NULL || q->multiplier == NULL || q->shift == NULL) {
-        return 0;
-    }
-    const int32_t count = q->per_channel ? channels : 1;
-    for (int32_t i = 0; i < count; ++i) {
-        if (q->shift[i] < -31 || q->shift[i] > 30) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int32_t clamp(int32_t v, int32_t lo, int32_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
-}
-
-tm_status tm_conv_s8(const tm_context *ctx, const tm_conv_params *params, const tm_quant *quant,
-                     const tm_dims *input_dims, const int8_t *input,
-                     const tm_dims *filter_dims, const int8_t *filter,
-                     const int32_t *bias,
-                     const tm_dims *output_dims, int8_t *output)
+tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv2d_params *params, const tm_quant *quant,
+                       const tm_dims *input_dims, const int8_t *input,
+                       const tm_dims *filter_dims, const int8_t *filter,
+                       const int32_t *bias,
+                       const tm_dims *output_dims, int8_t *output)
 {
     (void)ctx;
     if (params == NULL || input == NULL || filter == NULL || output == NULL ||
-        !dims_ok(input_dims) || !dims_ok(filter_dims) || !dims_ok(output_dims)) {
+        !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
         return TM_ARG_ERROR;
     }
     if (filter_dims->c != input_dims->c || output_dims->c != filter_dims->n ||
         output_dims->n != input_dims->n) {
         return TM_ARG_ERROR;
     }
-    if (params->stride.h < 1 || params->stride.w < 1 || params->dilation.h < 1 || params->dilation.w < 1 ||
-        params->activation.min < -128 || params->activation.min > params->activation.max ||
-        params->activation.max > 127 || !quant_ok(quant, output_dims->c)) {
+    if (!tm_window_ok(&params->stride, &params->dilation) || !tm_activation_ok(&params->activation) ||
+        !tm_quant_ok(quant, output_dims->c)) {
         return TM_ARG_ERROR;
     }
 
@@ -84,10 +56,10 @@ tm_status tm_conv_s8(const tm_context *ctx, const tm_conv_params *params, const 
                         acc += bias[oc];
                     }
                     const int32_t q = quant->per_channel ? oc : 0;
-                    /* LiteRT accumulates and offsets in int32, which wraps; uint32 reproduces that. */
+                    /* LiteRT accumulates in int32, which wraps; uint32 reproduces that. */
                     const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, quant->multiplier[q], quant->shift[q]);
-                    const int32_t v = (int32_t)((uint32_t)scaled + (uint32_t)params->output_offset);
-                    out[oc] = (int8_t)clamp(v, params->activation.min, params->activation.max);
+                    const int32_t v = tm_wrapping_add(scaled, params->output_offset);
+                    out[oc] = (int8_t)tm_clamp(v, params->activation.min, params->activation.max);
                 }
             }
         }
@@ -95,9 +67,11 @@ tm_status tm_conv_s8(const tm_context *ctx, const tm_conv_params *params, const 
     return TM_OK;
 }
 
-int32_t tm_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims)
+int32_t tm_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                     const tm_dims *output_dims)
 {
     (void)input_dims;
     (void)filter_dims;
+    (void)output_dims;
     return 0;
 }

@@ -47,7 +47,7 @@ def measure_or_fail(job: Job) -> dict:
 def measure(job: Job) -> dict:
     from dataclasses import replace
 
-    from toolchain.deploy import deploy
+    from toolchain.pipeline.deploy import deploy
 
     board = replace(get_board(job.board), kernels=job.kernels)
     result = deploy(job.model, board, job.out / f"{job.model.stem}-{job.board}-{job.kernels}", samples=job.samples,

@@ -9,16 +9,16 @@ import numpy as np
 
 from toolchain.boards import Board
 from toolchain.compiler import compile_model
-from toolchain.compiler.check import check_sample, random_inputs
 from toolchain.compiler.exits import NEVER
 from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
-from toolchain.export.reference import ReferenceModel, ReferenceTensors
 from toolchain.firmware import Firmware, build_firmware, check_fits, write_testset
 from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
 from toolchain.runners.protocol import RunResult
 from toolchain.runners.qemu import run_qemu
-from toolchain.verify.tensors import TensorComparison, compare_layer_tensors
+from toolchain.verify.check import random_inputs
+from toolchain.verify.device import compare_run
+from toolchain.verify.tensors import TensorComparison
 
 
 def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
@@ -215,23 +215,10 @@ def run_and_compare(tflite: Path, plan: dict, board: Board, elf: Path, sizes: di
     run = run_qemu(elf, board, timeout=timeout, extra_args=extra)
     if len(run.samples) != len(batch):
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
-    ref = ReferenceTensors(tflite) if run.tensors else ReferenceModel(tflite)
-    mismatches, ref_outputs, expected_exits, ref_tensors = [], [], [], []
-    for k, xs in enumerate(batch):
-        if run.tensors:
-            ref_tensors.append(ref.run_all(xs))
-        expected = ref.run(xs)
-        want, found = check_sample(plan, k, run.outputs(plan, k), run.samples[k].exit, expected, exit_threshold)
-        ref_outputs.append(expected)
-        expected_exits.append(want)
-        mismatches += found
+    compared = compare_run(tflite, plan, run, batch, exit_threshold)
     exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
-    tensors = None
-    if run.tensors:
-        names = {t["id"]: t["name"] for t in plan["tensors"] if t["id"] is not None}
-        tensors = compare_layer_tensors(run.tensors, ref_tensors, [op for op, _ in run.layers], names)
-    return DeployResult(board, plan, run, sizes, mismatches, ref_outputs, exact_layers, exit_threshold,
-                        expected_exits, tensors)
+    return DeployResult(board, plan, run, sizes, compared.mismatches, compared.reference_outputs, exact_layers,
+                        exit_threshold, compared.expected_exits, compared.tensors)
 
 
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,

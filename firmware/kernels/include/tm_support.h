@@ -1,0 +1,114 @@
+/*
+ * tm_support.h - private to the kernels (not part of the tm_nn.h API): the argument checks and
+ * fixed-point helpers every kernel shares, written once. The helpers with gemmlowp / TFLite rounding
+ * live in tm_support.c; the small checks are static inline so each kernel compiles them in place.
+ */
+#ifndef TM_SUPPORT_H
+#define TM_SUPPORT_H
+
+#include <stddef.h>
+
+#include "tm_nn.h"
+
+/* ---- Fixed-point arithmetic with gemmlowp / TFLite semantics (tm_support.c) -------------------- */
+int32_t tm_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+/* Rounds half away from zero. exponent must lie in [0, 31]. */
+int32_t tm_rounding_divide_by_pot(int32_t x, int32_t exponent);
+/* x * multiplier * 2^(shift - 31) with TFLite's double rounding; shift in [-31, 30]. */
+int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift);
+
+/* The element-wise requantization behind QUANTIZE int8 -> int8 and the standalone ReLUs. */
+tm_status tm_requantize_elementwise_s8(const tm_requantize_params *params,
+                                       const tm_dims *input_dims, const int8_t *input,
+                                       const tm_dims *output_dims, int8_t *output);
+
+/* ---- Argument checks ------------------------------------------------------------------------- */
+static inline int tm_dims_ok(const tm_dims *d)
+{
+    return d != NULL && d->n > 0 && d->h > 0 && d->w > 0 && d->c > 0;
+}
+
+static inline int tm_same_dims(const tm_dims *a, const tm_dims *b)
+{
+    return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
+}
+
+/* Element count of valid dims; the compiler never emits a tensor above 2^31 bytes. */
+static inline int32_t tm_dims_size(const tm_dims *d)
+{
+    return d->n * d->h * d->w * d->c;
+}
+
+static inline int tm_activation_ok(const tm_activation *a)
+{
+    return a->min >= -128 && a->min <= a->max && a->max <= 127;
+}
+
+/* Shifts outside [-31, 30] would make tm_requantize shift by more than the word size. */
+static inline int tm_shift_ok(int32_t shift)
+{
+    return shift >= -31 && shift <= 30;
+}
+
+static inline int tm_quant_ok(const tm_quant *q, int32_t channels)
+{
+    if (q == NULL || q->multiplier == NULL || q->shift == NULL) {
+        return 0;
+    }
+    const int32_t count = q->per_channel ? channels : 1;
+    for (int32_t i = 0; i < count; ++i) {
+        if (!tm_shift_ok(q->shift[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int32_t tm_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* LiteRT adds in int32, which wraps; uint32 reproduces that without undefined behaviour. */
+static inline int32_t tm_wrapping_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+/* One input and one output of the same shape (element-wise kernels). */
+static inline int tm_same_shape_args_ok(const void *params, const tm_dims *input_dims, const void *input,
+                                        const tm_dims *output_dims, const void *output)
+{
+    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
+           tm_same_dims(input_dims, output_dims);
+}
+
+static inline int tm_affine_ok(const tm_affine_params *p)
+{
+    return p->scale > 0.0f && p->zero_point >= -128 && p->zero_point <= 127;
+}
+
+/* The window checks shared by the conv / depthwise / pool kernels. */
+static inline int tm_window_ok(const tm_tile *stride, const tm_tile *dilation)
+{
+    return stride->h > 0 && stride->w > 0 && dilation->h > 0 && dilation->w > 0;
+}
+
+/* ---- Pooling windows ------------------------------------------------------------------------- */
+static inline int tm_pool2d_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims, const int8_t *input,
+                                    const tm_dims *output_dims, const int8_t *output)
+{
+    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
+           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           params->stride.h > 0 && params->stride.w > 0 && params->filter.h > 0 && params->filter.w > 0 &&
+           tm_activation_ok(&params->activation);
+}
+
+/* In-bounds part [*start, *end) of the window that begins at `origin`, in window coordinates. */
+static inline void tm_pool2d_window(int32_t origin, int32_t size, int32_t extent, int32_t *start, int32_t *end)
+{
+    *start = origin < 0 ? -origin : 0;
+    *end = extent - origin < size ? extent - origin : size;
+}
+
+#endif /* TM_SUPPORT_H */

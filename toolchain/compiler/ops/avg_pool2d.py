@@ -1,0 +1,11 @@
+from toolchain.compiler.ops.base import Pool2D, register
+from toolchain.compiler.ops.params import AvgPool2DParams
+
+
+@register("AVERAGE_POOL_2D")
+class AvgPool2D(Pool2D):
+    kernel = "tm_avg_pool2d_s8"
+    params = AvgPool2DParams
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_avg_pool2d_s8_get_buffer_size (ref)

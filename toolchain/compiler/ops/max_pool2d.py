@@ -1,0 +1,11 @@
+from toolchain.compiler.ops.base import Pool2D, register
+from toolchain.compiler.ops.params import MaxPool2DParams
+
+
+@register("MAX_POOL_2D")
+class MaxPool2D(Pool2D):
+    kernel = "tm_max_pool2d_s8"
+    params = MaxPool2DParams
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_max_pool2d_s8_get_buffer_size (ref)

@@ -1,0 +1,42 @@
+"""The device against the reference: every sample a firmware run reported, compared with LiteRT
+BUILTIN_REF on the same inputs (outputs and the exit taken), and, for a TM_DUMP_TENSORS image, every
+layer's output with LiteRT's intermediate tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.runners.protocol import RunResult
+from toolchain.verify.check import Mismatch, check_sample
+from toolchain.verify.reference import ReferenceModel, ReferenceTensors
+from toolchain.verify.tensors import TensorComparison, compare_layer_tensors
+
+
+@dataclass
+class DeviceComparison:
+    mismatches: list[Mismatch]
+    reference_outputs: list[list[np.ndarray]]
+    expected_exits: list[int]  # the exit LiteRT's outputs imply for each sample
+    tensors: TensorComparison | None  # every layer's output vs LiteRT's (TM_DUMP_TENSORS images only)
+
+
+def compare_run(tflite: Path, plan: dict, run: RunResult, batch: list[list[np.ndarray]],
+                exit_threshold: int) -> DeviceComparison:
+    """Compare the device's run of `batch` (one entry per sample it reported) with LiteRT on `tflite`."""
+    ref = ReferenceTensors(tflite) if run.tensors else ReferenceModel(tflite)
+    mismatches, ref_outputs, expected_exits, ref_tensors = [], [], [], []
+    for k, xs in enumerate(batch):
+        if run.tensors:
+            ref_tensors.append(ref.run_all(xs))
+        expected = ref.run(xs)
+        want, found = check_sample(plan, k, run.outputs(plan, k), run.samples[k].exit, expected, exit_threshold)
+        ref_outputs.append(expected)
+        expected_exits.append(want)
+        mismatches += found
+    tensors = None
+    if run.tensors:
+        names = {t["id"]: t["name"] for t in plan["tensors"] if t["id"] is not None}
+        tensors = compare_layer_tensors(run.tensors, ref_tensors, [op for op, _ in run.layers], names)
+    return DeviceComparison(mismatches, ref_outputs, expected_exits, tensors)

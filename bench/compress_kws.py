@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolchain.compress.stages import StageSpec, compress  # noqa: E402
-from toolchain.compress.table import format_rows, markdown_table  # noqa: E402
+from toolchain.compress.table import format_rows, markdown_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = [
@@ -74,7 +74,7 @@ def main() -> int:
     print()
     print(format_rows(results, title=f"KWS on generated keywords ({len(dataset.x_test)} test clips)"))
     print()
-    print(markdown_table(results))
+    print(markdown_rows(results))
     print()
     print("int8 by plain PTQ of the distilled model (its stage's model.tflite): "
           + ", ".join(f"{name} {value:.3f}" for name, value in ptq.items()))

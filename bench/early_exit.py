@@ -62,7 +62,7 @@ def best_within(sweep, accuracy: float, macs: int) -> dict | None:
 
 
 def markdown(task: str, dataset_name: str, runs: list[dict]) -> str:
-    from toolchain.report.sweep import markdown_table
+    from toolchain.report.table import markdown_table
 
     base = next(r for r in runs if r["variant"] == "no exit")["sweep"]
     base_acc, base_macs = base.final_accuracy, base.macs.final_only

@@ -42,7 +42,7 @@ def test_op_bit_exact(case, tmp_path, keras):
     model = build(**kwargs)
     tflite = convert(model, om.representative(model.input_shape[1:]), tmp_path / f"{case}.tflite")
     result = compile_and_check(tflite, tmp_path / "out", samples=8)
-    assert result.plan["layers"], "no layer generated"
+    assert result.plan.layers, "no layer generated"
 
 
 def test_float_io_edges_quantize_dequantize(tmp_path, keras):
@@ -50,26 +50,26 @@ def test_float_io_edges_quantize_dequantize(tmp_path, keras):
     model = om.conv2d()
     tflite = convert(model, om.representative(model.input_shape[1:]), tmp_path / "float_io.tflite", int8_io=False)
     result = compile_and_check(tflite, tmp_path / "out", samples=8)
-    ops = [layer["op"] for layer in result.plan["layers"]]
+    ops = [layer.op for layer in result.plan.layers]
     assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE", ops
-    assert result.plan["inputs"][0]["dtype"] == "float32"
+    assert result.plan.inputs[0].dtype == "float32"
 
 
 def test_pad_folding_removes_the_pad(tmp_path, keras):
     model = om.zero_padding(after="conv")
     tflite = convert(model, om.representative(model.input_shape[1:]), tmp_path / "pad.tflite")
     result = compile_and_check(tflite, tmp_path / "out")
-    ops = [layer["op"] for layer in result.plan["layers"]]
-    assert "PAD" not in ops and result.plan["ops_in_model"] > len(ops)
+    ops = [layer.op for layer in result.plan.layers]
+    assert "PAD" not in ops and result.plan.ops_in_model > len(ops)
 
 
 def test_two_outputs_are_named_in_signature_order(tmp_path, keras):
     model = om.two_outputs()
     tflite = convert(model, om.representative(model.input_shape[1:]), tmp_path / "two.tflite")
     result = compile_and_check(tflite, tmp_path / "out")
-    names = [o["name"] for o in result.plan["outputs"]]
+    names = result.plan.output_names
     assert sorted(names) == ["exit_1", "final"], names
-    sizes = {o["name"]: o["bytes"] for o in result.plan["outputs"]}
+    sizes = {o.name: o.bytes for o in result.plan.outputs}
     assert sizes["exit_1"] == sizes["final"] == 5
 
 
@@ -111,4 +111,4 @@ def test_strided_slice_bit_exact(kind, tmp_path, keras):
     x = keras.layers.Conv2D(4, 1, name="after")(Slice(name="slice")(x))
     tflite = convert(keras.Model(inputs, x), om.representative(om.IMAGE[:2] + (8,)), tmp_path / "s.tflite")
     result = compile_and_check(tflite, tmp_path / "out")
-    assert "STRIDED_SLICE" in [layer["op"] for layer in result.plan["layers"]]
+    assert "STRIDED_SLICE" in [layer.op for layer in result.plan.layers]

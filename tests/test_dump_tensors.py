@@ -13,7 +13,7 @@ from conftest import convert
 from toolchain.boards import get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.pipeline.deploy import prepare_firmware, run_and_compare
+from toolchain.pipeline.api import build_stage, run_stage
 from toolchain.verify.tensors import compare_layer_tensors
 
 pytestmark = pytest.mark.emulator
@@ -49,20 +49,21 @@ def _tamper_weights_of_layer(model_c, layer: int) -> None:
 def test_a_wrong_weight_is_located_at_its_layer(model, tmp_path):
     board = get_board("mps2-an386")
     model_dir = tmp_path / "c"
-    plan = compile_model(model, model_dir).plan
-    weighted = [layer["index"] for layer in plan["layers"] if layer["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    compiled = compile_model(model, model_dir)
+    plan = compiled.plan
+    weighted = [layer.index for layer in plan.layers if layer.op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     broken = weighted[1]  # a layer in the middle: the ones before it must still match
     _tamper_weights_of_layer(model_dir / "model.c", broken)
     rng = np.random.default_rng(3)
-    batch = [[rng.integers(-128, 128, size=i["shape"], dtype=np.int8) for i in plan["inputs"]] for _ in range(2)]
-    fw = prepare_firmware(model_dir, plan, board, tmp_path / "fw", batch, dump_tensors=True)
-    result = run_and_compare(model, plan, board, fw.elf, fw.sizes, batch, timeout=120)
+    batch = [[rng.integers(-128, 128, size=i.shape, dtype=np.int8) for i in plan.inputs] for _ in range(2)]
+    image = build_stage(compiled, board, tmp_path / "fw", batch=batch, dump_tensors=True)
+    result = run_stage(model, compiled, image, timeout=120)
     assert not result.bit_exact
     firsts = result.tensors.first_differences
     assert [d.sample for d in firsts] == [0, 1]
-    assert all(d.layer == broken and d.op == plan["layers"][broken]["op"] for d in firsts), result.tensors.summary()
+    assert all(d.layer == broken and d.op == plan.layers[broken].op for d in firsts), result.tensors.summary()
     assert all(0 < d.differing <= d.size and d.max_abs_diff > 0 for d in firsts)
-    assert f"layer {broken} ({plan['layers'][broken]['op']}" in result.tensors.summary()
+    assert f"layer {broken} ({plan.layers[broken].op}" in result.tensors.summary()
 
 
 def test_compare_layer_tensors_reports_the_first_difference_only():

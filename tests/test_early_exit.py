@@ -10,8 +10,8 @@ from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler import compile_model
 from toolchain.verify.check import check_against_reference
-from toolchain.compiler.exits import NEVER, threshold_to_int8
-from toolchain.pipeline.deploy import deploy
+from toolchain.compiler.exits import NEVER, ExitThreshold, threshold_to_int8
+from toolchain.pipeline.api import deploy
 from toolchain.verify.reference import ReferenceModel
 
 
@@ -40,9 +40,9 @@ def test_threshold_conversion():
 
 def test_exit_is_scheduled_before_the_rest(two_exit_model, tmp_path):
     plan = compile_model(two_exit_model, tmp_path / "c", early_exit=True).plan
-    (ex,) = plan["exits"]
-    assert ex["output"] == "exit_1" and 0 < ex["macs"] < plan["macs"]
-    assert [layer["op"] for layer in plan["layers"][: ex["layers"]]][-1] == "SOFTMAX"
+    (ex,) = plan.exits
+    assert ex.output == "exit_1" and 0 < ex.macs < plan.macs
+    assert [layer.op for layer in plan.layers[: ex.layers]][-1] == "SOFTMAX"
     header = (tmp_path / "c" / "model.h").read_text()
     assert "#define TM_MODEL_NUM_EXITS 1" in header
 
@@ -78,8 +78,9 @@ def test_device_exits_match_host_and_save_instructions(two_exit_model, tmp_path)
     threshold = median_threshold(two_exit_model, [x[None] for x in inputs])
     board = get_board("mps2-an386")
     quiet = {"progress": lambda _: None, "early_exit": True}
-    early = deploy(two_exit_model, board, tmp_path / "early", inputs=inputs, exit_threshold=threshold, **quiet)
-    full = deploy(two_exit_model, board, tmp_path / "full", inputs=inputs, exit_threshold=NEVER, **quiet)
+    at_median, never = ExitThreshold.from_int8(threshold), ExitThreshold.never()
+    early = deploy(two_exit_model, board, tmp_path / "early", inputs=inputs, exit_threshold=at_median, **quiet)
+    full = deploy(two_exit_model, board, tmp_path / "full", inputs=inputs, exit_threshold=never, **quiet)
     assert early.exits == early.expected_exits and early.bit_exact, (early.exits, early.expected_exits)
     assert 0 < early.summary()["exit_rate"] < 1
     assert full.exits == [1] * 10 and full.bit_exact
@@ -107,13 +108,14 @@ def test_trecx_kws_early_exit_on_device(tmp_path, keras):
     threshold = median_threshold(tflite, [x[None] for x in inputs])
     board = get_board("mps2-an386")
     quiet = {"progress": lambda _: None, "early_exit": True}
-    early = deploy(tflite, board, tmp_path / "early", inputs=inputs, exit_threshold=threshold, **quiet)
-    full = deploy(tflite, board, tmp_path / "full", inputs=inputs, exit_threshold=NEVER, **quiet)
-    ops = {layer["op"] for layer in early.plan["layers"]}
+    at_median, never = ExitThreshold.from_int8(threshold), ExitThreshold.never()
+    early = deploy(tflite, board, tmp_path / "early", inputs=inputs, exit_threshold=at_median, **quiet)
+    full = deploy(tflite, board, tmp_path / "full", inputs=inputs, exit_threshold=never, **quiet)
+    ops = {layer.op for layer in early.plan.layers}
     assert {"STRIDED_SLICE", "CONCATENATION"} <= ops
     assert early.exits == early.expected_exits and early.bit_exact
     assert 0 < early.summary()["exit_rate"] < 1
-    names = [o["name"] for o in early.plan["outputs"]]
+    names = early.plan.output_names
     for k, taken in enumerate(early.exits):
         name = "exit_1" if taken == 0 else "final"
         device = np.argmax(early.run.outputs(early.plan, k)[names.index(name)])

@@ -14,7 +14,7 @@ from conftest import convert
 from toolchain.boards import all_boards, get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
-from toolchain.pipeline.deploy import deploy
+from toolchain.pipeline.api import deploy
 from toolchain.errors import MissingToolError, ToolchainError
 from toolchain.firmware import build_firmware, check_fits, write_testset
 from toolchain.runners.qemu import run_qemu
@@ -37,13 +37,13 @@ def test_mlperf_tiny_bit_exact_on_cortex_m4(name, zoo_tflite, tmp_path):
     result = deploy(zoo_tflite(name), get_board("mps2-an386"), tmp_path, samples=3, progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     s = result.summary()
-    assert s["samples"] == 3 and s["arena_bytes"] == result.plan["arena_bytes"]
+    assert s["samples"] == 3 and s["arena_bytes"] == result.plan.arena_bytes
     assert 0 < s["stack_bytes"] < 16 * 1024
     assert s["instructions_mean"] > s["macs"]  # portable C: more than one instruction per MAC
     layers = result.layer_instructions(0)
-    assert len(layers) == len(result.plan["layers"]) and all(n and n > 0 for n in layers)
+    assert len(layers) == len(result.plan.layers) and all(n and n > 0 for n in layers)
     assert sum(layers) <= result.instructions(0)
-    assert s["flash_by_part"]["model weights"] >= result.plan["weights_bytes"] * 0.9
+    assert s["flash_by_part"]["model weights"] >= result.plan.weights_bytes * 0.9
 
 
 @pytest.mark.parametrize("board,name", [("mps2-an385", "ad"), ("mps2-an500", "ic"), ("mps2-an505", "kws"),

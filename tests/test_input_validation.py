@@ -14,7 +14,8 @@ from toolchain.errors import ToolchainError
 from toolchain.recipe import load_recipe, parse_recipe
 from toolchain.runners.protocol import parse
 
-INPUT_SPEC = {"shape": [1, 4], "dtype": "int8", "scale": 0.1, "zero_point": 0}
+INPUT_SPEC = {"name": "x", "tensor": "x", "shape": [1, 4], "dtype": "int8", "bytes": 4, "scale": 0.1,
+              "zero_point": 0}
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -32,12 +33,12 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
 def no_build(monkeypatch):
     """Any compile or firmware build fails the test: the errors must come first."""
     import toolchain.compiler
-    import toolchain.pipeline.deploy
+    import toolchain.pipeline.api
 
     def forbidden(*args, **kwargs):
         pytest.fail("the model was compiled or built although the arguments were invalid")
 
-    for module, name in ((toolchain.pipeline.deploy, "compile_model"), (toolchain.pipeline.deploy, "prepare_firmware"),
+    for module, name in ((toolchain.pipeline.api, "compile_model"), (toolchain.pipeline.api, "build_stage"),
                          (toolchain.compiler, "compile_model")):
         monkeypatch.setattr(module, name, forbidden)
 
@@ -134,7 +135,7 @@ def test_run_samples_beyond_the_inputs_is_an_error(tmp_path, fake_model, no_buil
 @pytest.fixture
 def deploy_calls(monkeypatch):
     """Record deploy()'s arguments and stop there (no build)."""
-    import toolchain.pipeline.deploy
+    import toolchain.pipeline.api
 
     calls = []
 
@@ -142,7 +143,7 @@ def deploy_calls(monkeypatch):
         calls.append(kwargs)
         raise ToolchainError("stopped by the test")
 
-    monkeypatch.setattr(toolchain.pipeline.deploy, "deploy", fake_deploy)
+    monkeypatch.setattr(toolchain.pipeline.api, "deploy", fake_deploy)
     return calls
 
 
@@ -180,7 +181,7 @@ def test_run_out_that_is_a_file_is_refused(tmp_path, fake_model, no_build, capsy
 
 def test_deploy_checks_its_arguments_before_compiling(tmp_path, no_build):
     from toolchain.boards import get_board
-    from toolchain.pipeline.deploy import deploy
+    from toolchain.pipeline.api import deploy
 
     board = get_board("mps2-an386")
     for kwargs, message in (({"samples": 0}, "samples must be an integer >= 1"),

@@ -176,7 +176,7 @@ def test_cli_export_and_import(tmp_path, keras, capsys):
 @pytest.mark.skipif(not (have("qemu-system-arm") and have("arm-none-eabi-gcc")), reason="needs QEMU and arm gcc")
 def test_imported_model_runs_on_the_emulator_bit_exact(tmp_path):
     from toolchain.boards import get_board
-    from toolchain.pipeline.deploy import deploy
+    from toolchain.pipeline.api import deploy
 
     from toolchain.verify.reference import ReferenceModel
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from toolchain.cli import main
+from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import ToolchainError
 from toolchain.recipe import parse_recipe
 
@@ -67,12 +68,12 @@ def test_pipeline_end_to_end_and_cached(tiny_recipe, tmp_path, capsys):
 
     # on-device predictions == host int8 predictions, sample by sample (same int8 inputs, LiteRT BUILTIN_REF)
     run = json.loads((out / "run" / "run.json").read_text())
-    plan = json.loads((out / "compile" / "c" / "model_plan.json").read_text())
+    plan = ModelPlan.load(out / "compile" / "c")
     assert run["bit_exact"] and not run["mismatches"]
     device = json.loads((out / "run" / "manifest.json").read_text())["metrics"]["device_predictions"]
     host = []
     for sample in run["samples_detail"]:
-        taken = plan["exits"][sample["exit"]]["output"] if sample["exit"] < len(plan["exits"]) else "final"
+        taken = plan.exits[sample["exit"]].output if sample["exit"] < len(plan.exits) else "final"
         host.append(int(np.argmax(sample["outputs"][taken])))
     assert device == host and len(device) == 8
 
@@ -114,7 +115,7 @@ def test_stage_failure_names_the_stage_and_keeps_earlier_ones(tiny_recipe, tmp_p
         raise ToolchainError("the linker exploded")
 
     monkeypatch.setattr(firmware, "build_firmware", broken)
-    monkeypatch.setattr("toolchain.pipeline.deploy.build_firmware", broken)
+    monkeypatch.setattr("toolchain.pipeline.api.build_firmware", broken)
     assert main(["pipeline", str(tiny_recipe), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "stage 'build' failed: the linker exploded" in err

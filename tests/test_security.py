@@ -152,7 +152,7 @@ def test_firmware_cannot_reach_the_host_through_semihosting(two_output_model, tm
     (model_dir / "model.c").write_text(source + _SEMIHOSTING_ATTACK.replace("@OPEN@", str(opened))
                                        .replace("@SYSTEM@", str(touched)))
     rng = np.random.default_rng(0)
-    write_testset(model_dir, [[rng.integers(-128, 128, size=i["shape"], dtype=np.int8) for i in plan["inputs"]]])
+    write_testset(model_dir, [[rng.integers(-128, 128, size=i.shape, dtype=np.int8) for i in plan.inputs]])
     elf = build_firmware(model_dir, board, tmp_path / "fw").elf
 
     # The attack is real: with semihosting on, as the runner used to start QEMU, it reaches the host.

@@ -73,7 +73,7 @@ def test_compiling_into_another_models_dir_replaces_it_whole(models, tmp_path):
 
     out = tmp_path / "out"
     plan_a = compile_model(models["a"], out).plan
-    write_testset(out, [[np.zeros(plan_a["inputs"][0]["shape"], np.int8)]])
+    write_testset(out, [[np.zeros(plan_a.inputs[0].shape, np.int8)]])
     check_testset(out)  # made for this plan
     testset_of_a = (out / "testset.c").read_bytes()
     (out / "fw-mps2-an386").mkdir()
@@ -93,7 +93,7 @@ def test_firmware_build_refuses_a_testset_of_another_plan(models, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     plan_a = compile_model(models["a"], a).plan
     compile_model(models["b"], b)
-    write_testset(a, [[np.zeros(plan_a["inputs"][0]["shape"], np.int8)]])
+    write_testset(a, [[np.zeros(plan_a.inputs[0].shape, np.int8)]])
     (b / "testset.c").write_bytes((a / "testset.c").read_bytes())
     with pytest.raises(ToolchainError, match="made for another model"):
         build_firmware(b, get_board("mps2-an386"), tmp_path / "fw")

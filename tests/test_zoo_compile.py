@@ -17,5 +17,5 @@ def test_zoo_model_compiles_bit_exact(name, tmp_path, keras):
     tflite = convert(model, rep, tmp_path / f"{name}.tflite")
     result = compile_and_check(tflite, tmp_path / "c", samples=4)
     # The compiler's own MAC count agrees with the Keras-level count.
-    assert result.plan["macs"] == zoo.count_macs(model)
-    assert 0 < result.plan["live_peak_bytes"] <= result.arena_bytes
+    assert result.plan.macs == zoo.count_macs(model)
+    assert 0 < result.plan.live_peak_bytes <= result.arena_bytes

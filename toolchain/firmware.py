@@ -1,18 +1,24 @@
-"""Firmware images: the embedded test set, the CMake build, and a size report by part from the map file."""
+"""Firmware images: the embedded test set, the CMake build, and a size report by part from the map file.
+
+Typed artifacts: `TestSet` (the samples, labels and exit threshold embedded in testset.c) and `FirmwareImage`
+(the ELF, its board, its sizes by part and its test set); each saves and loads itself (JSON + .npz)."""
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from toolchain.boards import Board
+from toolchain.boards import Board, get_board
+from toolchain.compiler.exits import ExitThreshold
 from toolchain.compiler.hostrun import pack_inputs
+from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import ToolchainError
-from toolchain.fsutil import sha256_file, write_atomic
+from toolchain.fsutil import sha256_file, write_atomic, write_json
 from toolchain.paths import REPO
 from toolchain.tools import ARM_GCC_HINT, require_tool
 
@@ -25,27 +31,86 @@ def _c_bytes(data: bytes) -> str:
     return ",\n    ".join(rows) if rows else "0"
 
 
+TESTSET_INPUTS, TESTSET_FILE, IMAGE_FILE = "testset.npz", "testset.json", "firmware.json"
+IMAGE_SUFFIXES = (".elf", ".bin", ".hex", ".map")
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ToolchainError(f"{path.parent} has no {path.name} ({what})") from None
+    except ValueError as exc:
+        raise ToolchainError(f"{path} is not valid JSON: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The samples embedded in the firmware: per model input an array [N, *shape], the labels (None: unlabelled)
+    and the exit threshold the harness passes to tm_model_run."""
+    inputs: tuple[np.ndarray, ...]
+    labels: tuple[int, ...] | None
+    exit_threshold: ExitThreshold
+
+    __test__ = False  # not a pytest class
+
+    @property
+    def samples(self) -> int:
+        return len(self.inputs[0]) if self.inputs else 0
+
+    @property
+    def batch(self) -> list[list[np.ndarray]]:
+        """Sample by sample, each a list with one array per model input."""
+        return [[x[k] for x in self.inputs] for k in range(self.samples)]
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, TestSet) and self.labels == other.labels
+                and self.exit_threshold == other.exit_threshold and len(self.inputs) == len(other.inputs)
+                and all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(self.inputs, other.inputs)))
+
+    __hash__ = None
+
+    def save(self, directory: Path) -> None:
+        np.savez(Path(directory) / TESTSET_INPUTS, **{f"input_{i}": x for i, x in enumerate(self.inputs)})
+        write_json(Path(directory) / TESTSET_FILE, {"samples": self.samples, "inputs": len(self.inputs),
+                                                    "labels": None if self.labels is None else list(self.labels),
+                                                    "exit_threshold": self.exit_threshold.to_dict()})
+
+    @classmethod
+    def load(cls, directory: Path) -> TestSet:
+        meta = _read_json(Path(directory) / TESTSET_FILE, "the embedded test set")
+        with np.load(Path(directory) / TESTSET_INPUTS, allow_pickle=False) as data:
+            inputs = tuple(data[f"input_{i}"] for i in range(int(meta["inputs"])))
+        labels = None if meta.get("labels") is None else tuple(int(v) for v in meta["labels"])
+        return cls(inputs, labels, ExitThreshold.from_dict(meta["exit_threshold"]))
+
+
 def write_testset(model_dir: Path, samples: list[list[np.ndarray]], labels: list[int] | None = None,
-                  exit_threshold: int = 0) -> int:
-    """Write MODEL_DIR/testset.c, stamped with the sha256 of the model_plan.json it was made for; returns its
-    bytes of flash."""
+                  exit_threshold: ExitThreshold = ExitThreshold(None, 0)) -> int:
+    """Write MODEL_DIR/testset.c, stamped with the sha256 of the model_plan.json it was made for, and the typed
+    `TestSet` beside it; returns its bytes of flash."""
     plan_path = Path(model_dir) / "model_plan.json"
-    plan = json.loads(plan_path.read_text())
+    plan = ModelPlan.load(model_dir)
     data = b"".join(pack_inputs(plan, s) for s in samples)
     labels = list(labels) if labels is not None else [-1] * len(samples)
     if len(labels) != len(samples):
         raise ToolchainError(f"{len(samples)} samples but {len(labels)} labels")
+    inputs = tuple(np.stack([np.asarray(s[i], dtype=spec.dtype).reshape(spec.shape) for s in samples])
+                   if samples else np.zeros((0, *spec.shape), spec.dtype) for i, spec in enumerate(plan.inputs))
+    testset = TestSet(inputs, None if all(v == -1 for v in labels) else tuple(int(v) for v in labels),
+                      exit_threshold)
     source = (
         "/* Generated by tinyml-toolchain: the embedded test set. Do not edit. */\n"
         f"/* {PLAN_STAMP} {sha256_file(plan_path)} */\n"
         '#include "testset.h"\n\n'
         f"const uint32_t tm_testset_count = {len(samples)}u;\n"
-        f"const int32_t tm_testset_exit_threshold = {int(exit_threshold)};\n"
+        f"const int32_t tm_testset_exit_threshold = {int(exit_threshold.int8)};\n"
         f"const uint8_t tm_testset_inputs[{max(len(data), 1)}] __attribute__((aligned(4))) = {{\n"
         f"    {_c_bytes(data)}\n}};\n"
         f"const int16_t tm_testset_labels[{max(len(labels), 1)}] = {{ {', '.join(map(str, labels or [-1]))} }};\n"
     )
-    write_atomic(Path(model_dir) / "testset.c", source)
+    testset.save(Path(model_dir))
+    write_atomic(Path(model_dir) / "testset.c", source)  # last: its stamp says the test set is complete
     return len(data) + 2 * len(labels)
 
 
@@ -63,20 +128,22 @@ def check_testset(model_dir: Path) -> None:
         raise ToolchainError(f"{testset} does not say which model_plan.json it was made for", redo)
     if stamp.group(1) != sha256_file(plan):
         raise ToolchainError(f"{testset} was made for another model (its model_plan.json sha256 differs)", redo)
+    if not (Path(model_dir) / TESTSET_FILE).is_file() or not (Path(model_dir) / TESTSET_INPUTS).is_file():
+        raise ToolchainError(f"{model_dir} has no {TESTSET_FILE} and {TESTSET_INPUTS} beside testset.c", redo)
 
 
-def check_fits(plan: dict, board: Board, testset_bytes: int = 0) -> None:
+def check_fits(plan: ModelPlan, board: Board, testset_bytes: int = 0) -> None:
     """Refuse before building when the model alone cannot fit; the linker checks the rest exactly."""
-    ram_need = plan["arena_bytes"] + STACK_BYTES
+    ram_need = plan.arena_bytes + STACK_BYTES
     if ram_need > board.ram.size:
         raise ToolchainError(
-            f"the model needs {ram_need:,} bytes of RAM (arena {plan['arena_bytes']:,} + stack {STACK_BYTES:,}) "
+            f"the model needs {ram_need:,} bytes of RAM (arena {plan.arena_bytes:,} + stack {STACK_BYTES:,}) "
             f"but {board.name} has {board.ram.size:,}: {ram_need - board.ram.size:,} bytes too many",
             "choose a board with more RAM, or shrink the model (prune, smaller input, fewer channels)")
-    flash_need = plan["weights_bytes"] + testset_bytes
+    flash_need = plan.weights_bytes + testset_bytes
     if flash_need > board.flash.size:
         raise ToolchainError(
-            f"weights ({plan['weights_bytes']:,} B) and test set ({testset_bytes:,} B) need {flash_need:,} bytes "
+            f"weights ({plan.weights_bytes:,} B) and test set ({testset_bytes:,} B) need {flash_need:,} bytes "
             f"of flash but {board.name} has {board.flash.size:,}: {flash_need - board.flash.size:,} bytes too many",
             "embed fewer samples (--samples), or prune/quantize the model further")
 
@@ -85,14 +152,74 @@ _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 
 @dataclass(frozen=True)
-class Firmware:
+class FirmwareSizes:
+    """Bytes by part (arena, model weights, kernels, test set, ...) in flash and in RAM."""
+    flash: dict[str, int]
+    ram: dict[str, int]
+
+    @property
+    def flash_total(self) -> int:
+        return sum(self.flash.values())
+
+    @property
+    def ram_total(self) -> int:
+        return sum(self.ram.values())
+
+    def to_dict(self) -> dict:
+        return {"flash": dict(self.flash), "ram": dict(self.ram), "flash_total": self.flash_total,
+                "ram_total": self.ram_total}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FirmwareSizes:
+        return cls({str(k): int(v) for k, v in d["flash"].items()}, {str(k): int(v) for k, v in d["ram"].items()})
+
+
+@dataclass(frozen=True)
+class FirmwareImage:
+    """The build stage's artifact: the ELF (.bin/.hex/.map beside it), the board it is for, its sizes by part and
+    the test set it embeds (with the one exit threshold the harness uses)."""
     elf: Path
     board: Board
-    sizes: dict  # {"flash": {part: bytes}, "ram": {part: bytes}, "flash_total", "ram_total"}
+    sizes: FirmwareSizes
+    testset: TestSet
+
+    @property
+    def samples(self) -> int:
+        return self.testset.samples
+
+    @property
+    def labels(self) -> tuple[int, ...] | None:
+        return self.testset.labels
+
+    @property
+    def exit_threshold(self) -> ExitThreshold:
+        return self.testset.exit_threshold
+
+    def save(self, directory: Path) -> FirmwareImage:
+        """Copy the image into `directory` as firmware.elf/.bin/.hex/.map with firmware.json and the test set;
+        returns the image there."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for suffix in IMAGE_SUFFIXES:
+            src = self.elf.with_suffix(suffix)
+            if src.is_file() and src.resolve() != (directory / f"firmware{suffix}").resolve():
+                shutil.copy2(src, directory / f"firmware{suffix}")
+        self.testset.save(directory)
+        write_json(directory / IMAGE_FILE, {"elf": "firmware.elf", "board": self.board.name,
+                                            "sizes": self.sizes.to_dict()})
+        return FirmwareImage(directory / "firmware.elf", self.board, self.sizes, self.testset)
+
+    @classmethod
+    def load(cls, directory: Path) -> FirmwareImage:
+        directory = Path(directory)
+        meta = _read_json(directory / IMAGE_FILE, "a firmware image")
+        return cls(directory / meta["elf"], get_board(meta["board"]), FirmwareSizes.from_dict(meta["sizes"]),
+                   TestSet.load(directory))
+
 
 
 def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: bool = True,
-                   dump_tensors: bool = False) -> Firmware:
+                   dump_tensors: bool = False) -> FirmwareImage:
     """`dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`."""
     require_tool("cmake", ARM_GCC_HINT)
     require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
@@ -112,7 +239,7 @@ def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: b
                                      "embed fewer samples (--samples), or shrink the model")
             raise ToolchainError(f"firmware build failed ({' '.join(cmd[:2])}):\n{log[-3000:]}")
     elf = build_dir / "firmware.elf"
-    return Firmware(elf, board, size_by_part(build_dir / "firmware.map", board))
+    return FirmwareImage(elf, board, size_by_part(build_dir / "firmware.map", board), TestSet.load(model_dir))
 
 
 _MAP_LINE = re.compile(r"^\s+(\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)\s*$")
@@ -129,7 +256,7 @@ def _part(obj: str, section: str) -> str:
     return "runtime (startup, drivers)"
 
 
-def size_by_part(map_file: Path, board: Board) -> dict:
+def size_by_part(map_file: Path, board: Board) -> FirmwareSizes:
     """Attribute every input section of the linker map to a part, in flash and RAM."""
     flash: dict[str, int] = {}
     ram: dict[str, int] = {}
@@ -158,4 +285,4 @@ def size_by_part(map_file: Path, board: Board) -> dict:
             if section.startswith(".data"):  # initial values live in flash too
                 flash[part] = flash.get(part, 0) + size
     ram["stack"] = STACK_BYTES
-    return {"flash": flash, "ram": ram, "flash_total": sum(flash.values()), "ram_total": sum(ram.values())}
+    return FirmwareSizes(flash, ram)

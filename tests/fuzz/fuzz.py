@@ -69,7 +69,7 @@ def test_one_input(data: bytes) -> None:
     if outcome.kind != "refused":
         STATE["accepted"] += 1
     else:
-        REFUSALS[re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'.'", outcome.detail))[:90]] += 1
+        REFUSALS[re.sub(r"\d+", "N", re.sub(r"'[^' ]*'", "'.'", outcome.detail))[:90]] += 1
     if time.time() - STATE["reported"] > REPORT_EVERY_S:
         report(quiet=True)
 

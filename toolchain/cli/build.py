@@ -1,20 +1,19 @@
 """tinyml build MODEL_DIR --board B: firmware image from a compiled model directory, with a size report."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from toolchain.boards import get_board
 from toolchain.cli.base import Command, check_output_dir, command, positive_int
-from toolchain.errors import ToolchainError
 from toolchain.report.table import format_table
 
 
-def print_sizes(sizes: dict, board) -> None:
-    rows = [["flash", part, n] for part, n in sorted(sizes["flash"].items(), key=lambda kv: -kv[1])]
-    rows.append(["flash", f"total (of {board.flash.size:,})", sizes["flash_total"]])
-    rows += [["ram", part, n] for part, n in sorted(sizes["ram"].items(), key=lambda kv: -kv[1])]
-    rows.append(["ram", f"total (of {board.ram.size:,})", sizes["ram_total"]])
+def print_sizes(sizes, board) -> None:
+    """`sizes`: a `FirmwareSizes` (bytes by part in flash and RAM)."""
+    rows = [["flash", part, n] for part, n in sorted(sizes.flash.items(), key=lambda kv: -kv[1])]
+    rows.append(["flash", f"total (of {board.flash.size:,})", sizes.flash_total])
+    rows += [["ram", part, n] for part, n in sorted(sizes.ram.items(), key=lambda kv: -kv[1])]
+    rows.append(["ram", f"total (of {board.ram.size:,})", sizes.ram_total])
     print(format_table(["memory", "part", "bytes"], rows, title=f"firmware size on {board.name}"))
 
 
@@ -30,24 +29,13 @@ class Build(Command):
                        help="random test inputs to embed when MODEL_DIR has no testset.c (default 4)")
 
     def run(self, args):
-        import numpy as np
-
-        from toolchain.verify.check import random_inputs
-        from toolchain.firmware import build_firmware, check_fits, write_testset
+        from toolchain.pipeline.api import build_stage, load_compiled
 
         board = get_board(args.board)
         check_output_dir(args.build_dir, "--build-dir")
-        plan_path = args.model_dir / "model_plan.json"
-        if not plan_path.is_file():
-            raise ToolchainError(f"{args.model_dir} is not a compiled model (no model_plan.json)",
-                                 f"run `tinyml compile MODEL.tflite -o {args.model_dir}` first")
-        plan = json.loads(plan_path.read_text())
-        testset = 0
-        if not (args.model_dir / "testset.c").exists():
-            rng = np.random.default_rng(0)
-            testset = write_testset(args.model_dir, [random_inputs(plan["inputs"], rng) for _ in range(args.samples)])
-        check_fits(plan, board, testset)
-        fw = build_firmware(args.model_dir, board, args.build_dir or args.model_dir / f"fw-{board.name}")
+        compiled = load_compiled(args.model_dir)
+        fw = build_stage(compiled, board, args.build_dir or args.model_dir / f"fw-{board.name}",
+                         samples=args.samples, keep_testset=True)
         print_sizes(fw.sizes, board)
         print(f"\nfirmware: {fw.elf} (.bin, .hex beside it)")
         return 0

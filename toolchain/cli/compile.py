@@ -4,31 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolchain.cli.base import Command, check_output_dir, command, non_negative_int, probability
-from toolchain.compiler.driver import TARGETS
+from toolchain.pipeline.api import KERNEL_TARGETS
 from toolchain.report.table import format_table
 
 
 def print_compile_summary(result) -> None:
     plan = result.plan
-    rows = [[layer["index"], layer["op"], "x".join(map(str, layer["outputs"][0])), layer["macs"]]
-            for layer in plan["layers"]]
-    print(format_table(["#", "op", "output", "MACs"], rows, title=f"{plan['source']} -> {result.out_dir}"))
+    rows = [[layer.index, layer.op, "x".join(map(str, layer.outputs[0])), layer.macs] for layer in plan.layers]
+    print(format_table(["#", "op", "output", "MACs"], rows, title=f"{plan.source} -> {result.out_dir}"))
     print()
     print(format_table(["memory", "bytes"], [
-        ["arena (all activations, static)", plan["arena_bytes"]],
-        ["  lower bound: most bytes alive at once", plan["live_peak_bytes"]],
-        ["weights + quantization constants (flash)", plan["weights_bytes"]],
+        ["arena (all activations, static)", plan.arena_bytes],
+        ["  lower bound: most bytes alive at once", plan.live_peak_bytes],
+        ["weights + quantization constants (flash)", plan.weights_bytes],
     ]))
-    print(f"\n{plan['layers_generated']} layers ({plan['ops_in_model']} ops in the model), {plan['macs']:,} MACs; "
+    print(f"\n{plan.layers_generated} layers ({plan.ops_in_model} ops in the model), {plan.macs:,} MACs; "
           f"wrote model.c, model.h, model_plan.json, kernels/")
 
 
-def run_check(model: Path, out_dir: Path, samples: int, seed: int = 0, threshold: float = 1.0) -> bool:
-    from toolchain.verify.check import check_against_reference
-    from toolchain.compiler.exits import threshold_to_int8
+def run_check(model: Path, compiled, samples: int, seed: int = 0, threshold: float = 1.0) -> bool:
+    from toolchain.pipeline.api import check_stage, exit_threshold
 
-    report = check_against_reference(model, out_dir, samples=samples, seed=seed,
-                                      exit_threshold=threshold_to_int8(threshold))
+    report = check_stage(model, compiled, samples=samples, seed=seed, exit_threshold=exit_threshold(threshold))
     print(report.summary())
     if threshold < 1.0:
         print(f"exit taken per sample at threshold {threshold}: {report.exits}")
@@ -42,7 +39,8 @@ class Compile(Command):
     def add_arguments(self, p):
         p.add_argument("model", type=Path, help="fully int8-quantized .tflite file")
         p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
-        p.add_argument("--target", choices=sorted(TARGETS), default="ref", help="kernel implementation (default ref)")
+        p.add_argument("--target", choices=sorted(KERNEL_TARGETS), default="ref",
+                       help="kernel implementation (default ref)")
         p.add_argument("--check", type=non_negative_int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
         p.add_argument("--early-exit", action="store_true",
@@ -52,14 +50,14 @@ class Compile(Command):
                        "(default 1.0: never)")
 
     def run(self, args):
-        from toolchain.compiler import compile_model
+        from toolchain.pipeline.api import compile_stage
 
         check_output_dir(args.out, "-o/--out")
-        result = compile_model(args.model, args.out, target=args.target, early_exit=args.early_exit)
+        result = compile_stage(args.model, args.out, target=args.target, early_exit=args.early_exit)
         print_compile_summary(result)
-        for ex in result.plan["exits"]:
-            print(f"early exit {ex['index']}: output '{ex['output']}' after {ex['layers']} layers, "
-                  f"{ex['macs']:,} MACs (full model {result.plan['macs']:,})")
+        for ex in result.plan.exits:
+            print(f"early exit {ex.index}: output '{ex.output}' after {ex.layers} layers, "
+                  f"{ex.macs:,} MACs (full model {result.plan.macs:,})")
         if args.check > 0:
-            return 0 if run_check(args.model, args.out, args.check, threshold=args.threshold) else 1
+            return 0 if run_check(args.model, result, args.check, threshold=args.threshold) else 1
         return 0

@@ -8,7 +8,6 @@ from toolchain.cli.base import (
     Command, check_output_dir, check_output_file, command, positive_float, positive_int, probability,
 )
 from toolchain.cli.build import print_sizes
-from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
 from toolchain.report.table import format_table
 
@@ -69,8 +68,7 @@ class Run(Command):
                             "tensor: says at which layer a difference starts (counts of such a run include the dump)")
 
     def run(self, args):
-        from toolchain.compiler.exits import threshold_to_int8
-        from toolchain.pipeline.deploy import deploy, load_inputs
+        from toolchain.pipeline import api
 
         board = get_board(args.board)
         out = args.out or Path("build/run") / f"{args.model.stem}-{board.name}"
@@ -78,17 +76,12 @@ class Run(Command):
         check_output_file(args.json, "--json")
         inputs, samples = None, args.samples or DEFAULT_SAMPLES
         if args.inputs:
-            from toolchain.compiler.frontend import load_tflite
-            from toolchain.compiler.codegen import describe_io
-
-            g = load_tflite(args.model)
-            if len(g.inputs) != 1:
-                raise ToolchainError(f"--inputs supports single-input models only; {args.model} has {len(g.inputs)}")
-            inputs = load_inputs(args.inputs, describe_io(g, g.inputs[0], g.input_names[0]), args.samples)
+            inputs = api.read_inputs(args.inputs, args.model, args.samples)
             samples = len(inputs)
-        result = deploy(args.model, board, out, inputs=inputs, samples=samples, timeout=args.timeout,
-                        exact=args.exact, early_exit=args.early_exit, exit_threshold=threshold_to_int8(args.threshold),
-                        dump_tensors=args.dump_tensors, progress=lambda msg: print(f"... {msg}", flush=True))
+        result = api.deploy(args.model, board, out, inputs=inputs, samples=samples, timeout=args.timeout,
+                            exact=args.exact, early_exit=args.early_exit,
+                            exit_threshold=api.exit_threshold(args.threshold), dump_tensors=args.dump_tensors,
+                            progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result)
         if result.tensors is not None:
             print(f"\nlayer by layer (--dump-tensors; the instruction counts above include the dump): "

@@ -13,6 +13,6 @@ def arena_bytes(tflite_path: Path) -> tuple[int | None, str | None]:
     """The compiler's planned arena for the model, or (None, why not)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            return compile_model(tflite_path, Path(tmp) / "c").plan["arena_bytes"], None
+            return compile_model(tflite_path, Path(tmp) / "c").arena_bytes, None
         except ToolchainError as exc:
             return None, exc.message.splitlines()[0]

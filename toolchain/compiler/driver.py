@@ -1,7 +1,7 @@
 """compile_model: .tflite -> model.c, model.h, model_plan.json and the kernels they need, in one directory."""
 from __future__ import annotations
 
-import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from toolchain.compiler.codegen import describe_io, generate
 from toolchain.compiler.exits import schedule_exits
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ir import Graph
+from toolchain.compiler.model_plan import PLAN_FILE, ArenaTensor, ExitInfo, LayerInfo, ModelPlan, TensorIO
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory
@@ -20,17 +21,39 @@ from toolchain.paths import FIRMWARE_DIR
 KERNEL_INCLUDE = FIRMWARE_DIR / "kernels" / "include"
 # Each target lists the kernel source folders it compiles, most specific first.
 TARGETS = {"ref": ("ref",)}
-PLAN_FILE = "model_plan.json"
 
 
 @dataclass(frozen=True)
-class CompileResult:
+class CompiledModel:
+    """The compile stage's artifact: a directory of generated C (model.c, model.h, kernels/) and its typed plan."""
     out_dir: Path
-    plan: dict
+    plan: ModelPlan
 
     @property
     def arena_bytes(self) -> int:
-        return self.plan["arena_bytes"]
+        return self.plan.arena_bytes
+
+    def save(self, directory: Path | str) -> CompiledModel:
+        """A copy of the whole compiled model in `directory` (which must not exist yet)."""
+        directory = Path(directory)
+        if directory.resolve() != self.out_dir.resolve():
+            shutil.copytree(self.out_dir, directory)
+        return CompiledModel.load(directory)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> CompiledModel:
+        return cls(Path(directory), ModelPlan.load(directory))
+
+
+CompileResult = CompiledModel  # the name callers used before the artifact was typed
+
+
+def model_inputs(model_path: Path | str) -> tuple[TensorIO, ...]:
+    """The inputs of a .tflite as the compiled model will take them (not placed: offset None), without compiling."""
+    from toolchain.compiler import codegen, frontend  # looked up at call time (tests stand in for the frontend)
+
+    g = frontend.load_tflite(Path(model_path))
+    return tuple(TensorIO.from_dict(codegen.describe_io(g, t, n)) for t, n in zip(g.inputs, g.input_names))
 
 
 def kernel_sources(target: str) -> list[Path]:
@@ -59,44 +82,43 @@ def check_supported(g: Graph) -> None:
                               "if the file may have been edited")
 
 
-def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_bytes: int, target: str) -> dict:
+def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_bytes: int,
+                target: str) -> ModelPlan:
     tensors = []
     for buf in sorted(plan.buffers.values(), key=lambda b: (b.first, b.offset)):
         t = g.tensors[buf.tensor]
-        tensors.append({"id": t.id, "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "bytes": buf.size,
-                        "offset": buf.offset, "first_layer": buf.first, "last_layer": buf.last})
+        tensors.append(ArenaTensor(t.id, t.name, t.dtype, tuple(t.shape), buf.size, buf.offset, buf.first, buf.last))
     for op_index, buf in sorted(plan.scratch.items()):
-        tensors.append({"id": None, "name": buf.name, "dtype": "int8", "shape": [buf.size], "bytes": buf.size,
-                        "offset": buf.offset, "first_layer": op_index, "last_layer": op_index})
-    return {
-        "source": str(source),
-        "source_sha256": sha256_file(source),
-        "toolchain_version": __version__,
-        "target": target,
-        "arena_bytes": plan.arena_size,
-        "live_peak_bytes": plan.live_peak,
-        "weights_bytes": weight_bytes,
-        "macs": sum(layer.macs for layer in layers),
-        "ops_in_model": len(g_in.ops),
-        "layers_generated": len(layers),
-        "inputs": [{**describe_io(g, t, n), "offset": plan.input_offsets[t]} for t, n in zip(g.inputs, g.input_names)],
-        "outputs": [{**describe_io(g, t, n), "offset": plan.output_offsets[t]}
-                    for t, n in zip(g.outputs, g.output_names)],
-        "layers": [
-            {"index": layer.index, "op": layer.kind, "location": layer.location, "macs": layer.macs,
-             "inputs": [list(g.tensors[t].shape) for t in g.ops[layer.index].inputs if t >= 0],
-             "outputs": [list(g.tensors[t].shape) for t in g.ops[layer.index].outputs]}
+        tensors.append(ArenaTensor(None, buf.name, "int8", (buf.size,), buf.size, buf.offset, op_index, op_index))
+    return ModelPlan(
+        source=str(source),
+        source_sha256=sha256_file(source),
+        toolchain_version=__version__,
+        target=target,
+        arena_bytes=plan.arena_size,
+        live_peak_bytes=plan.live_peak,
+        weights_bytes=weight_bytes,
+        macs=sum(layer.macs for layer in layers),
+        ops_in_model=len(g_in.ops),
+        layers_generated=len(layers),
+        inputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.input_offsets[t]})
+                     for t, n in zip(g.inputs, g.input_names)),
+        outputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.output_offsets[t]})
+                      for t, n in zip(g.outputs, g.output_names)),
+        layers=tuple(
+            LayerInfo(layer.index, layer.kind, layer.location, layer.macs,
+                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].inputs if t >= 0),
+                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].outputs))
             for layer in layers
-        ],
-        "tensors": tensors,
-        # Early exits: the model may return after `layers` layers with that output; MACs are of the path.
-        "exits": [{"index": k, "output": g.output_names[g.outputs.index(p.output)], "layers": p.after,
-                   "macs": sum(layer.macs for layer in layers[:p.after])} for k, p in enumerate(g.exits)],
-    }
+        ),
+        tensors=tuple(tensors),
+        exits=tuple(ExitInfo(k, g.output_names[g.outputs.index(p.output)], p.after,
+                             sum(layer.macs for layer in layers[:p.after])) for k, p in enumerate(g.exits)),
+    )
 
 
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
-                  early_exit: bool = False) -> CompileResult:
+                  early_exit: bool = False) -> CompiledModel:
     """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     sources = kernel_sources(target)
@@ -111,10 +133,10 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name)
     report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target)
     # Everything is generated in memory first: a failure above leaves out_dir untouched.
-    files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: json.dumps(report, indent=2) + "\n",
+    files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: report.to_json(),
              **{f"kernels/{src.name}": src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}
     write_output_dir(out_dir, files)
-    return CompileResult(out_dir, report)
+    return CompiledModel(out_dir, report)
 
 
 def check_out_dir(out_dir: Path) -> None:

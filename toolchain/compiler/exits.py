@@ -7,10 +7,12 @@ An exit's output is an int8 softmax (scale 1/256, zero point -128): its top prob
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolchain.compiler.ir import ExitPoint, Graph
+from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import ToolchainError
 
 NEVER = 128  # an int8 threshold no softmax reaches: the no-exit build
@@ -19,6 +21,42 @@ NEVER = 128  # an int8 threshold no softmax reaches: the no-exit build
 def threshold_to_int8(probability: float) -> int:
     """The int8 threshold equivalent to a top-probability threshold (1.0 or more: never exit)."""
     return int(min(max(math.ceil(256 * probability - 128), -128), NEVER))
+
+
+@dataclass(frozen=True)
+class ExitThreshold:
+    """When to leave at an exit: its top probability >= `probability`, i.e. its int8 maximum >= `int8`.
+    `probability` is None when only the int8 value was given."""
+    probability: float | None
+    int8: int
+
+    @classmethod
+    def of(cls, probability: float) -> ExitThreshold:
+        return cls(float(probability), threshold_to_int8(probability))
+
+    @classmethod
+    def from_int8(cls, value: int) -> ExitThreshold:
+        value = int(value)
+        if not -128 <= value <= NEVER:
+            raise ToolchainError(f"an int8 exit threshold must be within [-128, {NEVER}], got {value}")
+        return cls(None, value)
+
+    @classmethod
+    def never(cls) -> ExitThreshold:
+        return cls(1.0, NEVER)
+
+    @property
+    def exits(self) -> bool:
+        """False for the no-exit threshold, which no int8 softmax reaches."""
+        return self.int8 < NEVER
+
+    def to_dict(self) -> dict:
+        return {"probability": self.probability, "int8": self.int8}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExitThreshold:
+        p = d.get("probability")
+        return cls(None if p is None else float(p), cls.from_int8(d["int8"]).int8)
 
 
 def _required_ops(g: Graph, tid: int) -> set[int]:
@@ -58,18 +96,17 @@ def schedule_exits(g: Graph) -> Graph:
     return g.replace(ops=tuple(g.ops[i] for i in emitted), exits=tuple(points))
 
 
-def reference_exit(plan: dict, outputs: list[np.ndarray], threshold: int) -> int:
+def reference_exit(plan: ModelPlan, outputs: list[np.ndarray], threshold: int) -> int:
     """The exit the generated code takes for these outputs (in plan order) at an int8 threshold."""
-    names = [o["name"] for o in plan["outputs"]]
-    for k, ex in enumerate(plan.get("exits", [])):
-        if int(np.max(outputs[names.index(ex["output"])])) >= threshold:
+    names = plan.output_names
+    for k, ex in enumerate(plan.exits):
+        if int(np.max(outputs[names.index(ex.output)])) >= threshold:
             return k
-    return len(plan.get("exits", []))
+    return len(plan.exits)
 
 
-def taken_outputs(plan: dict, exit_index: int) -> list[int]:
+def taken_outputs(plan: ModelPlan, exit_index: int) -> list[int]:
     """Indices (in plan order) of the outputs valid after leaving at `exit_index`."""
-    exits = plan.get("exits", [])
-    if exit_index < len(exits):
-        return [[o["name"] for o in plan["outputs"]].index(exits[exit_index]["output"])]
-    return list(range(len(plan["outputs"])))
+    if exit_index < len(plan.exits):
+        return [plan.output_names.index(plan.exits[exit_index].output)]
+    return list(range(len(plan.outputs)))

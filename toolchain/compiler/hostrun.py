@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import MissingToolError, ToolchainError
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
@@ -43,17 +43,17 @@ def build_host_library(model_dir: Path, cc: str = "gcc") -> Path:
     return lib
 
 
-def pack_inputs(plan: dict, sample: list[np.ndarray]) -> bytes:
+def pack_inputs(plan: ModelPlan, sample: list[np.ndarray]) -> bytes:
     """One sample's inputs laid out as the generated tm_model_run expects them."""
-    size = max((i["offset"] + i["bytes"] for i in plan["inputs"]), default=0)
+    size = max((i.offset + i.bytes for i in plan.inputs), default=0)
     size = (size + 3) // 4 * 4
     buf = bytearray(size)
-    for spec, x in zip(plan["inputs"], sample):
-        raw = np.ascontiguousarray(x, dtype=np.dtype(spec["dtype"])).tobytes()
-        if len(raw) != spec["bytes"]:
-            raise ToolchainError(f"input '{spec['name']}' needs {spec['shape']} ({spec['bytes']} bytes), "
+    for spec, x in zip(plan.inputs, sample):
+        raw = np.ascontiguousarray(x, dtype=np.dtype(spec.dtype)).tobytes()
+        if len(raw) != spec.bytes:
+            raise ToolchainError(f"input '{spec.name}' needs {list(spec.shape)} ({spec.bytes} bytes), "
                                  f"got {np.asarray(x).shape}")
-        buf[spec["offset"]: spec["offset"] + len(raw)] = raw
+        buf[spec.offset: spec.offset + len(raw)] = raw
     return bytes(buf)
 
 
@@ -62,12 +62,12 @@ class HostModel:
 
     def __init__(self, model_dir: Path | str):
         model_dir = Path(model_dir)
-        self.plan = json.loads((model_dir / "model_plan.json").read_text())
+        self.plan = ModelPlan.load(model_dir)
         self._lib = ctypes.CDLL(str(build_host_library(model_dir)))
         self._run = self._lib.tm_model_run
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
         self._run.restype = ctypes.c_int32
-        out_size = max((o["offset"] + o["bytes"] for o in self.plan["outputs"]), default=0)
+        out_size = max((o.offset + o.bytes for o in self.plan.outputs), default=0)
         self._out = np.zeros(max(out_size, 1), np.uint8)
 
     def run(self, inputs: list[np.ndarray], exit_threshold: int = 0) -> tuple[list[np.ndarray], int]:
@@ -76,6 +76,6 @@ class HostModel:
         status = self._run(packed.ctypes.data, self._out.ctypes.data, exit_threshold)
         if status < 0:
             raise ToolchainError(f"tm_model_run failed with status {status}")
-        outs = [self._out[o["offset"]: o["offset"] + o["bytes"]].view(_NP[o["dtype"]]).reshape(o["shape"]).copy()
-                for o in self.plan["outputs"]]
+        outs = [self._out[o.offset: o.offset + o.bytes].view(_NP[o.dtype]).reshape(o.shape).copy()
+                for o in self.plan.outputs]
         return outs, status

@@ -11,6 +11,6 @@
 
 Importing this package is cheap; TensorFlow loads when a function that needs it runs.
 """
-from toolchain.compress.stages import STAGES, StageResult, StageSpec, compress, parse_stages
+from toolchain.compress.stages import STAGES, CompressionStep, StageSpec, compress, parse_stages
 
-__all__ = ["STAGES", "StageResult", "StageSpec", "compress", "parse_stages"]
+__all__ = ["STAGES", "CompressionStep", "StageSpec", "compress", "parse_stages"]

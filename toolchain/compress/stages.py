@@ -211,7 +211,9 @@ def _quantize(model, ctx: StageContext, o: QuantizeOptions) -> StageOutput:
 # ---- running and measuring -------------------------------------------------------------------------
 
 @dataclass
-class StageResult:
+class CompressionStep:
+    """One step of `compress()` as run and measured: a row of the stage table, saved as its `stage.json`."""
+
     index: int
     stage: str
     directory: Path
@@ -231,7 +233,7 @@ class StageResult:
 
 
 def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_dir: Path, seconds: float,
-             final_dir: Path) -> StageResult:
+             final_dir: Path) -> CompressionStep:
     from toolchain import zoo
     from toolchain.compress.graph import save_keras
     from toolchain.compress.magnitude import zero_weights
@@ -250,7 +252,7 @@ def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_d
     if why:
         info["arena"] = why
     params = zoo.folded_param_count(out.model)
-    result = StageResult(
+    result = CompressionStep(
         index=index, stage=name, directory=final_dir, metric=metric_name(ctx.dataset),
         scores={k: round(v, 4) for k, v in (out.scores or scores(out.model, ctx.dataset)).items()},
         int8=out.scores is not None, params=params, nonzero_params=params - zero_weights(out.model),
@@ -263,7 +265,7 @@ def _measure(index: int, name: str, out: StageOutput, ctx: StageContext, stage_d
 def compress(model, dataset, stages: list[StageSpec], out_dir: Path | str, *, batch_size: int = 100, seed: int = 0,
              eval_samples: int | None = None, calibration_samples: int = 100, exit_weight: float | None = None,
              arena_estimator: ArenaEstimator | None = None, int8_runner: Int8Runner | None = None,
-             progress: Callable[[str], None] = print) -> list[StageResult]:
+             progress: Callable[[str], None] = print) -> list[CompressionStep]:
     """Run `stages` in order on a copy of `model`; returns the table rows (row 0: the input model).
 
     `eval_samples` caps the test samples the int8 model is scored on (LiteRT's reference kernels run
@@ -285,7 +287,7 @@ def compress(model, dataset, stages: list[StageSpec], out_dir: Path | str, *, ba
     ctx = StageContext(dataset, model, pick_calibration(dataset, calibration_samples, seed), batch_size, seed,
                        eval_samples, progress, EXIT_LOSS_WEIGHT if exit_weight is None else exit_weight,
                        arena_estimator, int8_runner)
-    results: list[StageResult] = []
+    results: list[CompressionStep] = []
     current = copy_model(model)
     plan = [("float", None)] + [(spec.kind, spec) for spec in specs]
     for index, (name, spec) in enumerate(plan):

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from toolchain.report.table import format_table, markdown_table
+
 if TYPE_CHECKING:
-    from toolchain.compress.stages import StageResult
+    from toolchain.compress.stages import CompressionStep
+
+SCORE_FORMAT = ".3f"  # the only floats in the table are the accuracies / AUCs
 
 
-def _columns(results: list[StageResult]) -> tuple[list[str], list[list]]:
+def _columns(results: list[CompressionStep]) -> tuple[list[str], list[list]]:
     outputs = list(dict.fromkeys(name for r in results for name in r.scores))
     metric = results[0].metric if results else "accuracy"
     headers = ["#", "stage", *(f"{metric} {o}" for o in outputs), "params", "non-zero", "MACs", ".tflite B",
@@ -21,7 +25,7 @@ def _columns(results: list[StageResult]) -> tuple[list[str], list[list]]:
     return headers, rows
 
 
-def _notes(r: StageResult) -> str:
+def _notes(r: CompressionStep) -> str:
     i = r.info
     if r.stage == "prune":
         return f"sparsity {i['sparsity']:.1%} (target {i['target_sparsity']:.0%})"
@@ -35,27 +39,10 @@ def _notes(r: StageResult) -> str:
     return ""
 
 
-def format_rows(results: list[StageResult], header: bool = True, title: str | None = None) -> str:
-    from toolchain.report.table import format_table
-
-    headers, rows = _columns(results)
-    text = format_table(headers, [[f"{v:.3f}" if isinstance(v, float) else v for v in row] for row in rows],
-                        title=title)
+def format_rows(results: list[CompressionStep], header: bool = True, title: str | None = None) -> str:
+    text = format_table(*_columns(results), title=title, float_format=SCORE_FORMAT)
     return text if header else text.splitlines()[-1]
 
 
-def markdown_table(results: list[StageResult]) -> str:
-    headers, rows = _columns(results)
-
-    def cell(v) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+def markdown_rows(results: list[CompressionStep]) -> str:
+    return markdown_table(*_columns(results), float_format=SCORE_FORMAT)

@@ -71,6 +71,14 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
     return [np.sort(np.concatenate(p)) for p in parts]
 
 
+def split_arrays(x: np.ndarray, labels: np.ndarray, seed: int,
+                 fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+    """`x_train` ... `y_test` of a stratified split: what `cached_arrays` stores and `dataset_from_arrays` reads."""
+    train, val, test = stratified_split(labels, fractions, seed)
+    return {"x_train": x[train], "y_train": labels[train], "x_val": x[val], "y_val": labels[val],
+            "x_test": x[test], "y_test": labels[test]}
+
+
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
     """(sample rate, mono float32 samples in [-1, 1]) of a PCM WAV file; channels are averaged."""
     from scipy.io import wavfile

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.data import Dataset, mfcc
-from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
+from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, split_arrays
 from toolchain.data.speech_commands import CLASSES, SILENCE, UNKNOWN
 from toolchain.errors import MissingToolError, ToolchainError
 from toolchain.fields import Count
@@ -132,9 +132,7 @@ def _generate(seed: int, samples_per_class: int, snr_db: tuple[float, float], wo
     clips = np.stack([_compose(utterances.get(i), np.random.default_rng([seed, 1, i]), snr_db)
                       for i in range(len(labels))])
     x = mfcc.mfcc(clips)
-    train, val, test = stratified_split(labels, (0.8, 0.1, 0.1), seed)
-    return {"x_train": x[train], "y_train": labels[train], "x_val": x[val], "y_val": labels[val],
-            "x_test": x[test], "y_test": labels[test]}
+    return split_arrays(x, labels, seed)
 
 
 @dataset_source("keywords", kind="generated", task="classification",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.data import Dataset
-from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, stratified_split
+from toolchain.data.common import Progress, cached_arrays, dataset_from_arrays, dataset_source, split_arrays
 from toolchain.errors import ToolchainError
 from toolchain.fields import Count
 
@@ -124,9 +124,7 @@ def _generate(seed: int, samples_per_class: int) -> dict[str, np.ndarray]:
         images[i] = _image(bool(label), np.random.default_rng([seed, i]))
         progress.advance()
     progress.close()
-    train, val, test = stratified_split(labels, (0.8, 0.1, 0.1), seed)
-    return {"x_train": images[train], "y_train": labels[train], "x_val": images[val], "y_val": labels[val],
-            "x_test": images[test], "y_test": labels[test]}
+    return split_arrays(images, labels, seed)
 
 
 @dataset_source("synthetic_vww", kind="generated", task="classification",

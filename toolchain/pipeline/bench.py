@@ -11,6 +11,7 @@ from pathlib import Path
 from toolchain.boards import get_board
 from toolchain.compiler.driver import TARGETS
 from toolchain.errors import ToolchainError
+from toolchain.report.table import markdown_table
 
 COLUMNS = ["model", "board", "kernels", "bit_exact", "macs", "instructions", "instr_per_mac", "est_ms", "clock_mhz",
            "arena", "stack", "flash", "weights", "error"]
@@ -47,7 +48,7 @@ def measure_or_fail(job: Job) -> dict:
 def measure(job: Job) -> dict:
     from dataclasses import replace
 
-    from toolchain.pipeline.deploy import deploy
+    from toolchain.pipeline.api import deploy
 
     board = replace(get_board(job.board), kernels=job.kernels)
     result = deploy(job.model, board, job.out / f"{job.model.stem}-{job.board}-{job.kernels}", samples=job.samples,
@@ -127,14 +128,14 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| model | board | kernels | bit-exact | MACs | instructions | instr/MAC | est. ms @ clock | arena B "
-             "| stack B | flash B (weights) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    headers = ["model", "board", "kernels", "bit-exact", "MACs", "instructions", "instr/MAC", "est. ms @ clock",
+               "arena B", "stack B", "flash B (weights)"]
+    cells = []
     for r in rows:
         if r.get("error"):
-            lines.append(f"| {r['model']} | {r['board']} | {r['kernels']} | FAILED: {r['error']} |||||||")
+            cells.append([r["model"], r["board"], r["kernels"], f"FAILED: {r['error']}"] + [""] * (len(headers) - 4))
             continue
-        lines.append(f"| {r['model']} | {r['board']} | {r['kernels']} | {'yes' if r['bit_exact'] else 'NO'} | "
-                     f"{r['macs']:,} | {r['instructions']:,} | {r['instr_per_mac']:.2f} | "
-                     f"{r['est_ms']:.1f} @ {r['clock_mhz']:g} MHz | {r['arena']:,} | {r['stack']:,} | "
-                     f"{r['flash']:,} ({r['weights']:,}) |")
-    return "\n".join(lines)
+        cells.append([r["model"], r["board"], r["kernels"], "yes" if r["bit_exact"] else "NO", r["macs"],
+                      r["instructions"], f"{r['instr_per_mac']:.2f}", f"{r['est_ms']:.1f} @ {r['clock_mhz']:g} MHz",
+                      r["arena"], r["stack"], f"{r['flash']:,} ({r['weights']:,})"])
+    return markdown_table(headers, cells)

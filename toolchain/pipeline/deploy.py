@@ -1,27 +1,29 @@
-"""compile -> embed test set -> build firmware -> run on the emulator -> compare with LiteRT, measured."""
+"""The run stage's artifact, `DeviceRun`: a firmware run on the emulator compared with LiteRT, measured; and the
+checks of what a run is given (its inputs, sample count, timeout). The stage functions are in `api.py`."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from toolchain.boards import Board
-from toolchain.compiler import compile_model
-from toolchain.compiler.exits import NEVER
+from toolchain.boards import Board, get_board
+from toolchain.compiler.exits import ExitThreshold
+from toolchain.compiler.model_plan import ModelPlan, TensorIO
 from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
-from toolchain.firmware import Firmware, build_firmware, check_fits, write_testset
-from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
-from toolchain.runners.protocol import RunResult
-from toolchain.runners.qemu import run_qemu
-from toolchain.verify.check import random_inputs
-from toolchain.verify.device import compare_run
-from toolchain.verify.tensors import TensorComparison
+from toolchain.firmware import FirmwareSizes
+from toolchain.fsutil import write_atomic, write_json
+from toolchain.runners.protocol import RunResult, parse
+from toolchain.verify.check import Mismatch
+from toolchain.verify.tensors import LayerDiff, TensorComparison
+
+RUN_REPORT, RUN_FILE, UART_LOG, REFERENCE_OUTPUTS = "run.json", "device_run.json", "uart.log", "reference_outputs.npz"
 
 
-def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
+def load_inputs(path: Path, spec: TensorIO, samples: int | None) -> np.ndarray:
     """A .npy of shape [N, *input shape], N >= 1, int8 or finite float (quantized with the model input's scale and
     zero point); its first `samples` samples (all when None)."""
     try:
@@ -31,12 +33,12 @@ def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
     if not isinstance(x, np.ndarray):  # an .npz archive
         x.close()
         raise ToolchainError(f"inputs {path} is an .npz archive, not a .npy array", "save one array with numpy.save")
-    shape = tuple(spec["shape"][1:]) if spec["shape"] and spec["shape"][0] == 1 else tuple(spec["shape"])
+    shape = tuple(spec.sample_shape)
     if x.ndim == 0 or x.shape[1:] != shape:
         raise ToolchainError(f"inputs {path} have shape {x.shape}, expected [N, {', '.join(map(str, shape))}]")
     if len(x) == 0:
         raise ToolchainError(f"inputs {path} hold no samples (shape {x.shape})")
-    want = np.dtype(spec["dtype"])
+    want = np.dtype(spec.dtype)
     if x.dtype != want and x.dtype.kind != "f":
         raise ToolchainError(f"inputs {path} are {x.dtype}, expected {want} or float (quantized with the model "
                              "input's scale and zero point)", f"convert them, e.g. x.astype(np.{want})")
@@ -51,7 +53,7 @@ def load_inputs(path: Path, spec: dict, samples: int | None) -> np.ndarray:
                                  f"give --samples between 1 and {len(x)}, or leave it out to run them all")
         x = x[:samples]
     if want == np.int8 and x.dtype.kind == "f":
-        x = quantize_array(x, spec["scale"], spec["zero_point"])
+        x = quantize_array(x, spec.scale, spec.zero_point)
     return x
 
 
@@ -78,15 +80,16 @@ def exact_layer_counts(hits: list[int], run: RunResult) -> list[list[int | None]
 
 
 @dataclass
-class DeployResult:
+class DeviceRun:
+    """The run stage's artifact: what the device reported, against LiteRT BUILTIN_REF on the same inputs."""
     board: Board
-    plan: dict
+    plan: ModelPlan
     run: RunResult
-    firmware: dict  # size report
-    mismatches: list
+    firmware: FirmwareSizes
+    mismatches: list[Mismatch]
     reference_outputs: list[list[np.ndarray]]
     exact_layers: list[list[int | None]] | None = None  # from the TCG plugin (--exact)
-    exit_threshold: int = NEVER
+    exit_threshold: ExitThreshold = ExitThreshold.never()
     expected_exits: list[int] | None = None  # the exit LiteRT's outputs imply for each sample
     tensors: TensorComparison | None = None  # every layer's output vs LiteRT's (--dump-tensors)
 
@@ -126,28 +129,28 @@ class DeployResult:
             "bit_exact": self.bit_exact,
             "reference": "LiteRT BUILTIN_REF",
             "instructions_mean": round(mean),
-            "exit_threshold": self.exit_threshold,
-            "exits": len(self.plan["exits"]),
-            "exit_rate": (sum(e < len(self.plan["exits"]) for e in self.exits) / n
-                          if self.plan["exits"] and n else None),
-            "instructions_per_mac": mean / self.plan["macs"] if self.plan["macs"] else None,
+            "exit_threshold": self.exit_threshold.int8,
+            "exits": len(self.plan.exits),
+            "exit_rate": (sum(e < len(self.plan.exits) for e in self.exits) / n
+                          if self.plan.exits and n else None),
+            "instructions_per_mac": mean / self.plan.macs if self.plan.macs else None,
             "layer_counts": "exact (TCG plugin)" if self.exact_layers is not None else "SysTick under -icount",
             "estimated_latency_ms": self.board.estimated_ms(mean),
             "cpi": self.board.cpi,
             "cpi_calibrated": self.board.cpi_calibrated,
             "clock_hz": self.board.clock_hz,
-            "macs": self.plan["macs"],
-            "arena_bytes": self.plan["arena_bytes"],
+            "macs": self.plan.macs,
+            "arena_bytes": self.plan.arena_bytes,
             "stack_bytes": self.run.stack_used,
-            "flash_bytes": self.firmware["flash_total"],
-            "ram_bytes": self.firmware["ram_total"],
-            "flash_by_part": self.firmware["flash"],
-            "ram_by_part": self.firmware["ram"],
+            "flash_bytes": self.firmware.flash_total,
+            "ram_bytes": self.firmware.ram_total,
+            "flash_by_part": dict(self.firmware.flash),
+            "ram_by_part": dict(self.firmware.ram),
         }
 
     def to_json(self) -> dict:
         # The per-layer view of a sample that ran every layer (one that did not leave early), if any.
-        full = [k for k, x in enumerate(self.run.samples) if x.exit == len(self.plan["exits"])]
+        full = [k for k, x in enumerate(self.run.samples) if x.exit == len(self.plan.exits)]
         shown = full[0] if full else 0
         layers = [{"index": i, "op": op, "macs": macs, "instructions": ins}
                   for i, ((op, macs), ins) in enumerate(zip(self.run.layers, self.layer_instructions(shown)))] \
@@ -159,8 +162,8 @@ class DeployResult:
             "samples_detail": [
                 {"index": s.index, "exit": s.exit, "instructions": self.instructions(k),
                  "layer_instructions": self.layer_instructions(k),
-                 "outputs": {o["name"]: a.reshape(-1).tolist()
-                             for o, a in zip(self.plan["outputs"], self.run.outputs(self.plan, k))}}
+                 "outputs": {o.name: a.reshape(-1).tolist()
+                             for o, a in zip(self.plan.outputs, self.run.outputs(self.plan, k))}}
                 for k, s in enumerate(self.run.samples)
             ],
             "mismatches": [m.__dict__ for m in self.mismatches],
@@ -169,18 +172,46 @@ class DeployResult:
                 "first_differences": [d.__dict__ for d in self.tensors.first_differences]},
         }
 
+    def save(self, directory: Path) -> None:
+        """run.json (the report above), device_run.json (what the report does not keep), the raw UART log (the
+        RunResult is parsed back from it), LiteRT's outputs and the model plan."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(directory / RUN_REPORT, self.to_json())
+        write_json(directory / RUN_FILE, {
+            "board": self.board.name, "exit_threshold": self.exit_threshold.to_dict(),
+            "firmware": self.firmware.to_dict(), "mismatches": [m.__dict__ for m in self.mismatches],
+            "exact_layers": self.exact_layers, "expected_exits": self.expected_exits,
+            "tensors": None if self.tensors is None else {
+                "samples": self.tensors.samples, "layers_compared": self.tensors.layers_compared,
+                "first_differences": [d.__dict__ for d in self.tensors.first_differences]},
+            "reference_outputs": [len(outs) for outs in self.reference_outputs]})
+        write_atomic(directory / UART_LOG, self.run.log)
+        np.savez(directory / REFERENCE_OUTPUTS, **{f"{k}_{i}": a for k, outs in enumerate(self.reference_outputs)
+                                                   for i, a in enumerate(outs)})
+        self.plan.save(directory)
 
-def make_batch(plan: dict, inputs: np.ndarray | None, samples: int, seed: int) -> list[list[np.ndarray]]:
-    """The samples to embed: the given inputs (single-input models), or `samples` seeded random ones."""
-    if inputs is None:
-        check_samples(samples)
-        rng = np.random.default_rng(seed)
-        return [random_inputs(plan["inputs"], rng) for _ in range(samples)]
-    if len(plan["inputs"]) != 1:
-        raise ToolchainError("--inputs supports single-input models only")
-    if len(inputs) == 0:
-        raise ToolchainError("--inputs hold no samples")
-    return [[x.reshape(plan["inputs"][0]["shape"])] for x in inputs]
+    @classmethod
+    def load(cls, directory: Path) -> DeviceRun:
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / RUN_FILE).read_text())
+        except FileNotFoundError:
+            raise ToolchainError(f"{directory} has no {RUN_FILE} (not a device run)") from None
+        except ValueError as exc:
+            raise ToolchainError(f"{directory / RUN_FILE} is not valid JSON: {exc}") from exc
+        with np.load(directory / REFERENCE_OUTPUTS, allow_pickle=False) as data:
+            reference = [[data[f"{k}_{i}"] for i in range(n)] for k, n in enumerate(meta["reference_outputs"])]
+        tensors = meta["tensors"]
+        return cls(get_board(meta["board"]), ModelPlan.load(directory), parse((directory / UART_LOG).read_text()),
+                   FirmwareSizes.from_dict(meta["firmware"]), [Mismatch(**m) for m in meta["mismatches"]], reference,
+                   meta["exact_layers"], ExitThreshold.from_dict(meta["exit_threshold"]), meta["expected_exits"],
+                   None if tensors is None else TensorComparison(
+                       tensors["samples"], tensors["layers_compared"],
+                       [LayerDiff(**d) for d in tensors["first_differences"]]))
+
+
+DeployResult = DeviceRun  # the name callers used before the artifact was typed
 
 
 def check_samples(samples) -> None:
@@ -192,50 +223,3 @@ def check_timeout(timeout) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
             or timeout <= 0:
         raise ToolchainError(f"the emulator timeout must be a finite number of seconds > 0, got {timeout!r}")
-
-
-def prepare_firmware(model_dir: Path, plan: dict, board: Board, build_dir: Path, batch: list[list[np.ndarray]],
-                     labels: list[int] | None = None, exit_threshold: int = NEVER,
-                     dump_tensors: bool = False) -> Firmware:
-    """Embed the test set, check the memories, build the image."""
-    testset_bytes = write_testset(model_dir, batch, labels, exit_threshold)
-    check_fits(plan, board, testset_bytes)
-    return build_firmware(model_dir, board, build_dir, dump_tensors=dump_tensors)
-
-
-def run_and_compare(tflite: Path, plan: dict, board: Board, elf: Path, sizes: dict, batch: list[list[np.ndarray]],
-                    exit_threshold: int = NEVER, exact: bool = False, timeout: float = 300.0,
-                    work_dir: Path | None = None) -> DeployResult:
-    """Run the image in QEMU and compare every sample with LiteRT BUILTIN_REF on the same inputs; with a
-    TM_DUMP_TENSORS image, also every layer's output with LiteRT's intermediate tensors."""
-    extra, counts_file = [], Path(work_dir or elf.parent) / "icount.txt"
-    if exact:
-        counts_file.unlink(missing_ok=True)
-        extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(elf), counts_file)
-    run = run_qemu(elf, board, timeout=timeout, extra_args=extra)
-    if len(run.samples) != len(batch):
-        raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
-    compared = compare_run(tflite, plan, run, batch, exit_threshold)
-    exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
-    return DeployResult(board, plan, run, sizes, compared.mismatches, compared.reference_outputs, exact_layers,
-                        exit_threshold, compared.expected_exits, compared.tensors)
-
-
-def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
-           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
-           early_exit: bool = False, exit_threshold: int = NEVER, dump_tensors: bool = False,
-           progress=print) -> DeployResult:
-    """compile -> embed -> build -> run -> compare. `exit_threshold` is in the int8 softmax domain.
-    `dump_tensors`: the firmware prints every layer's output and each is compared with LiteRT's."""
-    out_dir = Path(out_dir)
-    if inputs is None:
-        check_samples(samples)
-    check_timeout(timeout)
-    progress(f"compiling {tflite}")
-    plan = compile_model(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit).plan
-    batch = make_batch(plan, inputs, samples, seed)
-    progress(f"building firmware for {board.name} ({board.cpu})")
-    fw = prepare_firmware(out_dir / "c", plan, board, out_dir / f"fw-{board.name}", batch, labels, exit_threshold,
-                          dump_tensors)
-    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
-    return run_and_compare(tflite, plan, board, fw.elf, fw.sizes, batch, exit_threshold, exact, timeout)

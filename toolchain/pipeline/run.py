@@ -5,13 +5,12 @@ Stage directories under the run root (see stages.py for caching):
   compress/  model.keras (the model after the recipe's [compress] stages), stages.json
   export/    model.tflite, accuracy of float and int8 on the test split, threshold sweeps
   compile/   c/ (model.c, model.h, model_plan.json, kernels/)
-  build/     firmware.elf/.bin/.hex/.map, sizes.json, testset.npz (the embedded samples)
-  run/       run.json (device outputs, exits, instructions), summary of the device run
+  build/     c/, firmware.elf/.bin/.hex/.map, firmware.json, testset.json/.npz (FirmwareImage and its TestSet)
+  run/       run.json (device outputs, exits, instructions), device_run.json, uart.log (the DeviceRun)
 and, last, summary.json, report.md, report.html and the plots in the run root.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Callable
 import numpy as np
 
 from toolchain.boards import get_board
+from toolchain.compiler.exits import ExitThreshold
+from toolchain.compiler.model_plan import TensorIO
 from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import remove_stale_staging, write_json
@@ -35,11 +36,11 @@ def _section(recipe: Recipe, name: str) -> dict:
     return asdict(value) if value is not None else {}
 
 
-def quantize_inputs(x: np.ndarray, spec: dict) -> np.ndarray:
+def quantize_inputs(x: np.ndarray, spec: TensorIO) -> np.ndarray:
     """Float samples -> the model input's int8, as the host int8 evaluation quantizes them."""
-    if spec["dtype"] != "int8":
+    if spec.dtype != "int8":
         return x.astype(np.float32)
-    return quantize_array(x, spec["scale"], spec["zero_point"])
+    return quantize_array(x, spec.scale, spec.zero_point)
 
 
 def _accuracies(outputs: dict[str, np.ndarray], labels: np.ndarray, threshold: float) -> dict:
@@ -100,18 +101,11 @@ class PipelineRun:
             if not section.stages:
                 shutil.copy2(trained.dir / "model.keras", d / "model.keras")
                 return {"stages": []}
-            from toolchain.compiler.arena import arena_bytes
-            from toolchain.compress.stages import compress
+            from toolchain.pipeline.api import compress_specs, compress_stage
             from toolchain.train.loop import load_model
-            from toolchain.verify.int8 import predict_tflite
 
-            results = compress(load_model(trained.dir), self.dataset, section.stage_specs(), d / "stages",
-                               batch_size=section.batch_size or self.recipe.train.batch_size,
-                               seed=self.recipe.train.seed, eval_samples=section.eval_samples,
-                               calibration_samples=self.target.calibration_samples,
-                               exit_weight=self.recipe.exit.loss_weight if self.has_exit else None,
-                               arena_estimator=arena_bytes, int8_runner=predict_tflite,
-                               progress=lambda line: self.progress("    " + line))
+            results = compress_stage(load_model(trained.dir), self.dataset, compress_specs(self.recipe), d / "stages",
+                                     recipe=self.recipe, progress=lambda line: self.progress("    " + line))
             last = results[-1].directory
             for name in ("model.keras", "model.tflite"):
                 if (last / name).is_file():
@@ -165,58 +159,52 @@ class PipelineRun:
 
     def compile(self, exported: StageResult) -> StageResult:
         def run(d: Path) -> dict:
-            from toolchain.compiler import compile_model
+            from toolchain.pipeline.api import compile_stage
 
-            plan = compile_model(exported.dir / "model.tflite", d / "c", target=self.board.kernels,
+            plan = compile_stage(exported.dir / "model.tflite", d / "c", target=self.board.kernels,
                                  early_exit=self.has_exit).plan
-            return {"arena_bytes": plan["arena_bytes"], "macs": plan["macs"], "exits": plan["exits"],
-                    "weights_bytes": plan["weights_bytes"]}
+            return {"arena_bytes": plan.arena_bytes, "macs": plan.macs,
+                    "exits": [ex.__dict__ for ex in plan.exits], "weights_bytes": plan.weights_bytes}
 
         settings = {"kernels": self.board.kernels, "early_exit": self.has_exit,
                     "code": source_hash("toolchain/compiler", "firmware/kernels")}
         return self.pipe.stage("compile", settings, run)
 
     def build(self, compiled: StageResult) -> StageResult:
-        from toolchain.compiler.exits import NEVER, threshold_to_int8
-
-        threshold = threshold_to_int8(self.recipe.exit.threshold) if self.has_exit else NEVER
-        settings = {"board": self.board.name, "samples": self.target.samples, "threshold": threshold,
-                    "code": source_hash("firmware", "boards", "cmake", "CMakeLists.txt", "toolchain/firmware.py")}
+        threshold = ExitThreshold.of(self.recipe.exit.threshold) if self.has_exit else ExitThreshold.never()
+        settings = {"board": self.board.name, "samples": self.target.samples, "threshold": threshold.int8,
+                    "code": source_hash("firmware", "boards", "cmake", "CMakeLists.txt", "toolchain/firmware.py",
+                                        "toolchain/pipeline/api.py")}
 
         def run(d: Path) -> dict:
-            from toolchain.pipeline.deploy import prepare_firmware
+            from toolchain.compiler.driver import CompiledModel
+            from toolchain.pipeline.api import build_stage
 
-            shutil.copytree(compiled.dir / "c", d / "c")
-            plan = json.loads((d / "c" / "model_plan.json").read_text())
+            model = CompiledModel.load(compiled.dir / "c").save(d / "c")
+            spec = model.plan.inputs[0]
             ds = self.dataset
             n = min(self.target.samples, len(ds.x_test))
-            x = quantize_inputs(ds.x_test[:n], plan["inputs"][0])
+            x = quantize_inputs(ds.x_test[:n], spec)
             labels = [int(v) for v in ds.y_test[:n]] if self.classifier else None
-            np.savez(d / "testset.npz", x=x, y=ds.y_test[:n], threshold=threshold)
-            batch = [[s.reshape(plan["inputs"][0]["shape"])] for s in x]
-            fw = prepare_firmware(d / "c", plan, self.board, self.root / ".work" / f"cmake-{self.board.name}", batch,
-                                  labels, threshold)
-            for suffix in (".elf", ".bin", ".hex", ".map"):
-                shutil.copy2(fw.elf.with_suffix(suffix), d / f"firmware{suffix}")
-            write_json(d / "sizes.json", fw.sizes)
-            return {"flash_bytes": fw.sizes["flash_total"], "ram_bytes": fw.sizes["ram_total"], "samples": n}
+            image = build_stage(model, self.board, self.root / ".work" / f"cmake-{self.board.name}",
+                                batch=[[s.reshape(spec.shape)] for s in x], labels=labels, exit_threshold=threshold)
+            image = image.save(d)
+            return {"flash_bytes": image.sizes.flash_total, "ram_bytes": image.sizes.ram_total, "samples": n}
 
         return self.pipe.stage("build", settings, run)
 
     def run(self, exported: StageResult, built: StageResult) -> StageResult:
         def run(d: Path) -> dict:
-            from toolchain.pipeline.deploy import run_and_compare
+            from toolchain.compiler.driver import CompiledModel
+            from toolchain.firmware import FirmwareImage
+            from toolchain.pipeline.api import run_stage
 
-            plan = json.loads((built.dir / "c" / "model_plan.json").read_text())
-            sizes = json.loads((built.dir / "sizes.json").read_text())
-            data = np.load(built.dir / "testset.npz")
-            batch = [[s.reshape(plan["inputs"][0]["shape"])] for s in data["x"]]
-            result = run_and_compare(exported.dir / "model.tflite", plan, self.board, built.dir / "firmware.elf",
-                                     sizes, batch, int(data["threshold"]), timeout=self.target.timeout, work_dir=d)
-            report = result.to_json()
-            write_json(d / "run.json", report)
+            image = FirmwareImage.load(built.dir)
+            result = run_stage(exported.dir / "model.tflite", CompiledModel.load(built.dir / "c"), image,
+                               timeout=self.target.timeout, work_dir=d)
+            result.save(d)
             metrics = {k: v for k, v in result.summary().items() if not k.endswith("_by_part")}
-            metrics.update(self._device_accuracy(result, plan, data["y"]))
+            metrics.update(self._device_accuracy(result, image.labels))
             if not result.bit_exact:
                 raise ToolchainError(
                     f"the device disagrees with LiteRT BUILTIN_REF on {len(result.mismatches)} output(s), exits "
@@ -224,32 +212,35 @@ class PipelineRun:
             return metrics
 
         settings = {"board": self.board.name,
-                    "code": source_hash("toolchain/runners", "toolchain/pipeline/deploy.py", "toolchain/verify")}
+                    "code": source_hash("toolchain/runners", "toolchain/pipeline/deploy.py",
+                                        "toolchain/pipeline/api.py", "toolchain/verify")}
         return self.pipe.stage("run", settings, run, upstream=[exported, built])
 
-    def _device_accuracy(self, result, plan: dict, labels: np.ndarray) -> dict:
+    def _device_accuracy(self, result, labels: tuple[int, ...] | None) -> dict:
         """Predictions from the outputs the device actually produced (the exit it took)."""
-        if not self.classifier:
+        if not self.classifier or labels is None:
             return {}
-        names = [o["name"] for o in plan["outputs"]]
+        plan = result.plan
+        names = plan.output_names
+        labels = np.array(labels)
 
         def predict(outs: list[np.ndarray], exit_: int) -> int:
-            early = exit_ < len(plan["exits"])
-            name = plan["exits"][exit_]["output"] if early else FINAL if FINAL in names else names[0]
+            early = exit_ < len(plan.exits)
+            name = plan.exits[exit_].output if early else FINAL if FINAL in names else names[0]
             return int(np.argmax(outs[names.index(name)]))
 
         preds = [predict(result.run.outputs(plan, k), s.exit) for k, s in enumerate(result.run.samples)]
-        exit_count = sum(s.exit < len(plan["exits"]) for s in result.run.samples)
+        exit_count = sum(s.exit < len(plan.exits) for s in result.run.samples)
         # LiteRT on the very samples the device ran, to set beside the device accuracy (the test-set figure
         # covers every test sample, the device only the first few).
         host = [predict(outs, exit_) for outs, exit_ in zip(result.reference_outputs, result.expected_exits or [])]
         n = len(preds)
         # The full path's instruction count: a sample that did not leave early (else the sum of all layers).
-        full = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit == len(plan["exits"])]
-        exit_paths = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit < len(plan["exits"])]
+        full = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit == len(plan.exits)]
+        exit_paths = [result.instructions(k) for k, s in enumerate(result.run.samples) if s.exit < len(plan.exits)]
         return {"device_accuracy": float(np.mean(np.array(preds) == labels[:n])), "device_predictions": preds,
                 "host_int8_accuracy_device_samples": float(np.mean(np.array(host) == labels[:n])) if host else None,
-                "device_exit_rate": exit_count / n if plan["exits"] else None,
+                "device_exit_rate": exit_count / n if plan.exits else None,
                 "instructions_full": round(float(np.mean(full))) if full else None,
                 "instructions_exit": round(float(np.mean(exit_paths))) if exit_paths else None}
 

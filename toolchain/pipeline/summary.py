@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toolchain.compiler.model_plan import PLAN_FILE, ModelPlan
+from toolchain.firmware import IMAGE_FILE, FirmwareImage
 from toolchain.fsutil import write_json
 from toolchain.report import plots
 from toolchain.report.document import Report
@@ -106,8 +108,7 @@ def write_report(root: Path, title: str) -> tuple[Path, Path]:
     if sweep and s["macs"]["exit"] and run.get("layers"):
         # Per path, instructions are fixed: an exit-path estimate from the layers before the exit when
         # no embedded sample left early.
-        plan = _load(root / "compile" / "c" / "model_plan.json")
-        layers_before = plan["exits"][0]["layers"]
+        layers_before = ModelPlan.load(root / "compile" / "c").exits[0].layers
         full = full or s["instructions"]["mean"]
         exit_ = exit_ or sum(x["instructions"] or 0 for x in run["layers"][:layers_before])
         rows = [{"threshold": r["threshold"], "accuracy": r["accuracy"],
@@ -123,18 +124,17 @@ def write_report(root: Path, title: str) -> tuple[Path, Path]:
         plots.layer_instructions(run["layers"], root / "layer_instructions.png", f"per layer on {s['board']}")
         rep.heading(f"Per-layer instructions (device, sample {run.get('layers_sample', 0)})")
         rep.image("layer_instructions.png", "instructions per layer (bars) and instructions per MAC (dots)")
-    plan_path = root / "compile" / "c" / "model_plan.json"
-    if plan_path.is_file():
-        plots.arena_plan(_load(plan_path), root / "arena_plan.png")
+    if (root / "compile" / "c" / PLAN_FILE).is_file():
+        plots.arena_plan(ModelPlan.load(root / "compile" / "c"), root / "arena_plan.png")
         rep.heading("Static memory plan")
         rep.image("arena_plan.png", "tensor lifetimes (layers) against arena offsets")
     if s["compression"]:
         rep.heading("Compression stages")
         keys = list(s["compression"][0])
         rep.table(keys, [[row.get(k) for k in keys] for row in s["compression"]])
-    sizes = _load(root / "build" / "sizes.json")
-    if sizes:
+    if (root / "build" / IMAGE_FILE).is_file():
+        sizes = FirmwareImage.load(root / "build").sizes
         rep.heading("Firmware size by part")
-        rep.table(["memory", "part", "bytes"], [["flash", p, n] for p, n in sizes["flash"].items()]
-                  + [["ram", p, n] for p, n in sizes["ram"].items()])
+        rep.table(["memory", "part", "bytes"], [["flash", p, n] for p, n in sizes.flash.items()]
+                  + [["ram", p, n] for p, n in sizes.ram.items()])
     return rep.write(root)

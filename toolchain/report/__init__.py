@@ -1,1 +1,2 @@
-"""Presentation: terminal tables (plots and report files come with the pipeline)."""
+"""Presentation: the terminal and Markdown table writers (`table`), PNG plots (`plots`), report pages (`document`),
+and a threshold sweep's table, files and plot (`sweep`)."""

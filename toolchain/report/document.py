@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolchain.fsutil import write_atomic
+from toolchain.report.table import format_cell, markdown_table
 
 
-def _fmt(v) -> str:
+def _cell(v) -> str:
+    """Flags read yes/no and fractional figures keep four significant digits; the rest as in every table."""
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
     if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return "" if v is None else str(v)
+        return format_cell(v, ",.4g" if abs(v) < 1000 else ",.0f")
+    return format_cell(v)
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Report:
         self.blocks.append(("p", text))
 
     def table(self, headers: list[str], rows: list[list]) -> None:
-        self.blocks.append(("table", headers, [[_fmt(v) for v in r] for r in rows]))
+        self.blocks.append(("table", headers, [[_cell(v) for v in r] for r in rows]))
 
     def image(self, path: str, caption: str) -> None:
         self.blocks.append(("img", path, caption))
@@ -43,10 +43,7 @@ class Report:
             elif b[0] == "p":
                 out += [b[1], ""]
             elif b[0] == "table":
-                out.append("| " + " | ".join(b[1]) + " |")
-                out.append("|" + "---|" * len(b[1]))
-                out += ["| " + " | ".join(r) + " |" for r in b[2]]
-                out.append("")
+                out += [markdown_table(b[1], b[2]), ""]
             elif b[0] == "img":
                 out += [f"![{b[2]}]({b[1]})", "", f"*{b[2]}*", ""]
         return "\n".join(out)

@@ -1,31 +1,45 @@
-"""PNG plots (matplotlib, Agg backend: no display, no browser)."""
+"""PNG plots. Every figure goes through `figure` (the house style) and `png_bytes` / `save_png`.
+
+Figures are made with matplotlib's object API, not pyplot: no backend is selected, no display is needed and
+no figure is registered anywhere, so nothing has to be closed and nothing leaks between plots.
+"""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from toolchain.fsutil import write_atomic
 
-from toolchain.fsutil import write_atomic  # noqa: E402
+DPI = 110
 
 
-def _save(fig, path: Path) -> Path:
-    import io
+def figure(size: tuple[float, float] = (6.4, 4.4)):
+    """A new figure of `size` inches and its one axes."""
+    fig = Figure(figsize=size, dpi=DPI)
+    return fig, fig.add_subplot()
 
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG, cropped to what is drawn."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    write_atomic(Path(path), buf.getvalue())
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """The PNG written whole or not at all."""
+    write_atomic(Path(path), png_bytes(fig))
     return Path(path)
 
 
 def layer_instructions(layers: list[dict], path: Path, title: str) -> Path:
     """Bars: instructions per layer, labelled with the operator; instructions/MAC on a second axis."""
     ran = [x for x in layers if x.get("instructions") is not None]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(ran) + 2), 4))
+    fig, ax = figure((max(6, 0.45 * len(ran) + 2), 4))
     xs = range(len(ran))
     ax.bar(xs, [x["instructions"] for x in ran], color="#3b7dd8")
     ax.set_xticks(list(xs), [f"{x['index']} {x['op']}" for x in ran], rotation=60, ha="right", fontsize=8)
@@ -36,28 +50,29 @@ def layer_instructions(layers: list[dict], path: Path, title: str) -> Path:
         ax2 = ax.twinx()
         ax2.plot([i for i, _ in per_mac], [v for _, v in per_mac], "o", color="#d8563b")
         ax2.set_ylabel("instructions / MAC", color="#d8563b")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-def arena_plan(plan: dict, path: Path) -> Path:
-    """The static arena over time: one rectangle per tensor, layers on x, byte offsets on y."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    colors = plt.cm.tab20.colors
-    for i, t in enumerate(plan["tensors"]):
-        ax.add_patch(Rectangle((t["first_layer"], t["offset"]), t["last_layer"] - t["first_layer"] + 1,
-                               t["bytes"], facecolor=colors[i % len(colors)], edgecolor="black", linewidth=0.4))
-    layers = max((t["last_layer"] for t in plan["tensors"]), default=0) + 1
+def arena_plan(plan, path: Path) -> Path:
+    """The static arena over time: one rectangle per tensor, layers on x, byte offsets on y. `plan` is the
+    compiler's typed `ModelPlan` (read by attribute: this layer does not import the compiler)."""
+    fig, ax = figure((8, 4.5))
+    colors = matplotlib.colormaps["tab20"].colors
+    for i, t in enumerate(plan.tensors):
+        ax.add_patch(Rectangle((t.first_layer, t.offset), t.last_layer - t.first_layer + 1,
+                               t.bytes, facecolor=colors[i % len(colors)], edgecolor="black", linewidth=0.4))
+    layers = max((t.last_layer for t in plan.tensors), default=0) + 1
     ax.set_xlim(0, layers)
-    ax.set_ylim(0, max(plan["arena_bytes"], 1))
+    ax.set_ylim(0, max(plan.arena_bytes, 1))
     ax.set_xlabel("layer (tensor lifetime)")
     ax.set_ylabel("arena offset (bytes)")
-    ax.set_title(f"static arena: {plan['arena_bytes']:,} B (most alive at once: {plan['live_peak_bytes']:,} B)")
-    return _save(fig, path)
+    ax.set_title(f"static arena: {plan.arena_bytes:,} B (most alive at once: {plan.live_peak_bytes:,} B)")
+    return save_png(fig, path)
 
 
 def accuracy_vs_cost(rows: list[dict], path: Path, cost_key: str, cost_label: str, title: str) -> Path:
     """Accuracy against expected cost over exit thresholds; rows carry threshold, accuracy, cost_key."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure((6, 4))
     xs = [r[cost_key] for r in rows]
     ys = [100 * r["accuracy"] for r in rows]
     ax.plot(xs, ys, "o-", color="#3b7dd8")
@@ -67,4 +82,4 @@ def accuracy_vs_cost(rows: list[dict], path: Path, cost_key: str, cost_label: st
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)

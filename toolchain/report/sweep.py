@@ -1,11 +1,11 @@
 """A threshold sweep (`train.evaluate.Sweep`) as a terminal table, Markdown, report files and a plot."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from toolchain.fsutil import write_atomic, write_json
-from toolchain.report.table import format_table
+from toolchain.report.plots import figure, png_bytes
+from toolchain.report.table import format_table, markdown_table
 
 
 def format_sweep(result, title: str | None = None) -> str:
@@ -18,16 +18,6 @@ def sweep_markdown(result, title: str | None = None) -> str:
     out = [f"## {title}", ""] if title else []
     out += [markdown_table(headers, rows), ""] + [f"- {line}" for line in result.summary_lines()]
     return "\n".join(out) + "\n"
-
-
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return f"{v:,.2f}"
-        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
 
 
 def write_report(result, out_dir: Path, *, title: str, stem: str = "sweep") -> dict[str, Path]:
@@ -43,12 +33,7 @@ def write_report(result, out_dir: Path, *, title: str, stem: str = "sweep") -> d
 
 def plot_png(curves: dict, title: str = "Accuracy vs expected MACs") -> bytes:
     """A PNG of accuracy vs expected MACs for each labelled sweep (its fine-grid points, its no-exit point)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.4), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = figure()
     for label, result in curves.items():
         line = None
         if result.curve:
@@ -66,7 +51,4 @@ def plot_png(curves: dict, title: str = "Accuracy vs expected MACs") -> bytes:
     ax.set_title(f"{title}\n(star: final exit alone; diamond: fewest MACs within 1 pt of the star)", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(fig)

@@ -38,11 +38,12 @@ class RunResult:
     def complete(self) -> bool:
         return self.status is not None
 
-    def outputs(self, plan: dict, k: int) -> list[np.ndarray]:
-        """Sample k's outputs as arrays, sliced from the raw output buffer as the plan lays it out."""
+    def outputs(self, plan, k: int) -> list[np.ndarray]:
+        """Sample k's outputs as arrays, sliced from the raw output buffer as the plan (the compiler's
+        `ModelPlan`: runners do not import the compiler) lays it out."""
         raw = self.samples[k].output
-        return [np.frombuffer(raw[o["offset"]: o["offset"] + o["bytes"]], dtype=np.dtype(o["dtype"]))
-                .reshape(o["shape"]) for o in plan["outputs"]]
+        return [np.frombuffer(raw[o.offset: o.offset + o.bytes], dtype=np.dtype(o.dtype))
+                .reshape(o.shape) for o in plan.outputs]
 
 
 def _kv(tokens: list[str]) -> dict[str, int | str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.compiler.hostrun import HostModel
+from toolchain.compiler.model_plan import ModelPlan, TensorIO
 from toolchain.errors import ToolchainError
 from toolchain.verify.reference import ReferenceModel
 
@@ -52,14 +54,14 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def random_inputs(specs: list[dict], rng: np.random.Generator) -> list[np.ndarray]:
+def random_inputs(specs: Sequence[TensorIO], rng: np.random.Generator) -> list[np.ndarray]:
     """int8 inputs span the whole int8 range; float inputs span the range their quantization covers."""
     xs = []
     for s in specs:
-        if s["dtype"] == "int8":
-            xs.append(rng.integers(-128, 128, size=s["shape"], dtype=np.int8))
+        if s.dtype == "int8":
+            xs.append(rng.integers(-128, 128, size=s.shape, dtype=np.int8))
         else:
-            xs.append(rng.uniform(-1.0, 1.0, size=s["shape"]).astype(np.float32))
+            xs.append(rng.uniform(-1.0, 1.0, size=s.shape).astype(np.float32))
     return xs
 
 
@@ -79,15 +81,14 @@ def compare(sample: int, names: list[str], ours: list[np.ndarray], ref: list[np.
     return found
 
 
-def check_sample(plan: dict, k: int, ours: list[np.ndarray], taken: int, reference: list[np.ndarray],
+def check_sample(plan: ModelPlan, k: int, ours: list[np.ndarray], taken: int, reference: list[np.ndarray],
                  exit_threshold: int) -> tuple[int, list[Mismatch]]:
     """The exit LiteRT's outputs imply at `exit_threshold`, and how the outputs valid at the exit we took
     differ from the reference's (not compared when the exits differ)."""
     want = reference_exit(plan, reference, exit_threshold)
     if taken != want:
         return want, []
-    names = [o["name"] for o in plan["outputs"]]
-    return want, compare(k, names, ours, reference, taken_outputs(plan, taken))
+    return want, compare(k, plan.output_names, ours, reference, taken_outputs(plan, taken))
 
 
 @contextmanager
@@ -110,10 +111,9 @@ def check_against_reference(model_path: Path | str, model_dir: Path | str, sampl
     with _litert_errors(model_path):
         ref = ReferenceModel(model_path)
     rng = np.random.default_rng(seed)
-    names = [o["name"] for o in host.plan["outputs"]]
-    report = CheckReport(samples if inputs is None else len(inputs), names)
+    report = CheckReport(samples if inputs is None else len(inputs), host.plan.output_names)
     for k in range(report.samples):
-        xs = inputs[k] if inputs is not None else random_inputs(host.plan["inputs"], rng)
+        xs = inputs[k] if inputs is not None else random_inputs(host.plan.inputs, rng)
         ours, taken = host.run(xs, exit_threshold)
         with _litert_errors(model_path):
             reference = ref.run(xs)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.compiler.model_plan import ModelPlan
 from toolchain.runners.protocol import RunResult
 from toolchain.verify.check import Mismatch, check_sample
 from toolchain.verify.reference import ReferenceModel, ReferenceTensors
@@ -22,7 +23,7 @@ class DeviceComparison:
     tensors: TensorComparison | None  # every layer's output vs LiteRT's (TM_DUMP_TENSORS images only)
 
 
-def compare_run(tflite: Path, plan: dict, run: RunResult, batch: list[list[np.ndarray]],
+def compare_run(tflite: Path, plan: ModelPlan, run: RunResult, batch: list[list[np.ndarray]],
                 exit_threshold: int) -> DeviceComparison:
     """Compare the device's run of `batch` (one entry per sample it reported) with LiteRT on `tflite`."""
     ref = ReferenceTensors(tflite) if run.tensors else ReferenceModel(tflite)
@@ -37,6 +38,6 @@ def compare_run(tflite: Path, plan: dict, run: RunResult, batch: list[list[np.nd
         mismatches += found
     tensors = None
     if run.tensors:
-        names = {t["id"]: t["name"] for t in plan["tensors"] if t["id"] is not None}
+        names = {t.id: t.name for t in plan.tensors if t.id is not None}
         tensors = compare_layer_tensors(run.tensors, ref_tensors, [op for op, _ in run.layers], names)
     return DeviceComparison(mismatches, ref_outputs, expected_exits, tensors)

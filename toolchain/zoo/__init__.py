@@ -12,7 +12,7 @@ from toolchain.errors import ToolchainError
 from toolchain.registry import Registry
 from toolchain.tf import import_tf
 
-Builder = Callable[..., Any]  # build(input_shape=None, num_classes=None) -> keras.Model
+Builder = Callable[..., Any]  # build(input_shape, num_classes) -> keras.Model, given the registered defaults
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class ZooModel:
     description: str
 
     def build(self, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None):
-        return self.builder(input_shape=input_shape, num_classes=num_classes)
+        """The Keras model; a shape or class count not given is the registered one."""
+        return self.builder(input_shape=tuple(input_shape or self.input_shape),
+                            num_classes=num_classes or self.num_classes)
 
 
 MODELS: Registry[ZooModel] = Registry("zoo model")
@@ -43,6 +45,16 @@ def zoo_model(
         return builder
 
     return decorator
+
+
+def same_conv(keras, weight_decay: float) -> Callable[..., Any]:
+    """`conv(filters, kernel, strides, name)`: a "same"-padded Conv2D, He-normal initialised, with L2 weight
+    decay, as the MLPerf Tiny references build theirs."""
+    def conv(filters, kernel, strides, name):
+        return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", kernel_initializer="he_normal",
+                                   kernel_regularizer=keras.regularizers.l2(weight_decay), name=name)
+
+    return conv
 
 
 def get(name: str) -> ZooModel:

@@ -20,11 +20,10 @@ DEPTH = 4  # hidden layers on each side of the bottleneck
     num_classes=None,
     description="FC autoencoder 640-128x4-8-128x4-640 with BatchNorm",
 )
-def build(input_shape=None, num_classes=None):
+def build(input_shape, num_classes):
     """`num_classes` is ignored: the output always has the input's size."""
     _, keras = import_tf()
     layers = keras.layers
-    input_shape = tuple(input_shape or (640,))
 
     def dense_bn_relu(x, units, name):
         # No weight decay here: the reference autoencoder trains without it.

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import zoo_model
+from toolchain.zoo import same_conv, zoo_model
 
 WEIGHT_DECAY = 1e-4
 STACKS = ((16, 1), (32, 2), (64, 2))  # (filters, stride of the first conv)
@@ -18,16 +18,10 @@ STACKS = ((16, 1), (32, 2), (64, 2))  # (filters, stride of the first conv)
     num_classes=10,
     description="ResNet-8: conv 3x3 + 3 residual stacks of 16/32/64 channels",
 )
-def build(input_shape=None, num_classes=None):
+def build(input_shape, num_classes):
     _, keras = import_tf()
     layers = keras.layers
-    input_shape = tuple(input_shape or (32, 32, 3))
-    num_classes = num_classes or 10
-
-    def conv(filters, kernel, strides, name):
-        return layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                             kernel_initializer="he_normal",
-                             kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY), name=name)
+    conv = same_conv(keras, WEIGHT_DECAY)
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = conv(16, 3, 1, "conv1")(inputs)

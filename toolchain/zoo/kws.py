@@ -19,11 +19,9 @@ BLOCKS = 4
     num_classes=12,
     description="DS-CNN: conv 10x4/2 + 4 depthwise-separable blocks, 64 channels",
 )
-def build(input_shape=None, num_classes=None):
+def build(input_shape, num_classes):
     _, keras = import_tf()
     layers = keras.layers
-    input_shape = tuple(input_shape or (49, 10, 1))
-    num_classes = num_classes or 12
     l2 = keras.regularizers.l2(WEIGHT_DECAY)
 
     inputs = keras.Input(shape=input_shape, name="mfcc")

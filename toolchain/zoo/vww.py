@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import zoo_model
+from toolchain.zoo import same_conv, zoo_model
 
 STEM_FILTERS = 8
 WEIGHT_DECAY = 1e-4
@@ -23,16 +23,10 @@ BLOCKS = (
     num_classes=2,
     description="MobileNetV1 alpha 0.25: conv 3x3/2 + 13 depthwise-separable blocks",
 )
-def build(input_shape=None, num_classes=None):
+def build(input_shape, num_classes):
     _, keras = import_tf()
     layers = keras.layers
-    input_shape = tuple(input_shape or (96, 96, 3))
-    num_classes = num_classes or 2
-
-    def conv(filters, kernel, strides, name):
-        return layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                             kernel_initializer="he_normal",
-                             kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY), name=name)
+    conv = same_conv(keras, WEIGHT_DECAY)
 
     def bn_relu(x, name):
         x = layers.BatchNormalization(name=f"{name}_bn")(x)

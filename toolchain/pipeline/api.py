@@ -1,0 +1,221 @@
+"""The stage API: compile, build, run (and compress), one function each, from typed artifact to typed artifact.
+
+Both the `tinyml` subcommands (`compile`, `build`, `run`, `compress`) and `tinyml pipeline` (`run.py`) call these;
+a CLI module parses, calls one of them, and prints.
+
+  compile_stage(tflite)                 -> CompiledModel (C sources + ModelPlan)
+  build_stage(CompiledModel, board)     -> FirmwareImage (ELF, sizes, embedded TestSet, ExitThreshold)
+  run_stage(tflite, CompiledModel, FirmwareImage) -> DeviceRun (device vs LiteRT BUILTIN_REF, measured)
+  deploy(tflite, board)                 -> DeviceRun (the three above: `tinyml run`, `tinyml bench`)
+  compress_stage(model, dataset, specs) -> the compression stage table
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from toolchain.boards import Board
+from toolchain.compiler.driver import TARGETS, CompiledModel, compile_model, model_inputs
+from toolchain.compiler.exits import ExitThreshold
+from toolchain.errors import ToolchainError
+from toolchain.firmware import FirmwareImage, build_firmware, check_fits, write_testset
+from toolchain.pipeline.deploy import DeviceRun, check_samples, check_timeout, exact_layer_counts, load_inputs
+from toolchain.recipe import Recipe
+
+KERNEL_TARGETS = tuple(TARGETS)  # `--target` choices of `tinyml compile`
+
+
+# -- compile -------------------------------------------------------------------------------------------------
+
+def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False) -> CompiledModel:
+    """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
+    return compile_model(tflite, out_dir, target=target, early_exit=early_exit)
+
+
+def check_stage(tflite: Path, compiled: CompiledModel, *, samples: int, seed: int = 0,
+                exit_threshold: ExitThreshold = ExitThreshold.never()):
+    """Run `samples` random inputs through the generated C on the host and compare with LiteRT BUILTIN_REF;
+    returns the `CheckReport`."""
+    from toolchain.verify.check import check_against_reference
+
+    return check_against_reference(tflite, compiled.out_dir, samples=samples, seed=seed,
+                                   exit_threshold=exit_threshold.int8)
+
+
+# -- build ---------------------------------------------------------------------------------------------------
+
+def random_batch(compiled: CompiledModel, samples: int, seed: int = 0) -> list[list[np.ndarray]]:
+    """`samples` seeded random inputs for the model (int8 over the whole range)."""
+    from toolchain.verify.check import random_inputs
+
+    check_samples(samples)
+    rng = np.random.default_rng(seed)
+    return [random_inputs(compiled.plan.inputs, rng) for _ in range(samples)]
+
+
+def input_batch(compiled: CompiledModel, inputs: np.ndarray) -> list[list[np.ndarray]]:
+    """Samples [N, *input] of a single-input model as the batch to embed."""
+    if len(compiled.plan.inputs) != 1:
+        raise ToolchainError("--inputs supports single-input models only")
+    if len(inputs) == 0:
+        raise ToolchainError("--inputs hold no samples")
+    return [[x.reshape(compiled.plan.inputs[0].shape)] for x in inputs]
+
+
+def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
+                batch: list[list[np.ndarray]] | None = None, samples: int = 4, seed: int = 0,
+                labels: list[int] | None = None, exit_threshold: ExitThreshold | None = None,
+                keep_testset: bool = False, dump_tensors: bool = False) -> FirmwareImage:
+    """Embed the test set (`batch`, else `samples` seeded random inputs; with `keep_testset` a test set already in
+    the model directory stays), check the memories, build the image. `exit_threshold` None: the harness's int8 0.
+    `dump_tensors`: the harness prints every layer's output."""
+    testset_bytes = 0
+    if not (keep_testset and (compiled.out_dir / "testset.c").exists()):
+        batch = batch if batch is not None else random_batch(compiled, samples, seed)
+        extra = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
+        testset_bytes = write_testset(compiled.out_dir, batch, labels, **extra)
+    check_fits(compiled.plan, board, testset_bytes)
+    return build_firmware(compiled.out_dir, board, build_dir, dump_tensors=dump_tensors)
+
+
+# -- run -----------------------------------------------------------------------------------------------------
+
+def model_input_spec(tflite: Path):
+    """The single input of a .tflite, typed (`TensorIO`), read without compiling."""
+    specs = model_inputs(tflite)
+    if len(specs) != 1:
+        raise ToolchainError(f"--inputs supports single-input models only; {tflite} has {len(specs)}")
+    return specs[0]
+
+
+def read_inputs(path: Path, tflite: Path, samples: int | None) -> np.ndarray:
+    """Samples from a .npy, checked against the model's input (shape, dtype, finite values) and quantized if float;
+    the first `samples` of them (all when None). Fails before anything is compiled."""
+    return load_inputs(path, model_input_spec(tflite), samples)
+
+
+def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, exact: bool = False,
+              timeout: float = 300.0, work_dir: Path | None = None) -> DeviceRun:
+    """Run the image in QEMU and compare every embedded sample with LiteRT BUILTIN_REF on the same inputs; with a
+    TM_DUMP_TENSORS image, also every layer's output with LiteRT's intermediate tensors."""
+    from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
+    from toolchain.runners.qemu import run_qemu
+    from toolchain.verify.device import compare_run
+
+    check_timeout(timeout)
+    batch, threshold = image.testset.batch, image.exit_threshold
+    extra, counts_file = [], Path(work_dir or image.elf.parent) / "icount.txt"
+    if exact:
+        counts_file.unlink(missing_ok=True)
+        extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(image.elf), counts_file)
+    run = run_qemu(image.elf, image.board, timeout=timeout, extra_args=extra)
+    if len(run.samples) != len(batch):
+        raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
+    compared = compare_run(tflite, compiled.plan, run, batch, threshold.int8)
+    exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
+    return DeviceRun(image.board, compiled.plan, run, image.sizes, compared.mismatches, compared.reference_outputs,
+                     exact_layers, threshold, compared.expected_exits, compared.tensors)
+
+
+def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
+           labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
+           early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
+           dump_tensors: bool = False, progress: Callable[[str], None] = print) -> DeviceRun:
+    """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
+    `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared."""
+    out_dir = Path(out_dir)
+    if inputs is None:
+        check_samples(samples)
+    check_timeout(timeout)
+    progress(f"compiling {tflite}")
+    compiled = compile_stage(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit)
+    batch = random_batch(compiled, samples, seed) if inputs is None else input_batch(compiled, inputs)
+    progress(f"building firmware for {board.name} ({board.cpu})")
+    image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,
+                        exit_threshold=exit_threshold, dump_tensors=dump_tensors)
+    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
+    return run_stage(tflite, compiled, image, exact=exact, timeout=timeout)
+
+
+# -- compress ------------------------------------------------------------------------------------------------
+
+def compress_specs(recipe: Recipe | None, stages: str | list[str] | None = None, epochs: int | None = None) -> list:
+    """The compression stages to run: `stages` (names, e.g. "prune,quantize") or else the recipe's [compress]
+    stages, with the recipe's `[compress.<stage>]` option tables (every registered stage) or defaults;
+    `epochs` overrides every stage's fine-tuning epochs."""
+    from toolchain.compress import recipe_section  # noqa: F401  (registers the recipe's [compress] section)
+    from toolchain.compress.stages import STAGES, StageSpec, parse_stages
+
+    section = recipe.section("compress") if recipe is not None else None
+    if section is not None and stages is None:
+        specs = section.stage_specs()
+    else:
+        options = {name: getattr(section, name, {}) for name in STAGES} if section is not None else {}
+        specs = parse_stages(stages or [], options)
+    if not specs:
+        raise ToolchainError("no compression stages given", "set [compress] stages = [...] or pass --stages")
+    if epochs is not None:
+        specs = [StageSpec(s.kind, {**s.options, "epochs": epochs, **({"teacher_epochs": epochs}
+                                                                      if s.kind == "distill" else {})})
+                 for s in specs]
+    return specs
+
+
+def compress_dataset(recipe: Recipe | None, dataset: str | None = None):
+    """The dataset to compress on: `dataset` by name (with the recipe's dataset seed), else the recipe's."""
+    if dataset is not None:
+        from toolchain.data import load
+
+        return load(dataset, seed=recipe.dataset.seed) if recipe is not None else load(dataset)
+    from toolchain.train.loop import load_dataset
+
+    return load_dataset(recipe)
+
+
+def load_float_model(path: Path):
+    """A saved .keras model, or the model of a `tinyml train` run directory."""
+    from toolchain.compress.graph import load_keras
+
+    return load_keras(path)
+
+
+def compress_stage(model, dataset, specs: list, out_dir: Path, *, recipe: Recipe | None = None,
+                   batch_size: int | None = None, seed: int | None = None, eval_samples: int | None = None,
+                   progress: Callable[[str], None] = print) -> list:
+    """Run the compression `specs` on `model`; returns the stage table rows. Settings not given come from the
+    recipe (batch size: [compress] else [train]; seed: [train]; eval samples: [compress]; calibration samples:
+    [target]; the exit loss weight when the recipe has an exit), else the defaults."""
+    from toolchain.compiler.arena import arena_bytes
+    from toolchain.compress.stages import compress
+    from toolchain.pipeline import target  # noqa: F401  (registers [target])
+    from toolchain.verify.int8 import predict_tflite
+
+    kwargs = {}
+    if recipe is not None:
+        section = recipe.section("compress")
+        kwargs = {"batch_size": section.batch_size or recipe.train.batch_size, "seed": recipe.train.seed,
+                  "eval_samples": section.eval_samples,
+                  "calibration_samples": recipe.section("target").calibration_samples,
+                  "exit_weight": recipe.exit.loss_weight if recipe.exit.style != "none" else None}
+    given = {"batch_size": batch_size, "seed": seed, "eval_samples": eval_samples}
+    kwargs.update({k: v for k, v in given.items() if v is not None})
+    return compress(model, dataset, specs, out_dir, arena_estimator=arena_bytes, int8_runner=predict_tflite,
+                    progress=progress, **kwargs)
+
+
+def format_stage_table(results: list, title: str) -> str:
+    from toolchain.compress.table import format_rows
+
+    return format_rows(results, title=title)
+
+
+def exit_threshold(probability: float) -> ExitThreshold:
+    """Leave at an exit when its top probability >= `probability` (1.0: never)."""
+    return ExitThreshold.of(probability)
+
+
+def load_compiled(model_dir: Path) -> CompiledModel:
+    """A directory written by `compile_stage` (`tinyml compile`)."""
+    return CompiledModel.load(model_dir)

@@ -90,16 +90,6 @@ void tm_board_init(void)
     tm_runtime_init();
 }
 
-const char *tm_board_name(void)
-{
-    return TM_BOARD_NAME;
-}
-
-uint32_t tm_board_tick_hz(void)
-{
-    return TM_CORE_CLOCK_HZ;
-}
-
 void tm_board_write(const char *s, uint32_t n)
 {
     tm_uart_stm32_write(&console, s, n);

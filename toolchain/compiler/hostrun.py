@@ -26,7 +26,7 @@ def build_host_library(model_dir: Path, cc: str = "gcc") -> Path:
         raise MissingToolError(f"host C compiler '{cc}' not found", "apt-get install build-essential")
     sources = [model_dir / "model.c", *sorted((model_dir / "kernels").glob("*.c"))]
     digest = hashlib.sha256()
-    for p in sources + [model_dir / "model.h", model_dir / "kernels" / "tm_nn.h"]:
+    for p in sources + [model_dir / "model.h", *sorted((model_dir / "kernels").glob("*.h"))]:
         digest.update(p.read_bytes())
     lib = model_dir / "host" / f"libmodel-{digest.hexdigest()[:16]}.so"
     if lib.exists():

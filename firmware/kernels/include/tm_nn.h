@@ -115,7 +115,8 @@ int32_t tm_depthwise_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const 
  * acc = bias + sum((filter + filter_offset) * (input + input_offset)).
  * LiteRT's reference FULLY_CONNECTED rescales with a single rounding in IEEE double:
  * out = clamp((int32)round((double)acc * scale[oc]) + output_offset), round() = half away from zero,
- * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale. */
+ * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale. The kernel
+ * reproduces that double multiply exactly in integer arithmetic. */
 typedef struct {
     int32_t input_offset;
     int32_t filter_offset;
@@ -123,9 +124,14 @@ typedef struct {
     tm_activation activation;
 } tm_fully_connected_params;
 
-/* per_channel == 0: scale[0] serves every output channel. */
+/* The double scale[c] = m * 2^exponent[c] exactly, with the 53-bit integer mantissa
+ * m = mantissa_hi[c] * 2^32 + mantissa_lo[c] in [2^52, 2^53) (mantissa_hi in [2^20, 2^21)) and
+ * exponent in [-1074, 971] (a positive normal double). per_channel == 0: entry 0 serves every output
+ * channel. */
 typedef struct {
-    const double *scale;
+    const uint32_t *mantissa_hi;
+    const uint32_t *mantissa_lo;
+    const int32_t *exponent;
     int32_t per_channel;
 } tm_fully_connected_quant;
 

@@ -1,7 +1,7 @@
 /*
  * tm_support.h - private to the kernels (not part of the tm_nn.h API): the argument checks and
- * fixed-point helpers every kernel shares, written once. The helpers with gemmlowp / TFLite rounding
- * live in tm_support.c; the small checks are static inline so each kernel compiles them in place.
+ * fixed-point helpers every kernel shares, written once. Everything here is static inline so each
+ * kernel compiles it in place; tm_support.c holds only the shared element-wise requantization.
  */
 #ifndef TM_SUPPORT_H
 #define TM_SUPPORT_H
@@ -10,12 +10,45 @@
 
 #include "tm_nn.h"
 
-/* ---- Fixed-point arithmetic with gemmlowp / TFLite semantics (tm_support.c) -------------------- */
-int32_t tm_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+/* ---- Fixed-point arithmetic with gemmlowp / TFLite semantics ---------------------------------
+ * Inline because they run once per output element, where a call, a return and the register spills
+ * around it cost more than the arithmetic. tests/test_fixed_point.py checks them against a plain
+ * transcription of TFLite's MultiplyByQuantizedMultiplier. */
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul. gemmlowp adds 2^30 (ab >= 0) or 1 - 2^30 (ab < 0)
+ * and divides by 2^31 truncating toward zero; for ab < 0 that truncation equals flooring after
+ * adding 2^31 - 1, so both cases are floor((ab + 2^30) / 2^31). That is 2 * high word plus the
+ * carry of the low word, floor((low / 2 + 2^29) / 2^30) in 32 bits: one SMULL and four ALU
+ * instructions on Armv7-M, with no constant held in a register. */
+static inline int32_t tm_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    const int64_t ab = (int64_t)a * b;
+    const uint32_t low = (uint32_t)ab;
+    const uint32_t high_word = (uint32_t)(ab >> 32);
+    const int32_t high = (int32_t)((high_word << 1) + (((low >> 1) + (1u << 29)) >> 30));
+    /* Every other product gives at least INT32_MIN + 1; INT32_MIN * INT32_MIN gives 2^31, which
+     * wraps to INT32_MIN and saturates to INT32_MAX. */
+    return high == INT32_MIN ? INT32_MAX : high;
+}
+
 /* Rounds half away from zero. exponent must lie in [0, 31]. */
-int32_t tm_rounding_divide_by_pot(int32_t x, int32_t exponent);
+static inline int32_t tm_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
 /* x * multiplier * 2^(shift - 31) with TFLite's double rounding; shift in [-31, 30]. */
-int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift);
+static inline int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    /* TFLite computes x * 2^left in int32 and lets it wrap; uint32 reproduces that without UB. */
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return tm_rounding_divide_by_pot(tm_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
+}
 
 /* The element-wise requantization behind QUANTIZE int8 -> int8 and the standalone ReLUs. */
 tm_status tm_requantize_elementwise_s8(const tm_requantize_params *params,

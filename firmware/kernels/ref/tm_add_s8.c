@@ -5,7 +5,7 @@
 #include "tm_support.h"
 
 /* LiteRT's MultiplyByQuantizedMultiplierSmallerThanOneExp: shift <= 0, applied after the multiply. */
-static int32_t scale_down(int32_t x, int32_t multiplier, int32_t shift)
+static inline int32_t scale_down(int32_t x, int32_t multiplier, int32_t shift)
 {
     return tm_rounding_divide_by_pot(tm_saturating_rounding_doubling_high_mul(x, multiplier), -shift);
 }
@@ -30,18 +30,23 @@ tm_status tm_add_s8(const tm_context *ctx, const tm_add_params *params,
         return TM_ARG_ERROR;
     }
 
+    /* Read once: the int8 stores may alias *params, which would force reloads per element. */
+    const int32_t left_shift = params->left_shift;
+    const int32_t input1_offset = params->input1_offset, input2_offset = params->input2_offset;
+    const int32_t input1_multiplier = params->input1_multiplier, input1_shift = params->input1_shift;
+    const int32_t input2_multiplier = params->input2_multiplier, input2_shift = params->input2_shift;
+    const int32_t output_multiplier = params->output_multiplier, output_shift = params->output_shift;
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->activation.min, act_max = params->activation.max;
     const int32_t size = tm_dims_size(output_dims);
     for (int32_t i = 0; i < size; ++i) {
-        const int32_t v1 = params->input1_offset + input1[i];
-        const int32_t v2 = params->input2_offset + input2[i];
         /* LiteRT shifts and sums in int32, which wraps; uint32 reproduces that without UB. */
-        const int32_t s1 = (int32_t)((uint32_t)v1 << params->left_shift);
-        const int32_t s2 = (int32_t)((uint32_t)v2 << params->left_shift);
-        const int32_t r1 = scale_down(s1, params->input1_multiplier, params->input1_shift);
-        const int32_t r2 = scale_down(s2, params->input2_multiplier, params->input2_shift);
-        const int32_t scaled = scale_down(tm_wrapping_add(r1, r2), params->output_multiplier, params->output_shift);
-        const int32_t v = tm_wrapping_add(scaled, params->output_offset);
-        output[i] = (int8_t)tm_clamp(v, params->activation.min, params->activation.max);
+        const int32_t s1 = (int32_t)((uint32_t)(input1_offset + input1[i]) << left_shift);
+        const int32_t s2 = (int32_t)((uint32_t)(input2_offset + input2[i]) << left_shift);
+        const int32_t r1 = scale_down(s1, input1_multiplier, input1_shift);
+        const int32_t r2 = scale_down(s2, input2_multiplier, input2_shift);
+        const int32_t scaled = scale_down(tm_wrapping_add(r1, r2), output_multiplier, output_shift);
+        output[i] = (int8_t)tm_clamp(tm_wrapping_add(scaled, output_offset), act_min, act_max);
     }
     return TM_OK;
 }

@@ -27,6 +27,11 @@ tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_depthwise_conv2
     const int32_t h_in = input_dims->h, w_in = input_dims->w, c_in = input_dims->c;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t h_out = output_dims->h, w_out = output_dims->w, c_out = output_dims->c;
+    /* Read once: the int8 stores may alias *params and *quant, which would force reloads per output. */
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->activation.min, act_max = params->activation.max;
+    const int32_t *const multiplier = quant->multiplier, *const shift = quant->shift;
+    const int32_t per_channel = quant->per_channel;
     const int32_t ch_mult = params->ch_mult;
 
     for (int32_t b = 0; b < output_dims->n; ++b) {
@@ -56,11 +61,10 @@ tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_depthwise_conv2
                     if (bias != NULL) {
                         acc += bias[oc];
                     }
-                    const int32_t q = quant->per_channel ? oc : 0;
+                    const int32_t q = per_channel ? oc : 0;
                     /* LiteRT accumulates in int32, which wraps; uint32 reproduces that. */
-                    const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, quant->multiplier[q], quant->shift[q]);
-                    const int32_t v = tm_wrapping_add(scaled, params->output_offset);
-                    out[oc] = (int8_t)tm_clamp(v, params->activation.min, params->activation.max);
+                    const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, multiplier[q], shift[q]);
+                    out[oc] = (int8_t)tm_clamp(tm_wrapping_add(scaled, output_offset), act_min, act_max);
                 }
             }
         }

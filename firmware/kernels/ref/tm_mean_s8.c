@@ -17,17 +17,19 @@ tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
 
     const int32_t hw = input_dims->h * input_dims->w;
     const int32_t c = input_dims->c;
+    /* Read once: the int8 stores may alias *params, which would force reloads per output. */
+    const int32_t input_offset = params->input_offset, output_offset = params->output_offset;
+    const int32_t multiplier = params->multiplier, shift = params->shift;
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *in = input + b * hw * c;
         for (int32_t ch = 0; ch < c; ++ch) {
-            int64_t acc = (int64_t)params->input_offset * hw;
+            int64_t acc = (int64_t)input_offset * hw;
             for (int32_t i = 0; i < hw; ++i) {
                 acc += in[i * c + ch];
             }
             /* LiteRT sums in int32, which wraps; uint32 reproduces that. */
-            const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, params->multiplier, params->shift);
-            const int32_t v = tm_wrapping_add(scaled, params->output_offset);
-            output[b * c + ch] = (int8_t)tm_clamp(v, -128, 127);
+            const int32_t scaled = tm_requantize((int32_t)(uint32_t)acc, multiplier, shift);
+            output[b * c + ch] = (int8_t)tm_clamp(tm_wrapping_add(scaled, output_offset), -128, 127);
         }
     }
     return TM_OK;

@@ -1,3 +1,6 @@
+import math
+import sys
+
 from toolchain.compiler.ops.base import (
     OpDef, activation, check_activation, check_output_shape, check_weights, register, require_int8,
     weights_call,
@@ -18,6 +21,8 @@ class FullyConnected(OpDef):
             return problems + [f"weights '{w.name}' must be 2-D [out, in], got {list(w.shape)}"]
         units, depth = w.shape
         problems += check_weights(g, op, 1, 0, units)
+        if not problems:
+            problems += check_scales(rescales(inp, w, g.tensors[op.outputs[0]]))
         if op.options.get("weightsFormat", 0) != 0:
             problems.append("shuffled FULLY_CONNECTED weights are not supported")
         if inp.size % depth:
@@ -43,12 +48,34 @@ class FullyConnected(OpDef):
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-        # LiteRT's reference FC rescales in double: (double)s_in * (double)s_w / (double)s_out.
-        scales = [inp.scale * s / out.scale for s in w.quant.scale]
+        mantissas, exponents = zip(*map(decompose_scale, rescales(inp, w, out)))
         params = em.params(FullyConnectedParams(
             input_offset=-inp.zero_point, filter_offset=-w.zero_point, output_offset=out.zero_point,
             activation=Activation(*activation(op, out))))
         quant = em.params(FullyConnectedQuant(
-            scale=Symbol(em.array("double", [repr(s) for s in scales], "fc_scale")),
+            mantissa_hi=Symbol(em.array("uint32_t", [m >> 32 for m in mantissas], "fc_mantissa_hi")),
+            mantissa_lo=Symbol(em.array("uint32_t", [m & 0xFFFFFFFF for m in mantissas], "fc_mantissa_lo")),
+            exponent=Symbol(em.array("int32_t", exponents, "fc_exponent")),
             per_channel=int(w.quant.per_channel)))
         return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+
+
+def rescales(inp, w, out) -> list[float]:
+    """LiteRT's reference FC rescales in double: (double)s_in * (double)s_w[c] / (double)s_out."""
+    return [inp.scale * s / out.scale for s in w.quant.scale]
+
+
+def check_scales(scales) -> list[str]:
+    """The kernel emulates the double multiply for positive normal double scales (where no product with
+    an int32 is subnormal); float32 tensor scales always give one, so this guards hand-made graphs."""
+    bad = [s for s in scales if not (math.isfinite(s) and s >= sys.float_info.min)]
+    if bad:
+        return [f"the output rescale factor {bad[0]!r} (input scale * weight scale / output scale) is not a "
+                f"positive, finite, normal double (>= {sys.float_info.min:.3g})"]
+    return []
+
+
+def decompose_scale(scale: float) -> tuple[int, int]:
+    """A positive normal double as (m, e), scale == m * 2^e exactly, m a 53-bit integer in [2^52, 2^53)."""
+    fraction, exponent = math.frexp(scale)  # fraction in [0.5, 1): 53 bits, so the product is exact
+    return int(fraction * (1 << 53)), exponent - 53

@@ -137,7 +137,9 @@ class FullyConnectedParams(CStruct):
 class FullyConnectedQuant(CStruct):
     CTYPE: ClassVar[str] = "tm_fully_connected_quant"
     PREFIX: ClassVar[str] = "fc_quant"
-    scale: Symbol
+    mantissa_hi: Symbol
+    mantissa_lo: Symbol
+    exponent: Symbol
     per_channel: int
 
 

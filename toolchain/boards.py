@@ -17,6 +17,9 @@ from toolchain.errors import ToolchainError
 from toolchain.paths import BOARDS_DIR
 
 FEATURES = ("dsp", "fpu", "mve", "trustzone")
+# The kernel paths (firmware/kernels/<path>, compiler TARGETS) and what each needs of the core. `cmsis-nn` calls a
+# user's CMSIS-NN checkout (CMSIS_NN_ROOT), whose own build picks its DSP/MVE code from the same -mcpu.
+KERNEL_PATH_FEATURES = {"ref": (), "dsp": ("dsp",), "mve": ("dsp", "mve"), "cmsis-nn": ()}
 MAX_IRQS = 496  # external interrupts an Armv7-M/Armv8-M NVIC can have
 
 # key -> (type, required) for each table of board.toml; `features` is a list of strings.
@@ -79,6 +82,22 @@ class Board:
         assert self.systick_hz and self.icount_shift is not None, f"{self.name} has no emulator settings"
         return ticks * 1e9 / ((1 << self.icount_shift) * self.systick_hz)
 
+    @property
+    def kernel_paths(self) -> tuple[str, ...]:
+        """The kernel paths this board's core can run (its default, `kernels`, among them)."""
+        return tuple(k for k, needs in KERNEL_PATH_FEATURES.items() if set(needs) <= set(self.features))
+
+    def check_kernels(self, kernels: str) -> None:
+        """A one-line error unless this board's core runs kernel path `kernels`."""
+        if kernels not in KERNEL_PATH_FEATURES:
+            raise ToolchainError(f"unknown kernel path {kernels!r}",
+                                 f"choose one of: {', '.join(KERNEL_PATH_FEATURES)}")
+        missing = [f for f in KERNEL_PATH_FEATURES[kernels] if f not in self.features]
+        if missing:
+            raise ToolchainError(f"board {self.name} ({self.cpu}) has no {'/'.join(m.upper() for m in missing)} "
+                                 f"extension: it cannot run the {kernels} kernels",
+                                 f"use --kernels {' or '.join(self.kernel_paths)}")
+
     def estimated_ms(self, instructions: float) -> float:
         return instructions * self.cpi / self.clock_hz * 1e3
 
@@ -127,6 +146,11 @@ def _check_values(d: dict) -> list[str]:
         problems.append(f"num_irqs must be 1 to {MAX_IRQS} (the external interrupts of the core), not {d['num_irqs']}")
     if not re.fullmatch(r"[a-z0-9_]+", d["uart"]["driver"]):
         problems.append(f"[uart] driver must name firmware/drivers/uart_<driver>.c, not {d['uart']['driver']!r}")
+    if d["kernels"] not in KERNEL_PATH_FEATURES:
+        problems.append(f"kernels must be one of {', '.join(KERNEL_PATH_FEATURES)}, not {d['kernels']!r}")
+    elif isinstance(features, list) and (missing := [f for f in KERNEL_PATH_FEATURES[d["kernels"]]
+                                                     if f not in features]):
+        problems.append(f"kernels = {d['kernels']!r} needs features {', '.join(map(repr, missing))}")
     for region in ("flash", "ram"):
         mem = d["memory"][region]
         if mem["origin"] < 0 or mem["size"] <= 0 or mem["origin"] + mem["size"] > 1 << 32:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolchain.cli.base import Command, check_output_dir, command, non_negative_int, probability
-from toolchain.pipeline.api import KERNEL_TARGETS
+from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
 from toolchain.report.table import format_table
 
 
@@ -39,8 +39,12 @@ class Compile(Command):
     def add_arguments(self, p):
         p.add_argument("model", type=Path, help="fully int8-quantized .tflite file")
         p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
-        p.add_argument("--target", choices=sorted(KERNEL_TARGETS), default="ref",
-                       help="kernel implementation (default ref)")
+        p.add_argument("--kernels", "--target", dest="kernels", choices=KERNEL_TARGETS, default="ref",
+                       help="kernel path: ref (portable C, default), dsp (Armv7E-M/Armv8-M DSP: M4, M7, M33), "
+                            "mve (Cortex-M55 Helium)")
+        p.add_argument("--reference", choices=REFERENCES, default="litert",
+                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, default) or "
+                            "tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice)")
         p.add_argument("--check", type=non_negative_int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
         p.add_argument("--early-exit", action="store_true",
@@ -53,7 +57,8 @@ class Compile(Command):
         from toolchain.pipeline.api import compile_stage
 
         check_output_dir(args.out, "-o/--out")
-        result = compile_stage(args.model, args.out, target=args.target, early_exit=args.early_exit)
+        result = compile_stage(args.model, args.out, target=args.kernels, early_exit=args.early_exit,
+                               reference=args.reference)
         print_compile_summary(result)
         for ex in result.plan.exits:
             print(f"early exit {ex.index}: output '{ex.output}' after {ex.layers} layers, "

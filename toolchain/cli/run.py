@@ -8,6 +8,7 @@ from toolchain.cli.base import (
     Command, check_output_dir, check_output_file, command, positive_float, positive_int, probability,
 )
 from toolchain.cli.build import print_sizes
+from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
 from toolchain.fsutil import write_json
 from toolchain.report.table import format_table
 
@@ -24,7 +25,8 @@ def print_run(result) -> None:
     print()
     cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
     print(format_table(["figure", "value"], [
-        ["bit-exact vs LiteRT BUILTIN_REF", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
+        ["kernel path", s["kernels"]],
+        [f"bit-exact vs {s['reference']}", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
         *([["early exits taken (rate)", f"{s['exit_rate']:.0%} at int8 threshold {s['exit_threshold']}"]]
           if s["exits"] else []),
         ["instructions / inference" + (" (mean)" if s["exits"] else ""), s["instructions_mean"]],
@@ -50,6 +52,11 @@ class Run(Command):
     def add_arguments(self, p):
         p.add_argument("model", type=Path, help="fully int8 .tflite")
         p.add_argument("--board", default="mps2-an386", help="emulated board (default mps2-an386)")
+        p.add_argument("--kernels", choices=KERNEL_TARGETS,
+                       help="kernel path: ref, dsp or mve (default: the board's, see `tinyml boards`)")
+        p.add_argument("--reference", choices=REFERENCES, default="litert",
+                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, default) or "
+                            "tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice)")
         p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
         p.add_argument("--samples", type=positive_int,
                        help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
@@ -81,6 +88,7 @@ class Run(Command):
         result = api.deploy(args.model, board, out, inputs=inputs, samples=samples, timeout=args.timeout,
                             exact=args.exact, early_exit=args.early_exit,
                             exit_threshold=api.exit_threshold(args.threshold), dump_tensors=args.dump_tensors,
+                            kernels=args.kernels, reference=args.reference,
                             progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result)
         if result.tensors is not None:

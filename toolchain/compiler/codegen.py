@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 
 from toolchain.compiler.ir import Graph
-from toolchain.compiler.ops import OPS
+from toolchain.compiler.ops import OPS, variants
 from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, designated
 from toolchain.compiler.planner import Plan
 from toolchain.errors import ToolchainError
@@ -34,8 +34,9 @@ class Emitter:
     """Hands out C symbols for constants, parameter structs and tensor pointers, and collects their
     declarations in order. Identical declarations are emitted once."""
 
-    def __init__(self, g: Graph, plan: Plan):
+    def __init__(self, g: Graph, plan: Plan, target: str = "ref", reference: str = "litert"):
         self.g, self.plan = g, plan
+        self.target, self.reference = target, reference  # the kernel path; whose rounding to reproduce
         self.decls: list[str] = []
         self._seen: dict[str, str] = {}
         self._consts: dict[int, str] = {}
@@ -57,6 +58,15 @@ class Emitter:
         values = list(values)
         return self._declare(prefix, f"static const {ctype} @NAME@[{len(values)}] = {{{_c_list(values)}}};",
                              len(values) * (8 if ctype == "double" else 4))
+
+    def weights(self, ctype: str, values, prefix: str, comment: str = "") -> str:
+        """A word-aligned constant array in flash counted as model weights: re-laid-out weights, folded
+        biases and other per-layer data a kernel variant reads (`values` a flat sequence)."""
+        values = [int(v) for v in np.asarray(values).reshape(-1)]
+        size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4}[ctype]
+        note = f"/* {c_comment(comment)} */\n" if comment else ""
+        return self._declare(prefix, f"{note}static const {ctype} @NAME@[{max(len(values), 1)}] TM_ALIGNED(4) = "
+                                     f"{{{_c_list(values or [0])}}};", len(values) * size)
 
     def static(self, ctype: str, prefix: str, init: str) -> str:
         return self._declare(prefix, f"static const {ctype} @NAME@ = {init};")
@@ -134,16 +144,18 @@ def describe_io(g: Graph, tid: int, name: str) -> dict:
     }
 
 
-def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], int]:
-    """Returns (model.c, model.h, layers, flash bytes of constants)."""
-    em = Emitter(g, plan)
+def generate(g: Graph, plan: Plan, source: str, target: str = "ref", reference: str = "litert",
+             headers: list[str] | tuple[str, ...] = ()) -> tuple[str, str, list[Layer], int]:
+    """Returns (model.c, model.h, layers, flash bytes of constants). `target`: the kernel path whose variants
+    the ops may call (their declarations in `headers`); `reference`: whose rounding to reproduce."""
+    em = Emitter(g, plan, target, reference)
     checks = {p.after - 1: exit_check(g, plan, em, k, p) for k, p in enumerate(g.exits)}
     layers = []
     for i, op in enumerate(g.ops):
         em.op_index = i
         opdef = OPS.get(op.kind)
         dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs)
-        layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), opdef.emit(op, g, em),
+        layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), variants.emit(op, g, em),
                             checks.get(i, ""), dumps))
     outputs = [
         {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}
@@ -154,7 +166,8 @@ def generate(g: Graph, plan: Plan, source: str) -> tuple[str, str, list[Layer], 
     outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid]}
             for tid, name in zip(g.outputs, g.output_names)]
     ctx = {
-        "source": c_comment(source), "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
+        "source": c_comment(source), "target": target, "reference": reference, "headers": list(headers),
+        "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
         "outputs": outputs, "inputs": inputs, "outs": outs, "input_size": plan.input_size,
         "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
         "exits": [{"index": k, "output": g.outputs.index(p.output)} for k, p in enumerate(g.exits)],

@@ -14,13 +14,12 @@ from toolchain.compiler.model_plan import PLAN_FILE, ArenaTensor, ExitInfo, Laye
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory
+from toolchain.compiler.targets import TARGETS, check_reference, check_target
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
 from toolchain.paths import FIRMWARE_DIR
 
 KERNEL_INCLUDE = FIRMWARE_DIR / "kernels" / "include"
-# Each target lists the kernel source folders it compiles, most specific first.
-TARGETS = {"ref": ("ref",)}
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,27 @@ def model_inputs(model_path: Path | str) -> tuple[TensorIO, ...]:
 
 
 def kernel_sources(target: str) -> list[Path]:
-    """The kernel files copied next to model.c: the target's C sources, then the kernels' private headers
-    (tm_nn.h, the public API, is copied on its own)."""
-    if target not in TARGETS:
-        raise ToolchainError(f"unknown kernel target {target!r}", f"choose one of: {', '.join(TARGETS)}")
-    sources = sorted(p for folder in TARGETS[target] for p in (FIRMWARE_DIR / "kernels" / folder).glob("*.c"))
-    return sources + sorted(p for p in KERNEL_INCLUDE.glob("*.h") if p.name != "tm_nn.h")
+    """The kernel files copied next to model.c: the path's C sources and headers, then the kernels' private
+    headers (tm_nn.h, the public API, is copied on its own)."""
+    check_target(target)
+    folders = [FIRMWARE_DIR / "kernels" / folder for folder in TARGETS[target]]
+    sources = sorted(p for folder in folders for p in folder.glob("*.c"))
+    headers = sorted(p for folder in folders for p in folder.glob("*.h"))
+    return sources + headers + sorted(p for p in KERNEL_INCLUDE.glob("*.h") if p.name != "tm_nn.h")
+
+
+def kernel_output_path(src: Path) -> str:
+    """Where a kernel file goes in the compile output: kernels/<name> for the portable kernels and the shared
+    headers, kernels/<path>/<name> for a path's (dsp/tm_conv2d_s8.c beside ref's tm_conv2d_s8.c)."""
+    folder = src.parent.name
+    return f"kernels/{src.name}" if folder in ("ref", "include") else f"kernels/{folder}/{src.name}"
+
+
+def path_headers(target: str) -> list[str]:
+    """The headers declaring a kernel path's variants (kernels/<path>/tm_<op>_s8.h), included by model.c after
+    tm_nn.h, as "<path>/tm_<op>_s8.h"."""
+    return [f"{folder}/{p.name}" for folder in TARGETS[target] if folder != "ref"
+            for p in sorted((FIRMWARE_DIR / "kernels" / folder).glob("tm_*.h"))]
 
 
 def check_supported(g: Graph) -> None:
@@ -83,7 +97,7 @@ def check_supported(g: Graph) -> None:
 
 
 def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_bytes: int,
-                target: str) -> ModelPlan:
+                target: str, reference: str = "litert") -> ModelPlan:
     tensors = []
     for buf in sorted(plan.buffers.values(), key=lambda b: (b.first, b.offset)):
         t = g.tensors[buf.tensor]
@@ -95,6 +109,7 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
         source_sha256=sha256_file(source),
         toolchain_version=__version__,
         target=target,
+        reference=reference,
         arena_bytes=plan.arena_size,
         live_peak_bytes=plan.live_peak,
         weights_bytes=weight_bytes,
@@ -118,10 +133,12 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
 
 
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
-                  early_exit: bool = False) -> CompiledModel:
-    """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
+                  early_exit: bool = False, reference: str = "litert") -> CompiledModel:
+    """`target`: the kernel path (TARGETS). `early_exit`: the outputs other than the final one are exits the
+    generated code may return at. `reference`: whose rounding to reproduce (REFERENCES)."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     sources = kernel_sources(target)
+    check_reference(reference)
     g_in = load_tflite(model_path)
     check_supported(g_in)
     g = optimize(g_in)
@@ -129,12 +146,13 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         g = schedule_exits(g)
     if not g.ops:
         raise ToolchainError(f"{model_path} computes nothing (no operators left after removing reshapes)")
-    plan = plan_memory(g)
-    model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name)
-    report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target)
+    plan = plan_memory(g, target=target)
+    model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
+                                                      headers=path_headers(target))
+    report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target, reference)
     # Everything is generated in memory first: a failure above leaves out_dir untouched.
     files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: report.to_json(),
-             **{f"kernels/{src.name}": src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}
+             **{kernel_output_path(src): src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
 

@@ -13,6 +13,7 @@ from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import MissingToolError, ToolchainError
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+HOST_TARGETS = ("ref", "dsp")  # kernel paths with a host build (dsp: tm_simd.h's C equivalents of its instructions)
 _NP = {"int8": np.int8, "float32": np.float32, "int32": np.int32}
 
 
@@ -24,9 +25,9 @@ def build_host_library(model_dir: Path, cc: str = "gcc") -> Path:
     model_dir = Path(model_dir)
     if shutil.which(cc) is None:
         raise MissingToolError(f"host C compiler '{cc}' not found", "apt-get install build-essential")
-    sources = [model_dir / "model.c", *sorted((model_dir / "kernels").glob("*.c"))]
+    sources = [model_dir / "model.c", *sorted((model_dir / "kernels").rglob("*.c"))]
     digest = hashlib.sha256()
-    for p in sources + [model_dir / "model.h", *sorted((model_dir / "kernels").glob("*.h"))]:
+    for p in sources + [model_dir / "model.h", *sorted((model_dir / "kernels").rglob("*.h"))]:
         digest.update(p.read_bytes())
     lib = model_dir / "host" / f"libmodel-{digest.hexdigest()[:16]}.so"
     if lib.exists():
@@ -63,6 +64,11 @@ class HostModel:
     def __init__(self, model_dir: Path | str):
         model_dir = Path(model_dir)
         self.plan = ModelPlan.load(model_dir)
+        if self.plan.target not in HOST_TARGETS:
+            raise ToolchainError(f"{model_dir} uses the {self.plan.target} kernels, which run only on their core "
+                                 "(the host runs ref and dsp)",
+                                 "check it on the device: `tinyml run MODEL.tflite --board mps3-an547`, or compile "
+                                 "with --kernels ref or dsp for a host check")
         self._lib = ctypes.CDLL(str(build_host_library(model_dir)))
         self._run = self._lib.tm_model_run
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]

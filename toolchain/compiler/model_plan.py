@@ -6,7 +6,7 @@ works with the attributes. A file that does not match the layout is one `Toolcha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from toolchain.errors import ToolchainError
@@ -103,6 +103,7 @@ class ModelPlan:
     layers: tuple[LayerInfo, ...]
     tensors: tuple[ArenaTensor, ...]
     exits: tuple[ExitInfo, ...] = ()
+    reference: str = "litert"  # whose rounding the code reproduces: litert (BUILTIN_REF) or tflm
 
     @property
     def output_names(self) -> list[str]:
@@ -120,7 +121,7 @@ class ModelPlan:
         for f in fields(cls):
             if f.name in nested:
                 values[f.name] = tuple(nested[f.name].from_dict(x) for x in d.get(f.name, []))
-            else:
+            elif f.name in d or f.default is MISSING:
                 values[f.name] = d[f.name]
         return cls(**values)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from toolchain.compiler.ir import Graph
-from toolchain.compiler.ops import OPS
+from toolchain.compiler.ops import variants
 
 ALIGN = 16
 
@@ -83,15 +83,16 @@ def place(buffers: list[Buffer]) -> list[Buffer]:
     return placed
 
 
-def scratch_requirements(g: Graph) -> dict[int, int]:
-    """Op index -> scratch bytes its kernel asks for (each op's `scratch_bytes`, the C `_get_buffer_size`)."""
-    return {i: OPS.get(op.kind).scratch_bytes(op, g) for i, op in enumerate(g.ops)}
+def scratch_requirements(g: Graph, target: str = "ref") -> dict[int, int]:
+    """Op index -> scratch bytes its kernel on kernel path `target` asks for (each op's `scratch_bytes`, the
+    C `_get_buffer_size`)."""
+    return {i: variants.scratch_bytes(op, g, target) for i, op in enumerate(g.ops)}
 
 
-def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None) -> Plan:
-    """`scratch_sizes` (op index -> bytes) defaults to what the ops' kernels ask for."""
+def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: str = "ref") -> Plan:
+    """`scratch_sizes` (op index -> bytes) defaults to what the ops' kernels on path `target` ask for."""
     if scratch_sizes is None:
-        scratch_sizes = scratch_requirements(g)
+        scratch_sizes = scratch_requirements(g, target)
     spans = lifetimes(g)
     wanted = [Buffer(t, g.tensors[t].name, g.tensors[t].nbytes, a, b) for t, (a, b) in spans.items()]
     # Scratch buffers get negative ids so they never collide with tensor ids.

@@ -17,21 +17,23 @@ from typing import Callable
 import numpy as np
 
 from toolchain.boards import Board
-from toolchain.compiler.driver import TARGETS, CompiledModel, compile_model, model_inputs
+from toolchain.compiler.driver import CompiledModel, compile_model, model_inputs
 from toolchain.compiler.exits import ExitThreshold
+from toolchain.compiler.targets import REFERENCES, TARGETS  # noqa: F401  (REFERENCES: for the CLI)
 from toolchain.errors import ToolchainError
 from toolchain.firmware import FirmwareImage, build_firmware, check_fits, write_testset
 from toolchain.pipeline.deploy import DeviceRun, check_samples, check_timeout, exact_layer_counts, load_inputs
 from toolchain.recipe import Recipe
 
-KERNEL_TARGETS = tuple(TARGETS)  # `--target` choices of `tinyml compile`
+KERNEL_TARGETS = tuple(TARGETS)  # `--kernels` choices of `tinyml compile` and `tinyml run`
 
 
 # -- compile -------------------------------------------------------------------------------------------------
 
-def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False) -> CompiledModel:
+def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False,
+                  reference: str = "litert") -> CompiledModel:
     """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
-    return compile_model(tflite, out_dir, target=target, early_exit=early_exit)
+    return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference)
 
 
 def check_stage(tflite: Path, compiled: CompiledModel, *, samples: int, seed: int = 0,
@@ -71,6 +73,7 @@ def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
     """Embed the test set (`batch`, else `samples` seeded random inputs; with `keep_testset` a test set already in
     the model directory stays), check the memories, build the image. `exit_threshold` None: the harness's int8 0.
     `dump_tensors`: the harness prints every layer's output."""
+    board.check_kernels(compiled.plan.target)
     testset_bytes = 0
     if not (keep_testset and (compiled.out_dir / "testset.c").exists()):
         batch = batch if batch is not None else random_batch(compiled, samples, seed)
@@ -122,15 +125,19 @@ def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, ex
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
            labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
            early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
-           dump_tensors: bool = False, progress: Callable[[str], None] = print) -> DeviceRun:
+           dump_tensors: bool = False, kernels: str | None = None, reference: str = "litert",
+           progress: Callable[[str], None] = print) -> DeviceRun:
     """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
-    `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared."""
+    `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared.
+    `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce."""
     out_dir = Path(out_dir)
+    kernels = kernels or board.kernels
+    board.check_kernels(kernels)
     if inputs is None:
         check_samples(samples)
     check_timeout(timeout)
-    progress(f"compiling {tflite}")
-    compiled = compile_stage(tflite, out_dir / "c", target=board.kernels, early_exit=early_exit)
+    progress(f"compiling {tflite} for the {kernels} kernels")
+    compiled = compile_stage(tflite, out_dir / "c", target=kernels, early_exit=early_exit, reference=reference)
     batch = random_batch(compiled, samples, seed) if inputs is None else input_batch(compiled, inputs)
     progress(f"building firmware for {board.name} ({board.cpu})")
     image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.boards import get_board
-from toolchain.compiler.driver import TARGETS
+from toolchain.compiler.targets import TARGETS
 from toolchain.errors import ToolchainError
 from toolchain.report.table import markdown_table
 

@@ -79,6 +79,9 @@ def exact_layer_counts(hits: list[int], run: RunResult) -> list[list[int | None]
     return counts
 
 
+REFERENCE_NAMES = {"litert": "LiteRT BUILTIN_REF", "tflm": "tflite-micro"}
+
+
 @dataclass
 class DeviceRun:
     """The run stage's artifact: what the device reported, against LiteRT BUILTIN_REF on the same inputs."""
@@ -127,7 +130,8 @@ class DeviceRun:
             "board": self.board.name,
             "samples": n,
             "bit_exact": self.bit_exact,
-            "reference": "LiteRT BUILTIN_REF",
+            "reference": REFERENCE_NAMES.get(self.plan.reference, self.plan.reference),
+            "kernels": self.plan.target,
             "instructions_mean": round(mean),
             "exit_threshold": self.exit_threshold.int8,
             "exits": len(self.plan.exits),

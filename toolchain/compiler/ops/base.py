@@ -53,6 +53,7 @@ class OpDef:
         raise NotImplementedError
 
     def emit(self, op: Op, g: Graph, em: "Emitter") -> str:
+        """The C call of the portable kernel (`em.reference`: whose rounding to reproduce)."""
         raise NotImplementedError
 
 

@@ -1,0 +1,1 @@
+"""The dsp kernel path's op variants (one module per op, each registering a Variant)."""

@@ -126,6 +126,10 @@ BAD_BOARDS = {
                                 'features lacks "fpu"'),
     "name differs from folder": (r'^name = .*', 'name = "other"', "differs from its folder",
                                  'name must be "my-m4", like its folder'),
+    "dsp kernels without the feature": (r'^features = .*', 'features = ["fpu"]', "kernels = 'dsp' needs features 'dsp'",
+                                        'kernels = "dsp" needs features "dsp"'),
+    "unknown kernel path": (r'^kernels = .*', 'kernels = "fast"', "kernels must be one of ref, dsp, mve",
+                            "kernels must be one of ref, dsp, mve"),
 }
 
 

@@ -96,7 +96,7 @@ class Board:
         if missing:
             raise ToolchainError(f"board {self.name} ({self.cpu}) has no {'/'.join(m.upper() for m in missing)} "
                                  f"extension: it cannot run the {kernels} kernels",
-                                 f"use --kernels {' or '.join(self.kernel_paths)}")
+                                 f"use --kernels {', '.join(self.kernel_paths[:-1])} or {self.kernel_paths[-1]}")
 
     def estimated_ms(self, instructions: float) -> float:
         return instructions * self.cpi / self.clock_hz * 1e3

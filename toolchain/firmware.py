@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.boards import Board, get_board
+from toolchain.compiler import cmsis_nn
 from toolchain.compiler.exits import ExitThreshold
 from toolchain.compiler.hostrun import pack_inputs
 from toolchain.compiler.model_plan import ModelPlan
@@ -227,7 +228,7 @@ def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: b
     check_testset(model_dir)
     configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", "-DAPP=harness",
                  f"-DMODEL_DIR={model_dir}", f"-DTM_PROFILE={'ON' if profile else 'OFF'}",
-                 f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}"]
+                 f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}", f"-DCMSIS_NN_ROOT={cmsis_nn_root(model_dir)}"]
     for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", "2"]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -242,9 +243,21 @@ def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: b
     return FirmwareImage(elf, board, size_by_part(build_dir / "firmware.map", board), TestSet.load(model_dir))
 
 
+def cmsis_nn_root(model_dir: Path) -> str:
+    """The CMSIS-NN checkout a cmsis-nn compile recorded (checked again: it is the user's and may have moved);
+    "" for every other kernel path."""
+    if ModelPlan.load(model_dir).target != cmsis_nn.TARGET:
+        return ""
+    root = cmsis_nn.CmsisCheckout.load(model_dir).root
+    cmsis_nn.check_layout(root)
+    return str(root)
+
+
 _MAP_LINE = re.compile(r"^\s+(\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)\s*$")
 # (part, object file path contains, input section prefixes or None for any)
-PARTS = (("arena", "model.c", (".bss",)), ("model weights", "model.c", (".rodata", ".data")),
+# CMSIS-NN (--kernels cmsis-nn) first: its library lies in the build directory, whatever that path contains.
+PARTS = (("CMSIS-NN kernels", "libtm_cmsis_nn.a(", None),
+         ("arena", "model.c", (".bss",)), ("model weights", "model.c", (".rodata", ".data")),
          ("model code", "model.c", None), ("kernels", "/kernels/", None), ("test set", "testset.c", None),
          ("harness", "/app/", None), ("C library", "/lib", None))
 

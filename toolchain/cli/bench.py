@@ -17,7 +17,10 @@ class Bench(Command):
         p.add_argument("models", nargs="+", type=Path,
                        help=".tflite files, or recipes (models/<name>.toml: trained and exported first, cached)")
         p.add_argument("--boards", default="mps2-an386", help="comma-separated boards (default mps2-an386)")
-        p.add_argument("--kernels", default="ref", help="comma-separated kernel paths (default ref)")
+        p.add_argument("--kernels", default="board",
+                       help="comma-separated kernel paths: ref, dsp, mve, cmsis-nn, or board (each board's default, "
+                            "the default); a path a board's core lacks is skipped. cmsis-nn: Arm's CMSIS-NN from "
+                            "CMSIS_NN_ROOT (compared with tflite-micro), and a vs_cmsis_nn column for the other rows")
         p.add_argument("--jobs", type=positive_int, default=2, help="parallel processes (default 2)")
         p.add_argument("--samples", type=positive_int, default=1, help="samples per run (default 1)")
         p.add_argument("--out", type=Path, default=Path("build/bench"), help="work directory")
@@ -25,16 +28,20 @@ class Bench(Command):
         p.add_argument("--json", type=Path, help="write the table as JSON")
 
     def run(self, args):
-        from toolchain.pipeline.bench import COLUMNS, failures, run_matrix, to_csv
+        from toolchain.pipeline.bench import COLUMNS, board_paths, failures, run_matrix, to_csv
 
         check_output_dir(args.out, "--out")
         check_output_file(args.csv, "--csv")
         check_output_file(args.json, "--json")
 
-        rows = run_matrix(args.models, args.boards.split(","), args.kernels.split(","), args.out, args.jobs,
-                          args.samples)
-        print(format_table(COLUMNS, [[r[c] if not isinstance(r[c], bool) else ("yes" if r[c] else "NO")
+        boards, kernels = args.boards.split(","), args.kernels.split(",")
+        rows = run_matrix(args.models, boards, kernels, args.out, args.jobs, args.samples)
+        print(format_table(COLUMNS, [[r.get(c) if not isinstance(r.get(c), bool) else ("yes" if r[c] else "NO")
                                       for c in COLUMNS] for r in rows]))
+        for board, path in board_paths(boards, kernels)[1]:
+            print(f"skipped: {path} on {board} (its core cannot run the {path} kernels)")
+        if any(r.get("vs_cmsis_nn") is not None for r in rows):
+            print("vs_cmsis_nn: instructions / CMSIS-NN's on the same model and board (below 1: fewer than CMSIS-NN)")
         if args.csv:
             write_atomic(args.csv, to_csv(rows))
         if args.json:

@@ -41,10 +41,11 @@ class Compile(Command):
         p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
         p.add_argument("--kernels", "--target", dest="kernels", choices=KERNEL_TARGETS, default="ref",
                        help="kernel path: ref (portable C, default), dsp (Armv7E-M/Armv8-M DSP: M4, M7, M33), "
-                            "mve (Cortex-M55 Helium)")
-        p.add_argument("--reference", choices=REFERENCES, default="litert",
-                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, default) or "
-                            "tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice)")
+                            "mve (Cortex-M55 Helium), cmsis-nn (calls CMSIS_NN_ROOT=<your CMSIS-NN checkout>)")
+        p.add_argument("--reference", choices=REFERENCES,
+                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, the default) "
+                            "or tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice; the default of "
+                            "--kernels cmsis-nn)")
         p.add_argument("--check", type=non_negative_int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
         p.add_argument("--early-exit", action="store_true",
@@ -58,7 +59,7 @@ class Compile(Command):
 
         check_output_dir(args.out, "-o/--out")
         result = compile_stage(args.model, args.out, target=args.kernels, early_exit=args.early_exit,
-                               reference=args.reference)
+                               reference=args.reference, host_check=args.check > 0)
         print_compile_summary(result)
         for ex in result.plan.exits:
             print(f"early exit {ex.index}: output '{ex.output}' after {ex.layers} layers, "

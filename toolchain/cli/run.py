@@ -16,26 +16,39 @@ from toolchain.report.table import format_table
 def print_run(result) -> None:
     s = result.summary()
     layers = result.layer_instructions(0)
+    cycles = result.layer_cycles(0) if s["cycles_mean"] is not None else None
     rows = [[i, op, macs, round(ins) if ins is not None else None, ins / macs if ins and macs else None]
-            for i, ((op, macs), ins) in enumerate(zip(result.run.layers, layers))]
-    print(format_table(["#", "op", "MACs", "instructions", "instr/MAC"], rows,
+            + ([cyc] if cycles is not None else [])
+            for i, ((op, macs), ins, cyc) in enumerate(zip(result.run.layers, layers, cycles or [None] * len(layers)))]
+    print(format_table(["#", "op", "MACs", "instructions", "instr/MAC"] + (["est. cycles"] if cycles else []), rows,
                        title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
     print()
     print_sizes(result.firmware, result.board)
     print()
-    cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
+    mean = " (mean)" if s["exits"] else ""
+    if s["cycles_mean"] is not None:
+        latency = ["estimated latency @ {:g} MHz (from estimated cycles)".format(s["clock_hz"] / 1e6)]
+        cycle_rows = [[f"estimated cycles / inference{mean} (no wait states)", s["cycles_mean"]],
+                      ["estimated cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"]]
+        title = f"summary (emulator: instruction counts; cycles estimated: {s['cycle_model']})"
+    else:
+        cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
+        latency = [f"estimated latency @ {s['clock_hz'] / 1e6:g} MHz ({cpi})"]
+        cycle_rows = []
+        title = "summary (emulator: instruction counts, not cycles)"
     print(format_table(["figure", "value"], [
         ["kernel path", s["kernels"]],
         [f"bit-exact vs {s['reference']}", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
         *([["early exits taken (rate)", f"{s['exit_rate']:.0%} at int8 threshold {s['exit_threshold']}"]]
           if s["exits"] else []),
-        ["instructions / inference" + (" (mean)" if s["exits"] else ""), s["instructions_mean"]],
+        ["instructions / inference" + mean, s["instructions_mean"]],
         ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"],
-        [f"estimated latency @ {s['clock_hz'] / 1e6:g} MHz ({cpi})", f"{s['estimated_latency_ms']:.2f} ms"],
+        *cycle_rows,
+        [*latency, f"{s['estimated_latency_ms']:.2f} ms"],
         ["arena (static, exact)", s["arena_bytes"]],
         ["stack high-water", s["stack_bytes"]],
         ["flash total", s["flash_bytes"]],
-    ], title="summary (emulator: instruction counts, not cycles)"))
+    ], title=title))
     if not result.exits_agree:
         print(f"  exit mismatch: device {result.exits} vs host {result.expected_exits}")
     for m in result.mismatches[:5]:
@@ -53,10 +66,12 @@ class Run(Command):
         p.add_argument("model", type=Path, help="fully int8 .tflite")
         p.add_argument("--board", default="mps2-an386", help="emulated board (default mps2-an386)")
         p.add_argument("--kernels", choices=KERNEL_TARGETS,
-                       help="kernel path: ref, dsp or mve (default: the board's, see `tinyml boards`)")
-        p.add_argument("--reference", choices=REFERENCES, default="litert",
-                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, default) or "
-                            "tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice)")
+                       help="kernel path: ref, dsp, mve, or cmsis-nn (CMSIS_NN_ROOT=<your CMSIS-NN checkout>) "
+                            "(default: the board's, see `tinyml boards`)")
+        p.add_argument("--reference", choices=REFERENCES,
+                       help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, the default) "
+                            "or tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice; the default of "
+                            "--kernels cmsis-nn)")
         p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
         p.add_argument("--samples", type=positive_int,
                        help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")

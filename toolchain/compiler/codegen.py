@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from toolchain.compiler import cmsis_nn
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS, variants
 from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, designated
@@ -155,7 +156,8 @@ def generate(g: Graph, plan: Plan, source: str, target: str = "ref", reference: 
         em.op_index = i
         opdef = OPS.get(op.kind)
         dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs)
-        layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), variants.emit(op, g, em),
+        call = cmsis_nn.emit(op, g, em) if target == cmsis_nn.TARGET else variants.emit(op, g, em)
+        layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), call,
                             checks.get(i, ""), dumps))
     outputs = [
         {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import __version__
+from toolchain.compiler import cmsis_nn
 from toolchain.compiler.codegen import describe_io, generate
 from toolchain.compiler.exits import schedule_exits
 from toolchain.compiler.frontend import load_tflite
@@ -14,7 +15,7 @@ from toolchain.compiler.model_plan import PLAN_FILE, ArenaTensor, ExitInfo, Laye
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory
-from toolchain.compiler.targets import TARGETS, check_reference, check_target
+from toolchain.compiler.targets import EXTERNAL_TARGETS, check_reference, kernel_folders
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
 from toolchain.paths import FIRMWARE_DIR
@@ -58,8 +59,7 @@ def model_inputs(model_path: Path | str) -> tuple[TensorIO, ...]:
 def kernel_sources(target: str) -> list[Path]:
     """The kernel files copied next to model.c: the path's C sources and headers, then the kernels' private
     headers (tm_nn.h, the public API, is copied on its own)."""
-    check_target(target)
-    folders = [FIRMWARE_DIR / "kernels" / folder for folder in TARGETS[target]]
+    folders = [FIRMWARE_DIR / "kernels" / folder for folder in kernel_folders(target)]
     sources = sorted(p for folder in folders for p in folder.glob("*.c"))
     headers = sorted(p for folder in folders for p in folder.glob("*.h"))
     return sources + headers + sorted(p for p in KERNEL_INCLUDE.glob("*.h") if p.name != "tm_nn.h")
@@ -74,8 +74,10 @@ def kernel_output_path(src: Path) -> str:
 
 def path_headers(target: str) -> list[str]:
     """The headers declaring a kernel path's variants (kernels/<path>/tm_<op>_s8.h), included by model.c after
-    tm_nn.h, as "<path>/tm_<op>_s8.h"."""
-    return [f"{folder}/{p.name}" for folder in TARGETS[target] if folder != "ref"
+    tm_nn.h, as "<path>/tm_<op>_s8.h"; with cmsis-nn, CMSIS-NN's API header (from the user's checkout)."""
+    if target == cmsis_nn.TARGET:
+        return list(cmsis_nn.HEADERS)
+    return [f"{folder}/{p.name}" for folder in kernel_folders(target) if folder != "ref"
             for p in sorted((FIRMWARE_DIR / "kernels" / folder).glob("tm_*.h"))]
 
 
@@ -133,12 +135,19 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
 
 
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
-                  early_exit: bool = False, reference: str = "litert") -> CompiledModel:
+                  early_exit: bool = False, reference: str | None = None) -> CompiledModel:
     """`target`: the kernel path (TARGETS). `early_exit`: the outputs other than the final one are exits the
-    generated code may return at. `reference`: whose rounding to reproduce (REFERENCES)."""
+    generated code may return at. `reference`: whose rounding to reproduce (REFERENCES; default litert).
+    `target` cmsis-nn: CMSIS_NN_ROOT must name a CMSIS-NN checkout (checked first, nothing written otherwise); the
+    code reproduces tflite-micro (`tflm`, the default there): CMSIS-NN's FULLY_CONNECTED rounds as it does."""
     model_path, out_dir = Path(model_path), Path(out_dir)
+    checkout = cmsis_nn.find_checkout() if target == cmsis_nn.TARGET else None
     sources = kernel_sources(target)
+    reference = reference or ("tflm" if checkout is not None else "litert")
     check_reference(reference)
+    if checkout is not None and reference != "tflm":
+        raise ToolchainError("CMSIS-NN rounds FULLY_CONNECTED like tflite-micro, not like LiteRT BUILTIN_REF",
+                             "use --reference tflm with --kernels cmsis-nn (or leave --reference out)")
     g_in = load_tflite(model_path)
     check_supported(g_in)
     g = optimize(g_in)
@@ -146,13 +155,18 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         g = schedule_exits(g)
     if not g.ops:
         raise ToolchainError(f"{model_path} computes nothing (no operators left after removing reshapes)")
-    plan = plan_memory(g, target=target)
+    if target in EXTERNAL_TARGETS:  # the library's buffer sizes, our portable kernels' elsewhere
+        plan = plan_memory(g, cmsis_nn.scratch_requirements(g))
+    else:
+        plan = plan_memory(g, target=target)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
                                                       headers=path_headers(target))
     report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target, reference)
     # Everything is generated in memory first: a failure above leaves out_dir untouched.
     files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: report.to_json(),
              **{kernel_output_path(src): src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}
+    if checkout is not None:  # CMSIS-NN itself is not copied: the firmware build compiles it from the checkout
+        files[cmsis_nn.CHECKOUT_FILE] = checkout.to_json()
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
 

@@ -58,17 +58,22 @@ def pack_inputs(plan: ModelPlan, sample: list[np.ndarray]) -> bytes:
     return bytes(buf)
 
 
+def check_host_target(target: str) -> None:
+    """The host runs the ref and dsp kernels; the others only on their core."""
+    if target not in HOST_TARGETS:
+        raise ToolchainError(f"the {target} kernels run only on their core, not on the host (it runs "
+                             f"{' and '.join(HOST_TARGETS)})",
+                             "check on the device: `tinyml run MODEL.tflite --board mps3-an547 --kernels mve`, or "
+                             "compile with --kernels ref or dsp for a host check")
+
+
 class HostModel:
     """The compiled model as a Python callable; inputs and outputs as in model_plan.json."""
 
     def __init__(self, model_dir: Path | str):
         model_dir = Path(model_dir)
         self.plan = ModelPlan.load(model_dir)
-        if self.plan.target not in HOST_TARGETS:
-            raise ToolchainError(f"{model_dir} uses the {self.plan.target} kernels, which run only on their core "
-                                 "(the host runs ref and dsp)",
-                                 "check it on the device: `tinyml run MODEL.tflite --board mps3-an547`, or compile "
-                                 "with --kernels ref or dsp for a host check")
+        check_host_target(self.plan.target)
         self._lib = ctypes.CDLL(str(build_host_library(model_dir)))
         self._run = self._lib.tm_model_run
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]

@@ -19,20 +19,25 @@ import numpy as np
 from toolchain.boards import Board
 from toolchain.compiler.driver import CompiledModel, compile_model, model_inputs
 from toolchain.compiler.exits import ExitThreshold
-from toolchain.compiler.targets import REFERENCES, TARGETS  # noqa: F401  (REFERENCES: for the CLI)
+from toolchain.compiler.hostrun import check_host_target
+from toolchain.compiler.targets import KERNEL_PATHS, REFERENCES  # noqa: F401  (REFERENCES: for the CLI)
 from toolchain.errors import ToolchainError
 from toolchain.firmware import FirmwareImage, build_firmware, check_fits, write_testset
-from toolchain.pipeline.deploy import DeviceRun, check_samples, check_timeout, exact_layer_counts, load_inputs
+from toolchain.pipeline.deploy import (DeviceRun, check_samples, check_timeout, exact_cycle_counts,
+                                       exact_layer_counts, load_inputs)
 from toolchain.recipe import Recipe
 
-KERNEL_TARGETS = tuple(TARGETS)  # `--kernels` choices of `tinyml compile` and `tinyml run`
+KERNEL_TARGETS = KERNEL_PATHS  # `--kernels` choices of `tinyml compile` and `tinyml run`
 
 
 # -- compile -------------------------------------------------------------------------------------------------
 
 def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False,
-                  reference: str = "litert") -> CompiledModel:
-    """`early_exit`: the outputs other than the final one are exits the generated code may return at."""
+                  reference: str | None = None, host_check: bool = False) -> CompiledModel:
+    """`early_exit`: the outputs other than the final one are exits the generated code may return at.
+    `host_check`: a host check (`check_stage`) follows, refused now for a path the host cannot run."""
+    if host_check:
+        check_host_target(target)
     return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference)
 
 
@@ -102,8 +107,10 @@ def read_inputs(path: Path, tflite: Path, samples: int | None) -> np.ndarray:
 def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, exact: bool = False,
               timeout: float = 300.0, work_dir: Path | None = None) -> DeviceRun:
     """Run the image in QEMU and compare every embedded sample with LiteRT BUILTIN_REF on the same inputs; with a
-    TM_DUMP_TENSORS image, also every layer's output with LiteRT's intermediate tensors."""
-    from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
+    TM_DUMP_TENSORS image, also every layer's output with LiteRT's intermediate tensors. `exact`: the TCG plugin
+    counts every instruction per layer and, on a core with a cycle table, the estimated cycles (no wait states)."""
+    from toolchain.runners.cycles import cycle_model
+    from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_profile
     from toolchain.runners.qemu import run_qemu
     from toolchain.verify.device import compare_run
 
@@ -112,26 +119,35 @@ def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, ex
     extra, counts_file = [], Path(work_dir or image.elf.parent) / "icount.txt"
     if exact:
         counts_file.unlink(missing_ok=True)
-        extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(image.elf), counts_file)
+        extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(image.elf), counts_file,
+                            classes=True)
     run = run_qemu(image.elf, image.board, timeout=timeout, extra_args=extra)
     if len(run.samples) != len(batch):
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     compared = compare_run(tflite, compiled.plan, run, batch, threshold.int8)
-    exact_layers = exact_layer_counts(read_counts(counts_file)[0], run) if exact else None
+    exact_layers = exact_cycles = cycle_classes = None
+    if exact:
+        profile = read_profile(counts_file)
+        exact_layers = exact_layer_counts([h[0] for h in profile.hits], run)
+        model = cycle_model(image.board.cpu)
+        if model is not None:
+            exact_cycles, cycle_classes = exact_cycle_counts(profile, run, model)
     return DeviceRun(image.board, compiled.plan, run, image.sizes, compared.mismatches, compared.reference_outputs,
-                     exact_layers, threshold, compared.expected_exits, compared.tensors)
+                     exact_layers, threshold, compared.expected_exits, compared.tensors, exact_cycles, cycle_classes)
 
 
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
            labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
            early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
-           dump_tensors: bool = False, kernels: str | None = None, reference: str = "litert",
+           dump_tensors: bool = False, kernels: str | None = None, reference: str | None = None,
            progress: Callable[[str], None] = print) -> DeviceRun:
     """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
     `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared.
-    `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce."""
+    `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce (default litert;
+    tflm with the cmsis-nn kernels, which round as tflite-micro does)."""
     out_dir = Path(out_dir)
     kernels = kernels or board.kernels
+    reference = reference or ("tflm" if kernels == "cmsis-nn" else "litert")
     board.check_kernels(kernels)
     if inputs is None:
         check_samples(samples)

@@ -16,8 +16,11 @@ from toolchain.compiler.quant import quantize_array
 from toolchain.errors import ToolchainError
 from toolchain.firmware import FirmwareSizes
 from toolchain.fsutil import write_atomic, write_json
+from toolchain.runners.cycles import CycleModel, cycle_model
+from toolchain.runners.plugin.icount import ClassProfile
 from toolchain.runners.protocol import RunResult, parse
 from toolchain.verify.check import Mismatch
+from toolchain.verify.reference import REFERENCE_NAMES
 from toolchain.verify.tensors import LayerDiff, TensorComparison
 
 RUN_REPORT, RUN_FILE, UART_LOG, REFERENCE_OUTPUTS = "run.json", "device_run.json", "uart.log", "reference_outputs.npz"
@@ -79,7 +82,21 @@ def exact_layer_counts(hits: list[int], run: RunResult) -> list[list[int | None]
     return counts
 
 
-REFERENCE_NAMES = {"litert": "LiteRT BUILTIN_REF", "tflm": "tflite-micro"}
+def exact_cycle_counts(profile: ClassProfile, run: RunResult, model: CycleModel
+                       ) -> tuple[list[list[int | None]], list[dict[str, int]]]:
+    """From a per-class plugin profile: per sample and layer, the estimated cycles between profiling markers (the
+    markers' own cost removed, as in `exact_layer_counts`), and per sample the executions per class (and xfer,
+    taken) of its inference, markers removed."""
+    priced = [model.cycles(profile.counters(h)) for h in profile.hits]
+    layers = exact_layer_counts(priced, run)
+    per_class = {name: exact_layer_counts([h[1 + i] for h in profile.hits], run)
+                 for i, name in enumerate(profile.names)}
+    classes = [{name: sum(c for c in counts[k] if c is not None) for name, counts in per_class.items()}
+               for k in range(len(run.samples))]
+    return layers, classes
+
+
+LATENCY_FROM_CYCLES = "estimated cycles (no wait states)"
 
 
 @dataclass
@@ -95,6 +112,12 @@ class DeviceRun:
     exit_threshold: ExitThreshold = ExitThreshold.never()
     expected_exits: list[int] | None = None  # the exit LiteRT's outputs imply for each sample
     tensors: TensorComparison | None = None  # every layer's output vs LiteRT's (--dump-tensors)
+    exact_cycles: list[list[int | None]] | None = None  # estimated cycles per sample and layer (--exact)
+    cycle_classes: list[dict[str, int]] | None = None  # per sample: executions per timing class (--exact)
+
+    @property
+    def cycle_model(self) -> CycleModel | None:
+        return cycle_model(self.board.cpu)
 
     @property
     def exits(self) -> list[int]:
@@ -122,10 +145,22 @@ class DeviceRun:
         return [None if t is None else self.board.ticks_to_instructions(t - marker)
                 for t in self.run.samples[k].layer_ticks]
 
+    def cycles(self, k: int) -> int | None:
+        """Estimated cycles (no wait states) of sample k's inference, from the TCG plugin; None without it."""
+        if self.exact_cycles is None:
+            return None
+        return sum(c for c in self.exact_cycles[k] if c is not None)
+
+    def layer_cycles(self, k: int) -> list[int | None] | None:
+        return None if self.exact_cycles is None else list(self.exact_cycles[k])
+
     def summary(self) -> dict:
         n = len(self.run.samples)
         instr = [self.instructions(k) for k in range(n)]
         mean = float(np.mean(instr)) if instr else 0.0
+        counted = self.exact_cycles is not None and n > 0
+        cycles = float(np.mean([self.cycles(k) for k in range(n)])) if counted else None
+        model = self.cycle_model if counted else None
         return {
             "board": self.board.name,
             "samples": n,
@@ -139,7 +174,14 @@ class DeviceRun:
                           if self.plan.exits and n else None),
             "instructions_per_mac": mean / self.plan.macs if self.plan.macs else None,
             "layer_counts": "exact (TCG plugin)" if self.exact_layers is not None else "SysTick under -icount",
-            "estimated_latency_ms": self.board.estimated_ms(mean),
+            "cycles_mean": None if cycles is None else round(cycles),
+            "cycles_per_mac": cycles / self.plan.macs if cycles is not None and self.plan.macs else None,
+            "cycles_per_instruction": cycles / mean if cycles is not None and mean else None,
+            "cycle_model": None if model is None else model.note,
+            # from the estimated cycles when the plugin counted them, else instructions x the board's CPI
+            "estimated_latency_ms": (cycles / self.board.clock_hz * 1e3 if cycles is not None
+                                     else self.board.estimated_ms(mean)),
+            "latency_from": LATENCY_FROM_CYCLES if cycles is not None else "instructions x CPI",
             "cpi": self.board.cpi,
             "cpi_calibrated": self.board.cpi_calibrated,
             "clock_hz": self.board.clock_hz,
@@ -156,8 +198,10 @@ class DeviceRun:
         # The per-layer view of a sample that ran every layer (one that did not leave early), if any.
         full = [k for k, x in enumerate(self.run.samples) if x.exit == len(self.plan.exits)]
         shown = full[0] if full else 0
-        layers = [{"index": i, "op": op, "macs": macs, "instructions": ins}
-                  for i, ((op, macs), ins) in enumerate(zip(self.run.layers, self.layer_instructions(shown)))] \
+        cycles = (self.layer_cycles(shown) if self.run.samples else None) or [None] * len(self.run.layers)
+        layers = [{"index": i, "op": op, "macs": macs, "instructions": ins, "est_cycles": cyc}
+                  for i, ((op, macs), ins, cyc) in enumerate(zip(self.run.layers, self.layer_instructions(shown),
+                                                                 cycles))] \
             if self.run.samples else []
         return {
             **self.summary(),
@@ -166,6 +210,8 @@ class DeviceRun:
             "samples_detail": [
                 {"index": s.index, "exit": s.exit, "instructions": self.instructions(k),
                  "layer_instructions": self.layer_instructions(k),
+                 "est_cycles": self.cycles(k), "layer_est_cycles": self.layer_cycles(k),
+                 "cycle_classes": None if self.cycle_classes is None else self.cycle_classes[k],
                  "outputs": {o.name: a.reshape(-1).tolist()
                              for o, a in zip(self.plan.outputs, self.run.outputs(self.plan, k))}}
                 for k, s in enumerate(self.run.samples)
@@ -186,6 +232,7 @@ class DeviceRun:
             "board": self.board.name, "exit_threshold": self.exit_threshold.to_dict(),
             "firmware": self.firmware.to_dict(), "mismatches": [m.__dict__ for m in self.mismatches],
             "exact_layers": self.exact_layers, "expected_exits": self.expected_exits,
+            "exact_cycles": self.exact_cycles, "cycle_classes": self.cycle_classes,
             "tensors": None if self.tensors is None else {
                 "samples": self.tensors.samples, "layers_compared": self.tensors.layers_compared,
                 "first_differences": [d.__dict__ for d in self.tensors.first_differences]},
@@ -212,7 +259,8 @@ class DeviceRun:
                    meta["exact_layers"], ExitThreshold.from_dict(meta["exit_threshold"]), meta["expected_exits"],
                    None if tensors is None else TensorComparison(
                        tensors["samples"], tensors["layers_compared"],
-                       [LayerDiff(**d) for d in tensors["first_differences"]]))
+                       [LayerDiff(**d) for d in tensors["first_differences"]]),
+                   meta.get("exact_cycles"), meta.get("cycle_classes"))
 
 
 DeployResult = DeviceRun  # the name callers used before the artifact was typed

@@ -101,7 +101,9 @@ def write_report(root: Path, title: str) -> tuple[Path, Path]:
     rep.heading("Summary")
     rep.table(["figure", "value"], summary_rows(s))
     rep.text("Emulator figures are instruction counts (QEMU -icount, deterministic), not cycles; latency is "
-             "instructions x CPI / clock, an estimate.")
+             + ("estimated cycles (instruction classes x the core's documented costs, no wait states: "
+                "docs/CYCLES.md) / clock" if str(s.get("latency_from", "")).startswith("estimated cycles")
+                else "instructions x CPI / clock") + ", an estimate.")
     sweep = _load(root / "export" / "sweep.json").get("int8")
     run = _load(root / "run" / "run.json")
     full, exit_ = s["instructions"]["full"], s["instructions"]["exit"]

@@ -1,4 +1,5 @@
-"""Bit-exact comparison of the generated C (run on the host) with LiteRT's BUILTIN_REF kernels."""
+"""Bit-exact comparison of the generated C (run on the host) with the reference its plan names (LiteRT's
+BUILTIN_REF kernels, or tflite-micro)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from toolchain.compiler.exits import NEVER, reference_exit, taken_outputs
 from toolchain.compiler.hostrun import HostModel
 from toolchain.compiler.model_plan import ModelPlan, TensorIO
 from toolchain.errors import ToolchainError
-from toolchain.verify.reference import ReferenceModel
+from toolchain.verify.reference import REFERENCE_NAMES, SHORT_NAMES, ReferenceModel, reference_model
 
 _DETAIL_MAX = 300
 
@@ -36,6 +37,7 @@ class CheckReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     exits: list[int] = field(default_factory=list)  # exit taken per sample
     exit_mismatches: list[tuple[int, int, int]] = field(default_factory=list)  # (sample, ours, reference)
+    reference: str = REFERENCE_NAMES["litert"]  # the interpreter compared with
 
     @property
     def ok(self) -> bool:
@@ -46,8 +48,8 @@ class CheckReport:
             return "EXIT MISMATCH (sample, ours, reference): " + str(self.exit_mismatches[:10])
         if self.ok:
             return (f"bit-exact: {self.samples} random input(s), outputs {', '.join(self.outputs)} identical to "
-                    "LiteRT BUILTIN_REF")
-        lines = [f"MISMATCH against LiteRT BUILTIN_REF in {len(self.mismatches)} (sample, output) pair(s):"]
+                    f"{self.reference}")
+        lines = [f"MISMATCH against {self.reference} in {len(self.mismatches)} (sample, output) pair(s):"]
         for m in self.mismatches[:10]:
             lines.append(f"  sample {m.sample} output '{m.output}': {m.count}/{m.size} elements differ "
                          f"(max |diff| {m.max_abs_diff:g}) at {m.positions}: ours {m.ours} vs reference {m.reference}")
@@ -92,30 +94,33 @@ def check_sample(plan: ModelPlan, k: int, ours: list[np.ndarray], taken: int, re
 
 
 @contextmanager
-def _litert_errors(model_path):
-    """LiteRT's interpreter reports a model it cannot run as RuntimeError or ValueError: make it one error."""
+def _reference_errors(model_path, name: str):
+    """The interpreters report a model they cannot run as RuntimeError or ValueError: make it one error."""
     try:
         yield
     except (RuntimeError, ValueError) as exc:
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise ToolchainError(f"LiteRT cannot run {model_path} for the comparison: {detail[:_DETAIL_MAX]}",
+        raise ToolchainError(f"{name} cannot run {model_path} for the comparison: {detail[:_DETAIL_MAX]}",
                              "the C code was generated, but the reference refuses the model; "
                              "re-export it with TFLiteConverter") from exc
 
 
 def check_against_reference(model_path: Path | str, model_dir: Path | str, samples: int = 10, seed: int = 0,
                             inputs: list[list[np.ndarray]] | None = None, exit_threshold: int = NEVER) -> CheckReport:
-    """For early-exit models the exit taken must be the one LiteRT's outputs imply at `exit_threshold`,
-    and the outputs valid at that exit must be identical."""
+    """Compares with the reference the compiled plan names (`plan.reference`). For early-exit models the exit
+    taken must be the one the reference's outputs imply at `exit_threshold`, and the outputs valid at that exit
+    must be identical."""
     host = HostModel(model_dir)
-    with _litert_errors(model_path):
-        ref = ReferenceModel(model_path)
+    name = SHORT_NAMES.get(host.plan.reference, host.plan.reference)
+    with _reference_errors(model_path, name):
+        ref = reference_model(model_path, host.plan.reference, litert=ReferenceModel)
     rng = np.random.default_rng(seed)
-    report = CheckReport(samples if inputs is None else len(inputs), host.plan.output_names)
+    report = CheckReport(samples if inputs is None else len(inputs), host.plan.output_names,
+                         reference=REFERENCE_NAMES.get(host.plan.reference, host.plan.reference))
     for k in range(report.samples):
         xs = inputs[k] if inputs is not None else random_inputs(host.plan.inputs, rng)
         ours, taken = host.run(xs, exit_threshold)
-        with _litert_errors(model_path):
+        with _reference_errors(model_path, name):
             reference = ref.run(xs)
         want, mismatches = check_sample(host.plan, k, ours, taken, reference, exit_threshold)
         report.exits.append(taken)

@@ -1,6 +1,6 @@
-"""The device against the reference: every sample a firmware run reported, compared with LiteRT
-BUILTIN_REF on the same inputs (outputs and the exit taken), and, for a TM_DUMP_TENSORS image, every
-layer's output with LiteRT's intermediate tensors."""
+"""The device against the reference: every sample a firmware run reported, compared with the reference the
+plan names (LiteRT BUILTIN_REF or tflite-micro) on the same inputs (outputs and the exit taken), and, for a
+TM_DUMP_TENSORS image, every layer's output with the reference's intermediate tensors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +11,7 @@ import numpy as np
 from toolchain.compiler.model_plan import ModelPlan
 from toolchain.runners.protocol import RunResult
 from toolchain.verify.check import Mismatch, check_sample
-from toolchain.verify.reference import ReferenceModel, ReferenceTensors
+from toolchain.verify.reference import REFERENCE_NAMES, reference_model
 from toolchain.verify.tensors import TensorComparison, compare_layer_tensors
 
 
@@ -19,14 +19,15 @@ from toolchain.verify.tensors import TensorComparison, compare_layer_tensors
 class DeviceComparison:
     mismatches: list[Mismatch]
     reference_outputs: list[list[np.ndarray]]
-    expected_exits: list[int]  # the exit LiteRT's outputs imply for each sample
-    tensors: TensorComparison | None  # every layer's output vs LiteRT's (TM_DUMP_TENSORS images only)
+    expected_exits: list[int]  # the exit the reference's outputs imply for each sample
+    tensors: TensorComparison | None  # every layer's output vs the reference's (TM_DUMP_TENSORS images only)
 
 
 def compare_run(tflite: Path, plan: ModelPlan, run: RunResult, batch: list[list[np.ndarray]],
                 exit_threshold: int) -> DeviceComparison:
-    """Compare the device's run of `batch` (one entry per sample it reported) with LiteRT on `tflite`."""
-    ref = ReferenceTensors(tflite) if run.tensors else ReferenceModel(tflite)
+    """Compare the device's run of `batch` (one entry per sample it reported) with `plan.reference`'s interpreter
+    on `tflite`."""
+    ref = reference_model(tflite, plan.reference, all_tensors=bool(run.tensors))
     mismatches, ref_outputs, expected_exits, ref_tensors = [], [], [], []
     for k, xs in enumerate(batch):
         if run.tensors:  # one inference gives both the intermediate tensors and the outputs
@@ -41,5 +42,6 @@ def compare_run(tflite: Path, plan: ModelPlan, run: RunResult, batch: list[list[
     tensors = None
     if run.tensors:
         names = {t.id: t.name for t in plan.tensors if t.id is not None}
-        tensors = compare_layer_tensors(run.tensors, ref_tensors, [op for op, _ in run.layers], names)
+        tensors = compare_layer_tensors(run.tensors, ref_tensors, [op for op, _ in run.layers], names,
+                                        REFERENCE_NAMES.get(plan.reference, plan.reference))
     return DeviceComparison(mismatches, ref_outputs, expected_exits, tensors)

@@ -28,7 +28,7 @@ class LayerDiff:
     def describe(self) -> str:
         return (f"sample {self.sample}: first difference at layer {self.layer} ({self.op}, tensor {self.tensor} "
                 f"'{self.name}'): {self.differing}/{self.size} values differ, by up to {self.max_abs_diff} "
-                f"(positions {self.first_positions}: device {self.device} vs LiteRT {self.reference})")
+                f"(positions {self.first_positions}: device {self.device} vs reference {self.reference})")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class TensorComparison:
     samples: int
     layers_compared: int  # (sample, layer) pairs
     first_differences: list[LayerDiff]  # one per sample that differs somewhere
+    reference: str = "LiteRT BUILTIN_REF"  # the interpreter whose intermediate tensors were compared
 
     @property
     def identical(self) -> bool:
@@ -43,13 +44,14 @@ class TensorComparison:
 
     def summary(self) -> str:
         if self.identical:
-            return (f"every layer's output identical to LiteRT BUILTIN_REF's intermediate tensor "
+            return (f"every layer's output identical to {self.reference}'s intermediate tensor "
                     f"({self.layers_compared} layer outputs over {self.samples} sample(s))")
         return "\n".join(d.describe() for d in self.first_differences)
 
 
 def compare_layer_tensors(dumps: dict[int, list[tuple[int, int, bytes]]], reference: list[dict[int, np.ndarray]],
-                          layer_ops: list[str], tensor_names: dict[int, str]) -> TensorComparison:
+                          layer_ops: list[str], tensor_names: dict[int, str],
+                          reference_name: str = "LiteRT BUILTIN_REF") -> TensorComparison:
     """`dumps[k]`: (layer, tensor id, raw bytes) in the order the device printed them for sample k;
     `reference[k]`: LiteRT's tensors of sample k by tensor id."""
     firsts, compared = [], 0
@@ -71,4 +73,4 @@ def compare_layer_tensors(dumps: dict[int, list[tuple[int, int, bytes]]], refere
                                         int(flat.size), int(delta.max()), pos.tolist(), got[pos].tolist(),
                                         flat[pos].tolist()))
                 break
-    return TensorComparison(len(dumps), compared, firsts)
+    return TensorComparison(len(dumps), compared, firsts, reference_name)

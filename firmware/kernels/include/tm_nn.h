@@ -1,7 +1,8 @@
 /*
  * tm_nn.h - int8 neural-network kernels of tinyml-toolchain (CMSIS-NN-style API).
  *
- * Every kernel is bit-exact with LiteRT's BUILTIN_REF (reference) kernels.
+ * Every kernel is bit-exact with LiteRT's BUILTIN_REF (reference) kernels; FULLY_CONNECTED also has
+ * tflite-micro's rounding (tm_fully_connected_s8_tflm, `--reference tflm`).
  *
  * One name per operator: toolchain/compiler/ops/<op>.py emits calls to tm_<op>_s8() (optionally
  * tm_<op>_s8_<variant>()), which lives in firmware/kernels/{ref,dsp,mve}/tm_<op>_s8.c.
@@ -116,7 +117,10 @@ int32_t tm_depthwise_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const 
  * LiteRT's reference FULLY_CONNECTED rescales with a single rounding in IEEE double:
  * out = clamp((int32)round((double)acc * scale[oc]) + output_offset), round() = half away from zero,
  * scale[oc] = (double)input_scale * (double)filter_scale[oc] / (double)output_scale. The kernel
- * reproduces that double multiply exactly in integer arithmetic. */
+ * reproduces that double multiply exactly in integer arithmetic.
+ * tflite-micro (and CMSIS-NN) requantize FULLY_CONNECTED like conv instead: tm_fully_connected_s8_tflm
+ * takes a tm_quant (multiplier, shift) of the same scale and applies TFLite's double rounding;
+ * out = clamp(requantize(acc) + output_offset). */
 typedef struct {
     int32_t input_offset;
     int32_t filter_offset;
@@ -141,8 +145,22 @@ tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fully_connected_
                                 const tm_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias,
                                 const tm_dims *output_dims, int8_t *output);
+tm_status tm_fully_connected_s8_tflm(const tm_context *ctx, const tm_fully_connected_params *params,
+                                     const tm_quant *quant,
+                                     const tm_dims *input_dims, const int8_t *input,
+                                     const tm_dims *filter_dims, const int8_t *filter,
+                                     const int32_t *bias,
+                                     const tm_dims *output_dims, int8_t *output);
 int32_t tm_fully_connected_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                               const tm_dims *output_dims);
+int32_t tm_fully_connected_s8_tflm_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                   const tm_dims *output_dims);
+/* LiteRT's single rounding of one accumulator: round((double)acc * m * 2^exponent) saturated to int32,
+ * m = mantissa_hi * 2^32 + mantissa_lo (the tm_fully_connected_quant entry of a channel). Shared with the
+ * dsp / mve FULLY_CONNECTED kernels (their fast requantization falls back on it in the rare cases it
+ * cannot decide). */
+int32_t tm_fully_connected_requantize_litert(int32_t acc, uint32_t mantissa_hi, uint32_t mantissa_lo,
+                                             int32_t exponent);
 
 /* ---- AVERAGE_POOL_2D / MAX_POOL_2D --------------------------------------------------------------
  * input [n, h_in, w_in, c], output [n, h_out, w_out, c]; input and output share scale and zero point.

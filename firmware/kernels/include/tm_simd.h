@@ -111,6 +111,42 @@ static inline int32_t tm_smmulr(int32_t a, int32_t b)
     return r;
 }
 
+/* acc + high word of the rounded product: (int32)((((int64)acc << 32) + (int64)a * b + 2^31) >> 32) (SMMLAR). */
+static inline int32_t tm_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* acc + lo(a) * hi(b) (SMLABT). */
+static inline int32_t tm_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabt((int32_t)a, (int32_t)b, acc);
+}
+
+/* acc + hi(a) * lo(b) (SMLATB). */
+static inline int32_t tm_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatb((int32_t)a, (int32_t)b, acc);
+}
+
+/* Bits 0-15 of a, bits 0-15 of b in 16-31 (PKHBT, LSL #16: GCC 12 makes UXTH + ORR of the C expression). */
+static inline uint32_t tm_pack_lo16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* Bits 16-31 of b in 0-15, bits 16-31 of a (PKHTB, ASR #16). */
+static inline uint32_t tm_pack_hi16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #else /* C equivalents, bit-exact with the instructions */
 
 static inline int32_t tm_lo16(uint32_t x)
@@ -193,15 +229,41 @@ static inline int32_t tm_smmulr(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
 }
 
+static inline int32_t tm_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    const int64_t sum = (int64_t)((uint64_t)(uint32_t)acc << 32) + (int64_t)a * b + 0x80000000LL;
+    return (int32_t)(uint32_t)((uint64_t)sum >> 32);
+}
+
+static inline int32_t tm_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(tm_lo16(a) * tm_hi16(b)));
+}
+
+static inline int32_t tm_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(tm_hi16(a) * tm_lo16(b)));
+}
+
+static inline uint32_t tm_pack_lo16(uint32_t a, uint32_t b)
+{
+    return (a & 0xFFFFu) | (b << 16);
+}
+
+static inline uint32_t tm_pack_hi16(uint32_t a, uint32_t b)
+{
+    return (a & 0xFFFF0000u) | (b >> 16);
+}
+
 #endif /* TM_HAVE_DSP */
 
-/* Bits 0-15 of a, bits 16-31 of (b << shift), shift 0-31 (PKHBT: GCC emits it for this expression). */
+/* Bits 0-15 of a, bits 16-31 of (b << shift), shift 0-31 (for shift 16 use tm_pack_lo16: one PKHBT). */
 static inline uint32_t tm_pkhbt(uint32_t a, uint32_t b, int shift)
 {
     return (a & 0xFFFFu) | ((b << shift) & 0xFFFF0000u);
 }
 
-/* Bits 16-31 of a, bits 0-15 of (b >> shift) arithmetic, shift 1-31 (PKHTB). */
+/* Bits 16-31 of a, bits 0-15 of (b >> shift) arithmetic, shift 1-31 (for shift 16 use tm_pack_hi16). */
 static inline uint32_t tm_pkhtb(uint32_t a, uint32_t b, int shift)
 {
     return (a & 0xFFFF0000u) | ((uint32_t)((int32_t)b >> shift) & 0xFFFFu);

@@ -10,6 +10,14 @@
 
 #include "tm_nn.h"
 
+/* For helpers whose callers pass constant flags: inlined into each caller, every call becomes a loop
+ * specialised for its constants. */
+#if defined(__GNUC__)
+#define TM_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TM_ALWAYS_INLINE inline
+#endif
+
 /* ---- Fixed-point arithmetic with gemmlowp / TFLite semantics ---------------------------------
  * Inline because they run once per output element, where a call, a return and the register spills
  * around it cost more than the arithmetic. tests/test_fixed_point.py checks them against a plain
@@ -142,6 +150,50 @@ static inline void tm_pool2d_window(int32_t origin, int32_t size, int32_t extent
 {
     *start = origin < 0 ? -origin : 0;
     *end = extent - origin < size ? extent - origin : size;
+}
+
+/* Whether some output position's window lies wholly in the padding. */
+static inline int tm_pool2d_has_empty_window(int32_t out_extent, int32_t stride, int32_t padding, int32_t size,
+                                             int32_t extent)
+{
+    for (int32_t o = 0; o < out_extent; ++o) {
+        int32_t start, end;
+        tm_pool2d_window(o * stride - padding, size, extent, &start, &end);
+        if (end <= start) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* AVERAGE_POOL_2D: the pool checks, and no window wholly in the padding (LiteRT fails on an empty window
+ * mid-way; refusing up front keeps the output untouched). */
+static inline int tm_avg_pool2d_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims,
+                                        const int8_t *input, const tm_dims *output_dims, const int8_t *output)
+{
+    return tm_pool2d_args_ok(params, input_dims, input, output_dims, output) &&
+           !tm_pool2d_has_empty_window(output_dims->h, params->stride.h, params->padding.h, params->filter.h,
+                                       input_dims->h) &&
+           !tm_pool2d_has_empty_window(output_dims->w, params->stride.w, params->padding.w, params->filter.w,
+                                       input_dims->w);
+}
+
+/* ---- Element-wise and reductions ------------------------------------------------------------- */
+/* ADD of same-shape tensors: the tensors (the parameters are each variant's own). */
+static inline int tm_add_tensors_ok(const tm_dims *input1_dims, const int8_t *input1, const tm_dims *input2_dims,
+                                    const int8_t *input2, const tm_dims *output_dims, const int8_t *output)
+{
+    return input1 != NULL && input2 != NULL && output != NULL && tm_dims_ok(input1_dims) && tm_dims_ok(input2_dims) &&
+           tm_dims_ok(output_dims) && tm_same_dims(input1_dims, output_dims) && tm_same_dims(input2_dims, output_dims);
+}
+
+/* MEAN over H and W: output {n, 1, 1, c} of input {n, h, w, c}. */
+static inline int tm_mean_args_ok(const tm_mean_params *params, const tm_dims *input_dims, const int8_t *input,
+                                  const tm_dims *output_dims, const int8_t *output)
+{
+    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
+           output_dims->n == input_dims->n && output_dims->h == 1 && output_dims->w == 1 &&
+           output_dims->c == input_dims->c && tm_shift_ok(params->shift);
 }
 
 #endif /* TM_SUPPORT_H */

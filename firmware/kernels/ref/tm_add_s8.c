@@ -21,9 +21,7 @@ tm_status tm_add_s8(const tm_context *ctx, const tm_add_params *params,
                     const tm_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (params == NULL || input1 == NULL || input2 == NULL || output == NULL || !tm_dims_ok(input1_dims) ||
-        !tm_dims_ok(input2_dims) || !tm_dims_ok(output_dims) || !tm_same_dims(input1_dims, output_dims) ||
-        !tm_same_dims(input2_dims, output_dims) ||
+    if (params == NULL || !tm_add_tensors_ok(input1_dims, input1, input2_dims, input2, output_dims, output) ||
         params->left_shift < 0 || params->left_shift > 31 || !shift_down_ok(params->input1_shift) ||
         !shift_down_ok(params->input2_shift) || !shift_down_ok(params->output_shift) ||
         !tm_activation_ok(&params->activation)) {

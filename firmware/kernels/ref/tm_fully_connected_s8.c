@@ -2,7 +2,8 @@
  * FULLY_CONNECTED (int8), bit-exact with LiteRT's reference kernel, which rescales the int32
  * accumulator with one rounding in double precision instead of a fixed-point multiplier. The double
  * multiply is emulated in integers (a Cortex-M4 has no double FPU, and soft-float costs ~300
- * instructions per output).
+ * instructions per output). tm_fully_connected_s8_tflm rounds as tflite-micro does instead (TFLite's
+ * (multiplier, shift) double rounding, like conv).
  */
 #include "tm_support.h"
 
@@ -83,30 +84,50 @@ static int32_t requantize(int32_t acc, uint32_t mantissa_hi, uint32_t mantissa_l
     return rounded >= (UINT32_C(1) << 31) ? INT32_MIN : -(int32_t)rounded;
 }
 
-/* The inner loop runs to an end pointer: counting an index, GCC (Arm, -O2) keeps one more induction
- * variable there, one instruction more per MAC. */
-static void fully_connected(const tm_fully_connected_params *params, const tm_fully_connected_quant *quant,
-                            int32_t batches, int32_t accum_depth, int32_t out_depth,
+/* Exported for the dsp / mve kernels: their fast requantization falls back on it near a rounding boundary. */
+int32_t tm_fully_connected_requantize_litert(int32_t acc, uint32_t mantissa_hi, uint32_t mantissa_lo,
+                                             int32_t exponent)
+{
+    return requantize(acc, mantissa_hi, mantissa_lo, exponent);
+}
+
+/* bias[oc] + sum((filter + filter_offset) * (input + input_offset)) over one row, wrapping like LiteRT's
+ * int32 accumulator. The loop runs to an end pointer: counting an index, GCC (Arm, -O2) keeps one more
+ * induction variable there, one instruction more per MAC. */
+static int32_t dot(const tm_fully_connected_params *params, const int8_t *in, const int8_t *in_end,
+                   const int8_t *f, const int32_t *bias, int32_t oc)
+{
+    int64_t acc = 0;
+    for (const int8_t *x = in; x != in_end; ++x, ++f) {
+        acc += ((int32_t)*f + params->filter_offset) * ((int32_t)*x + params->input_offset);
+    }
+    if (bias != NULL) {
+        acc += bias[oc];
+    }
+    return (int32_t)(uint32_t)acc;
+}
+
+/* tflm == NULL: LiteRT's single rounding with `litert`; else TFLite's double rounding with `tflm`. */
+static void fully_connected(const tm_fully_connected_params *params, const tm_fully_connected_quant *litert,
+                            const tm_quant *tflm, int32_t batches, int32_t accum_depth, int32_t out_depth,
                             const int8_t *input, const int8_t *filter, const int32_t *bias, int8_t *output)
 {
+    const int64_t lo = params->activation.min, hi = params->activation.max;
     for (int32_t b = 0; b < batches; ++b) {
         const int8_t *in = input + b * accum_depth, *in_end = in + accum_depth;
         for (int32_t oc = 0; oc < out_depth; ++oc) {
-            const int8_t *f = filter + oc * accum_depth;
-            int64_t acc = 0;
-            for (const int8_t *x = in; x != in_end; ++x, ++f) {
-                acc += ((int32_t)*f + params->filter_offset) * ((int32_t)*x + params->input_offset);
+            const int32_t acc = dot(params, in, in_end, filter + oc * accum_depth, bias, oc);
+            int64_t v;
+            if (tflm != NULL) {
+                /* tflite-micro adds the output offset in int32, which wraps. */
+                const int32_t c = tflm->per_channel ? oc : 0;
+                v = tm_wrapping_add(tm_requantize(acc, tflm->multiplier[c], tflm->shift[c]), params->output_offset);
+            } else {
+                const int32_t c = litert->per_channel ? oc : 0;
+                v = (int64_t)requantize(acc, litert->mantissa_hi[c], litert->mantissa_lo[c], litert->exponent[c]) +
+                    params->output_offset;
             }
-            if (bias != NULL) {
-                acc += bias[oc];
-            }
-            /* LiteRT's accumulator is int32 and wraps; uint32 reproduces that. */
-            const int32_t acc32 = (int32_t)(uint32_t)acc;
-            const int32_t c = quant->per_channel ? oc : 0;
-            const int64_t v = (int64_t)requantize(acc32, quant->mantissa_hi[c], quant->mantissa_lo[c],
-                                                  quant->exponent[c]) + params->output_offset;
             /* |v| < 2^32, so clamping in int64 before narrowing is exact. */
-            const int64_t lo = params->activation.min, hi = params->activation.max;
             output[oc + out_depth * b] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
         }
     }
@@ -127,6 +148,14 @@ static int scales_ok(const tm_fully_connected_quant *q, int32_t channels)
     return 1;
 }
 
+static int args_ok(const tm_fully_connected_params *params, const tm_dims *input_dims, const int8_t *input,
+                   const tm_dims *filter_dims, const int8_t *filter, const tm_dims *output_dims, const int8_t *output)
+{
+    return params != NULL && input != NULL && filter != NULL && output != NULL && tm_dims_ok(input_dims) &&
+           tm_dims_ok(filter_dims) && tm_dims_ok(output_dims) && tm_activation_ok(&params->activation) &&
+           filter_dims->c == input_dims->c && output_dims->n == input_dims->n && output_dims->c == filter_dims->n;
+}
+
 tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fully_connected_params *params,
                                 const tm_fully_connected_quant *quant,
                                 const tm_dims *input_dims, const int8_t *input,
@@ -135,15 +164,27 @@ tm_status tm_fully_connected_s8(const tm_context *ctx, const tm_fully_connected_
                                 const tm_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (params == NULL || input == NULL || filter == NULL || output == NULL || !tm_dims_ok(input_dims) ||
-        !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) || !tm_activation_ok(&params->activation)) {
-        return TM_ARG_ERROR;
-    }
-    if (filter_dims->c != input_dims->c || output_dims->n != input_dims->n || output_dims->c != filter_dims->n ||
+    if (!args_ok(params, input_dims, input, filter_dims, filter, output_dims, output) ||
         !scales_ok(quant, filter_dims->n)) {
         return TM_ARG_ERROR;
     }
-    fully_connected(params, quant, input_dims->n, input_dims->c, filter_dims->n, input, filter, bias, output);
+    fully_connected(params, quant, NULL, input_dims->n, input_dims->c, filter_dims->n, input, filter, bias, output);
+    return TM_OK;
+}
+
+tm_status tm_fully_connected_s8_tflm(const tm_context *ctx, const tm_fully_connected_params *params,
+                                     const tm_quant *quant,
+                                     const tm_dims *input_dims, const int8_t *input,
+                                     const tm_dims *filter_dims, const int8_t *filter,
+                                     const int32_t *bias,
+                                     const tm_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (!args_ok(params, input_dims, input, filter_dims, filter, output_dims, output) ||
+        !tm_quant_ok(quant, filter_dims->n)) {
+        return TM_ARG_ERROR;
+    }
+    fully_connected(params, NULL, quant, input_dims->n, input_dims->c, filter_dims->n, input, filter, bias, output);
     return TM_OK;
 }
 
@@ -154,4 +195,10 @@ int32_t tm_fully_connected_s8_get_buffer_size(const tm_dims *input_dims, const t
     (void)filter_dims;
     (void)output_dims;
     return 0;
+}
+
+int32_t tm_fully_connected_s8_tflm_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                   const tm_dims *output_dims)
+{
+    return tm_fully_connected_s8_get_buffer_size(input_dims, filter_dims, output_dims);
 }

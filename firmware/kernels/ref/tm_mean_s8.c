@@ -9,9 +9,7 @@ tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
                      const tm_dims *output_dims, int8_t *output)
 {
     (void)ctx;
-    if (params == NULL || input == NULL || output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) ||
-        output_dims->n != input_dims->n || output_dims->h != 1 || output_dims->w != 1 ||
-        output_dims->c != input_dims->c || !tm_shift_ok(params->shift)) {
+    if (!tm_mean_args_ok(params, input_dims, input, output_dims, output)) {
         return TM_ARG_ERROR;
     }
 

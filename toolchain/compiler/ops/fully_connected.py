@@ -1,11 +1,13 @@
 import math
 import sys
 
+from toolchain.compiler import quant as q
 from toolchain.compiler.ops.base import (
-    OpDef, activation, check_activation, check_output_shape, check_weights, register, require_int8,
+    MAX_SHIFT, OpDef, activation, check_activation, check_output_shape, check_weights, register, require_int8,
     weights_call,
 )
 from toolchain.compiler.ops.params import Activation, FullyConnectedParams, FullyConnectedQuant, Symbol
+from toolchain.errors import ToolchainError
 
 
 @register("FULLY_CONNECTED")
@@ -48,16 +50,32 @@ class FullyConnected(OpDef):
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        params = em.params(fc_params(op, g))
+        if em.reference == "tflm":
+            return weights_call(f"{self.kernel}_tflm", em, params, em.quant(*tflm_multipliers(rescales(inp, w, out))),
+                                op, self.kernel_dims(op, g))
         mantissas, exponents = zip(*map(decompose_scale, rescales(inp, w, out)))
-        params = em.params(FullyConnectedParams(
-            input_offset=-inp.zero_point, filter_offset=-w.zero_point, output_offset=out.zero_point,
-            activation=Activation(*activation(op, out))))
         quant = em.params(FullyConnectedQuant(
             mantissa_hi=Symbol(em.array("uint32_t", [m >> 32 for m in mantissas], "fc_mantissa_hi")),
             mantissa_lo=Symbol(em.array("uint32_t", [m & 0xFFFFFFFF for m in mantissas], "fc_mantissa_lo")),
             exponent=Symbol(em.array("int32_t", exponents, "fc_exponent")),
             per_channel=int(w.quant.per_channel)))
         return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+
+
+def fc_params(op, g) -> FullyConnectedParams:
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    return FullyConnectedParams(input_offset=-inp.zero_point, filter_offset=-w.zero_point,
+                                output_offset=out.zero_point, activation=Activation(*activation(op, out)))
+
+
+def tflm_multipliers(scales: list[float]) -> tuple[list[int], list[int]]:
+    """tflite-micro's (multiplier, shift) per scale: TFLite QuantizeMultiplier of the same double scale."""
+    pairs = [q.quantize_multiplier(s) for s in scales]
+    if max(s for _, s in pairs) > MAX_SHIFT:
+        raise ToolchainError(f"the FULLY_CONNECTED rescale factor {max(scales):.3g} is too large for "
+                             "tflite-micro's (multiplier, shift) rounding", "compile with --reference litert")
+    return [m for m, _ in pairs], [s for _, s in pairs]
 
 
 def rescales(inp, w, out) -> list[float]:

@@ -43,6 +43,21 @@ class Variant:
         raise NotImplementedError
 
 
+class SameArgsVariant(Variant):
+    """A variant with the portable kernel's exact arguments: its call is the portable op's, renamed to `kernel`."""
+
+    kernel = ""
+
+    def kernel_for(self, op: Op, g: Graph) -> str:
+        return self.kernel
+
+    def emit(self, op: Op, g: Graph, em: "Emitter") -> str:
+        portable = OPS.get(op.kind)
+        call, name = portable.emit(op, g, em), portable.kernel_for(op, g)
+        assert call.startswith(name + "("), call
+        return self.kernel + call[len(name):]
+
+
 VARIANTS: dict[tuple[str, str], Variant] = {}
 
 

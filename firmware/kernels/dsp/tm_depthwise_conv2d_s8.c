@@ -1,0 +1,397 @@
+/*
+ * DEPTHWISE_CONV_2D (int8) on the dsp path: 3x3, stride 1 or 2, ch_mult 1 (see tm_depthwise_conv2d_s8.h),
+ * bit-exact with LiteRT's reference_integer_ops::DepthwiseConvPerChannel.
+ */
+#include <string.h>
+
+#include "tm_nn.h"
+#include "tm_support.h"
+#include "tm_simd.h"
+#include "tm_depthwise_conv2d_s8.h"
+
+/* A ring slot's key when it holds an input row of the padding (all zeros). */
+#define DW_ZERO_ROW INT32_MIN
+
+/* Scratch for whole-height planes of a channel group; above it (wide images) a ring of three rows of every
+ * channel is used. Mirrored by toolchain/compiler/ops/dsp/depthwise_conv2d.py. */
+#define DW_PLANE_BUDGET 4096
+
+/* Line width (int16 per channel and input row) of a stride: the pairs of outputs of a row read up to line
+ * index stride * (w_out rounded up to even) + 1. Even, so every line starts word-aligned. */
+static inline int32_t dw_line_width(int32_t w_out, int32_t stride)
+{
+    return stride * ((w_out + 1) & ~1) + 2;
+}
+
+/* Lines run along the longer output axis: along W, or along H (a transposed layer, h_out > w_out, whose
+ * packed weights are transposed too), so that short rows (KWS: 25 x 5) do not pay the per-line set-up and
+ * tail five times as often. */
+static inline int dw_transposed(const tm_dims *output_dims)
+{
+    return output_dims->h > output_dims->w;
+}
+
+/* The scratch layout of a layer. Planes (narrow images): channels in groups of `group`, each channel's
+ * lines for every padded input row (rows = (outputs across - 1) * stride + 3) one after the other, so a
+ * channel keeps its weights in registers down the whole output. Ring (group == 0): three slots, each one
+ * input row of every channel. */
+typedef struct {
+    int32_t lw, rows, group, bytes;
+} dw_layout;
+
+static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride)
+{
+    const int t = dw_transposed(output_dims);
+    dw_layout l;
+    l.lw = dw_line_width(t ? output_dims->h : output_dims->w, stride);
+    l.rows = ((t ? output_dims->w : output_dims->h) - 1) * stride + 3;
+    const int32_t plane = l.rows * l.lw * 2;
+    int32_t group = DW_PLANE_BUDGET / plane;
+    group = group >= output_dims->c ? output_dims->c : group & ~3;
+    l.group = group;
+    l.bytes = group > 0 ? group * plane : 3 * output_dims->c * l.lw * 2;
+    return l;
+}
+
+static inline int32_t dw_scratch_bytes(const tm_dims *input_dims, const tm_dims *output_dims, int32_t stride)
+{
+    if (!tm_dims_ok(input_dims) || !tm_dims_ok(output_dims)) {
+        return 0;
+    }
+    return dw_plan(output_dims, stride).bytes;
+}
+
+/* The lines are read as words: single int16 values go in through memcpy, which may alias anything. */
+static inline void dw_store_s16(int16_t *p, int32_t v)
+{
+    const int16_t h = (int16_t)v;
+    memcpy(p, &h, 2);
+}
+
+/* One input pixel's `channels` values into position 0 of lines `line_step` apart (four channels per word
+ * read, as the pairs below). */
+static void dw_widen_column(int16_t *dst, int32_t line_step, const int8_t *in, int32_t channels,
+                            int32_t input_offset, uint32_t offset2)
+{
+    int32_t c = 0;
+    for (; c + 4 <= channels; c += 4) {
+        const uint32_t v = tm_load_u32(in + c);
+        const uint32_t even = tm_sxtab16(offset2, v), odd = tm_sxtab16_ror8(offset2, v);
+        int16_t *d = dst + c * line_step;
+        dw_store_s16(d, (int32_t)even);
+        dw_store_s16(d + line_step, (int32_t)odd);
+        dw_store_s16(d + 2 * line_step, (int32_t)(even >> 16));
+        dw_store_s16(d + 3 * line_step, (int32_t)(odd >> 16));
+    }
+    for (; c < channels; ++c) {
+        dw_store_s16(dst + c * line_step, in[c] + input_offset);
+    }
+}
+
+/* One input row of `channels` channels (from `row`, pixels `pixel_step` bytes apart) into lines `line_step`
+ * apart: line[c][pad_left + x] = row[x][c] + input_offset for the `cols` columns that fit. The lines'
+ * padding columns are never written: they stay 0 from the start of the call. */
+static void dw_widen_row(int16_t *lines, int32_t line_step, const int8_t *row, int32_t pixel_step,
+                         int32_t channels, int32_t cols, int32_t pad_left, int32_t input_offset)
+{
+    /* Both lanes get the offset: SXTAB16 adds it while sign-extending (x + offset fits int16). */
+    const uint32_t offset2 = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
+    int16_t *dst = lines + pad_left;
+    int32_t x = 0;
+    if ((pad_left & 1) && cols > 0) { /* the pairs below store words: start them at an even position */
+        dw_widen_column(dst, line_step, row, channels, input_offset, offset2);
+        x = 1;
+    }
+    for (; x + 2 <= cols; x += 2) {
+        const int8_t *a = row + x * pixel_step;
+        uint32_t *d = (uint32_t *)(void *)(dst + x);
+        const int32_t step = line_step / 2; /* words from one line to the next */
+        int32_t c = 0;
+        for (; c + 4 <= channels; c += 4) {
+            const uint32_t in0 = tm_load_u32(a + c), in1 = tm_load_u32(a + pixel_step + c);
+            const uint32_t even0 = tm_sxtab16(offset2, in0), odd0 = tm_sxtab16_ror8(offset2, in0);
+            const uint32_t even1 = tm_sxtab16(offset2, in1), odd1 = tm_sxtab16_ror8(offset2, in1);
+            d[0] = tm_pack_lo16(even0, even1);
+            d[step] = tm_pack_lo16(odd0, odd1);
+            d[2 * step] = tm_pack_hi16(even1, even0);
+            d[3 * step] = tm_pack_hi16(odd1, odd0);
+            d += 4 * step;
+        }
+        for (; c < channels; ++c) {
+            dw_store_s16(dst + x + c * line_step, a[c] + input_offset);
+            dw_store_s16(dst + x + c * line_step + 1, a[pixel_step + c] + input_offset);
+        }
+    }
+    if (x < cols) {
+        dw_widen_column(dst + x, line_step, row + x * pixel_step, channels, input_offset, offset2);
+    }
+}
+
+/* requantize(acc) + output_offset, from 2*acc: SMMLAR gives SaturatingRoundingDoublingHighMul plus the
+ * folded 2^(e-1) + output_offset * 2^e; adding the sign bit and shifting right by e is RoundingDivideByPOT
+ * (ties away from zero). The sign of acc stands for the sign of the high product: they differ only when
+ * that product is 0, where both give output_offset. */
+static inline int32_t dw_output(int32_t acc2, int32_t multiplier, int32_t rounding, int32_t e, int32_t lo,
+                                int32_t hi, const int full_range)
+{
+    const int32_t v = (tm_smmlar(acc2, multiplier, rounding) + (acc2 >> 31)) >> e;
+    return full_range ? tm_ssat(v, 8) : tm_clamp(v, lo, hi);
+}
+
+/* `n_rows` output rows of one channel. Output row k reads the lines l0, l1, l2 (its window's three input
+ * rows) moved on by k * row_step, and writes every `out_col` bytes from out + k * out_step. Two outputs per
+ * step; their three taps of a filter row (i0..i5 the line values from the step's first column,
+ * a = {w0, w1}, b = {w1, w2}):
+ *   stride 1: out0 = w0 i0 + w1 i1 + w2 i2 = SMLAD({i0,i1}, a) + SMLABT({i2,i3}, b)
+ *             out1 = w0 i1 + w1 i2 + w2 i3 = SMLATB({i0,i1}, a) + SMLAD({i2,i3}, b)
+ *   stride 2: out0 = SMLAD({i0,i1}, a) + SMLABT({i2,i3}, b), out1 = SMLAD({i2,i3}, a) + SMLABT({i4,i5}, b)
+ * Six MACs in four instructions. */
+static inline void dw_channel(const int16_t *l0, const int16_t *l1, const int16_t *l2, int32_t row_step,
+                              int32_t n_rows, const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col,
+                              int32_t w_out, int32_t lo, int32_t hi, const int stride, const int full_range)
+{
+    const uint32_t a0 = (uint32_t)pk[0], b0 = (uint32_t)pk[1], a1 = (uint32_t)pk[2], b1 = (uint32_t)pk[3];
+    const uint32_t a2 = (uint32_t)pk[4], b2 = (uint32_t)pk[5];
+    const int32_t init = pk[6], multiplier = pk[7], rounding = pk[8], e = pk[9];
+    for (int32_t k = 0; k < n_rows; ++k) {
+        const uint32_t *r0 = (const uint32_t *)(const void *)(l0 + k * row_step);
+        const uint32_t *r1 = (const uint32_t *)(const void *)(l1 + k * row_step);
+        const uint32_t *r2 = (const uint32_t *)(const void *)(l2 + k * row_step);
+        int8_t *o = out + k * out_step;
+        for (int32_t n = w_out >> 1; n > 0; --n) {
+            int32_t acc0 = init, acc1 = init;
+            if (stride == 1) {
+                const uint32_t p00 = r0[0], p01 = r0[1], p10 = r1[0], p11 = r1[1], p20 = r2[0], p21 = r2[1];
+                acc0 = tm_smlad(p00, a0, acc0);
+                acc1 = tm_smlatb(p00, a0, acc1);
+                acc0 = tm_smlabt(p01, b0, acc0);
+                acc1 = tm_smlad(p01, b0, acc1);
+                acc0 = tm_smlad(p10, a1, acc0);
+                acc1 = tm_smlatb(p10, a1, acc1);
+                acc0 = tm_smlabt(p11, b1, acc0);
+                acc1 = tm_smlad(p11, b1, acc1);
+                acc0 = tm_smlad(p20, a2, acc0);
+                acc1 = tm_smlatb(p20, a2, acc1);
+                acc0 = tm_smlabt(p21, b2, acc0);
+                acc1 = tm_smlad(p21, b2, acc1);
+                r0 += 1;
+                r1 += 1;
+                r2 += 1;
+            } else {
+                const uint32_t p00 = r0[0], p01 = r0[1], p02 = r0[2];
+                const uint32_t p10 = r1[0], p11 = r1[1], p12 = r1[2];
+                const uint32_t p20 = r2[0], p21 = r2[1], p22 = r2[2];
+                acc0 = tm_smlad(p00, a0, acc0);
+                acc1 = tm_smlad(p01, a0, acc1);
+                acc0 = tm_smlabt(p01, b0, acc0);
+                acc1 = tm_smlabt(p02, b0, acc1);
+                acc0 = tm_smlad(p10, a1, acc0);
+                acc1 = tm_smlad(p11, a1, acc1);
+                acc0 = tm_smlabt(p11, b1, acc0);
+                acc1 = tm_smlabt(p12, b1, acc1);
+                acc0 = tm_smlad(p20, a2, acc0);
+                acc1 = tm_smlad(p21, a2, acc1);
+                acc0 = tm_smlabt(p21, b2, acc0);
+                acc1 = tm_smlabt(p22, b2, acc1);
+                r0 += 2;
+                r1 += 2;
+                r2 += 2;
+            }
+            o[0] = (int8_t)dw_output(acc0, multiplier, rounding, e, lo, hi, full_range);
+            o[out_col] = (int8_t)dw_output(acc1, multiplier, rounding, e, lo, hi, full_range);
+            o += 2 * out_col;
+        }
+        if (w_out & 1) { /* the last output: stride 1 or 2, it starts on a word */
+            int32_t acc0 = tm_smlad(r0[0], a0, init);
+            acc0 = tm_smlabt(r0[1], b0, acc0);
+            acc0 = tm_smlad(r1[0], a1, acc0);
+            acc0 = tm_smlabt(r1[1], b1, acc0);
+            acc0 = tm_smlad(r2[0], a2, acc0);
+            acc0 = tm_smlabt(r2[1], b2, acc0);
+            o[0] = (int8_t)dw_output(acc0, multiplier, rounding, e, lo, hi, full_range);
+        }
+    }
+}
+
+typedef void (*dw_channel_fn)(const int16_t *l0, const int16_t *l1, const int16_t *l2, int32_t row_step,
+                              int32_t n_rows, const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col,
+                              int32_t w_out, int32_t lo, int32_t hi);
+
+/* One function per (stride, clamp), so that GCC specialises the loops for their constants (it would not
+ * inline one shared worker into every caller). */
+#define DW_CHANNEL(name, stride, full_range)                                                                     \
+    static void name(const int16_t *l0, const int16_t *l1, const int16_t *l2, int32_t row_step, int32_t n_rows,  \
+                     const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col, int32_t w_out,           \
+                     int32_t lo, int32_t hi)                                                                     \
+    {                                                                                                            \
+        dw_channel(l0, l1, l2, row_step, n_rows, pk, out, out_step, out_col, w_out, lo, hi, stride, full_range);  \
+    }
+
+DW_CHANNEL(dw_channel_s1, 1, 0)
+DW_CHANNEL(dw_channel_s1_sat, 1, 1)
+DW_CHANNEL(dw_channel_s2, 2, 0)
+DW_CHANNEL(dw_channel_s2_sat, 2, 1)
+
+static inline int32_t dw_mod3(int32_t v)
+{
+    const int32_t m = v % 3;
+    return m < 0 ? m + 3 : m;
+}
+
+/* What both layouts need of the layer, in line terms: "rows" across the lines, "columns" along them (the
+ * image's rows and columns, or its columns and rows for a transposed layer). Steps are in bytes. */
+typedef struct {
+    int32_t rows_in, cols, pad_row, pad_col, in_row_step, in_col_step;
+    int32_t rows_out, cols_out, out_row_step, out_col_step;
+    int32_t channels, input_offset, lo, hi, stride;
+    dw_channel_fn channel;
+} dw_layer;
+
+/* Narrow images: each channel group's planes, then each channel down the whole output. */
+static void dw_planes(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
+                      const int8_t *input, int8_t *output)
+{
+    const int32_t plane = lay->rows * lay->lw;
+    for (int32_t c0 = 0; c0 < L->channels; c0 += lay->group) {
+        const int32_t group = L->channels - c0 < lay->group ? L->channels - c0 : lay->group;
+        for (int32_t i = 0; i < L->rows_in; ++i) {
+            const int32_t r = i + L->pad_row;
+            if (r < lay->rows) {
+                dw_widen_row(scratch + r * lay->lw, plane, input + i * L->in_row_step + c0, L->in_col_step, group,
+                             L->cols, L->pad_col, L->input_offset);
+            }
+        }
+        for (int32_t c = 0; c < group; ++c) {
+            const int16_t *l0 = scratch + c * plane;
+            L->channel(l0, l0 + lay->lw, l0 + 2 * lay->lw, L->stride * lay->lw, L->rows_out,
+                       packed + (c0 + c) * TM_DW3X3_WORDS, output + c0 + c, L->out_row_step, L->out_col_step,
+                       L->cols_out, L->lo, L->hi);
+        }
+    }
+}
+
+/* Wide images: input row i lives in ring slot i mod 3; consecutive output rows share two (stride 1) or
+ * one (stride 2) of their three rows, which are widened once. */
+static void dw_ring(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
+                    const int8_t *input, int8_t *output)
+{
+    const int32_t slot_size = L->channels * lay->lw;
+    int32_t key[3] = {DW_ZERO_ROW, DW_ZERO_ROW, DW_ZERO_ROW};
+    for (int32_t o = 0; o < L->rows_out; ++o) {
+        const int32_t i0 = o * L->stride - L->pad_row;
+        const int16_t *rows[3];
+        for (int32_t k = 0; k < 3; ++k) {
+            const int32_t i = i0 + k, s = dw_mod3(i);
+            const int32_t want = i >= 0 && i < L->rows_in ? i : DW_ZERO_ROW;
+            int16_t *slot = scratch + s * slot_size;
+            if (key[s] != want) {
+                if (want == DW_ZERO_ROW) {
+                    memset(slot, 0, (size_t)slot_size * 2u);
+                } else {
+                    dw_widen_row(slot, lay->lw, input + i * L->in_row_step, L->in_col_step, L->channels, L->cols,
+                                 L->pad_col, L->input_offset);
+                }
+                key[s] = want;
+            }
+            rows[k] = slot;
+        }
+        int8_t *const out = output + o * L->out_row_step;
+        for (int32_t c = 0; c < L->channels; ++c) {
+            const int32_t line = c * lay->lw;
+            L->channel(rows[0] + line, rows[1] + line, rows[2] + line, 0, 1, packed + c * TM_DW3X3_WORDS,
+                       out + c, 0, L->out_col_step, L->cols_out, L->lo, L->hi);
+        }
+    }
+}
+
+static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params, const int32_t *packed,
+                        const tm_dims *input_dims, const int8_t *input, const tm_dims *output_dims, int8_t *output,
+                        int32_t stride)
+{
+    if (params == NULL || packed == NULL || input == NULL || output == NULL || ctx == NULL ||
+        !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) || output_dims->n != input_dims->n ||
+        output_dims->c != input_dims->c || params->ch_mult != 1 || params->stride.h != stride ||
+        params->stride.w != stride || params->dilation.h != 1 || params->dilation.w != 1 ||
+        params->padding.h < 0 || params->padding.w < 0 || !tm_activation_ok(&params->activation)) {
+        return TM_ARG_ERROR;
+    }
+    const dw_layout lay = dw_plan(output_dims, stride);
+    if (ctx->buf == NULL || ctx->size < lay.bytes || ((uintptr_t)ctx->buf & 3u) != 0) {
+        return TM_ARG_ERROR;
+    }
+    for (int32_t c = 0; c < output_dims->c; ++c) {
+        const int32_t e = packed[c * TM_DW3X3_WORDS + 9];
+        if (e < 1 || e > 31) {
+            return TM_ARG_ERROR;
+        }
+    }
+
+    const int32_t channels = input_dims->c;
+    const int32_t in_pixel = channels, in_line = input_dims->w * channels;
+    const int32_t out_pixel = channels, out_line = output_dims->w * channels;
+    const int t = dw_transposed(output_dims);
+    dw_layer L;
+    L.rows_in = t ? input_dims->w : input_dims->h;
+    const int32_t cols_in = t ? input_dims->h : input_dims->w;
+    L.pad_row = t ? params->padding.w : params->padding.h;
+    L.pad_col = t ? params->padding.h : params->padding.w;
+    /* Input columns past the lines are read by no output. */
+    L.cols = L.pad_col >= lay.lw ? 0 : (cols_in < lay.lw - L.pad_col ? cols_in : lay.lw - L.pad_col);
+    L.in_row_step = t ? in_pixel : in_line;
+    L.in_col_step = t ? in_line : in_pixel;
+    L.rows_out = t ? output_dims->w : output_dims->h;
+    L.cols_out = t ? output_dims->h : output_dims->w;
+    L.out_row_step = t ? out_pixel : out_line;
+    L.out_col_step = t ? out_line : out_pixel;
+    L.channels = channels;
+    L.input_offset = params->input_offset;
+    L.lo = params->activation.min;
+    L.hi = params->activation.max;
+    L.stride = stride;
+    /* Without a narrower activation the clamp is one SSAT. */
+    const int full_range = L.lo == -128 && L.hi == 127;
+    L.channel = stride == 1 ? (full_range ? dw_channel_s1_sat : dw_channel_s1)
+                            : (full_range ? dw_channel_s2_sat : dw_channel_s2);
+
+    int16_t *const scratch = (int16_t *)ctx->buf;
+    const int32_t in_batch = input_dims->h * in_line, out_batch = output_dims->h * out_line;
+    for (int32_t b = 0; b < input_dims->n; ++b) {
+        memset(scratch, 0, (size_t)lay.bytes); /* the padding: rows and columns no input row writes */
+        if (lay.group > 0) {
+            dw_planes(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch);
+        } else {
+            dw_ring(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch);
+        }
+    }
+    return TM_OK;
+}
+
+tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *output_dims, int8_t *output)
+{
+    return dw_3x3(ctx, params, packed, input_dims, input, output_dims, output, 1);
+}
+
+int32_t tm_depthwise_conv2d_s8_dsp_3x3s1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims)
+{
+    (void)filter_dims;
+    return dw_scratch_bytes(input_dims, output_dims, 1);
+}
+
+tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *output_dims, int8_t *output)
+{
+    return dw_3x3(ctx, params, packed, input_dims, input, output_dims, output, 2);
+}
+
+int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims)
+{
+    (void)filter_dims;
+    return dw_scratch_bytes(input_dims, output_dims, 2);
+}

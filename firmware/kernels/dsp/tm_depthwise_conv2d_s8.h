@@ -1,0 +1,65 @@
+/*
+ * tm_depthwise_conv2d_s8.h - DEPTHWISE_CONV_2D on the dsp path (Armv7E-M / Armv8-M DSP extension).
+ *
+ * Variants, chosen per layer by toolchain/compiler/ops/dsp/depthwise_conv2d.py:
+ *   tm_depthwise_conv2d_s8_dsp_3x3s1  3x3 filter, stride 1 (both axes), dilation 1, ch_mult 1
+ *   tm_depthwise_conv2d_s8_dsp_3x3s2  3x3 filter, stride 2 (both axes), dilation 1, ch_mult 1
+ * Every other shape (other filter sizes, dilation, ch_mult > 1) uses the portable tm_depthwise_conv2d_s8.
+ *
+ * How they work: input rows are widened to int16 with the input offset already added and stored channel
+ * by channel ("lines": line[c][x], x = input column + padding.w) in the scratch buffer, the padding as 0
+ * (which is exactly the input zero point after the offset), so border pixels need no special case. Each
+ * output channel then runs along its lines with its 3x3 weights in registers: a row of three taps of two
+ * neighbouring outputs takes four SMLAD/SMLAxy instructions (six MACs). Small images keep whole planes of
+ * a group of channels (each channel then runs down the whole output with its weights loaded once), large
+ * ones a ring of three input rows of every channel; lines run along the longer output axis (the image's
+ * columns when h_out > w_out).
+ *
+ * `packed`: TM_DW3X3_WORDS int32 words per output channel c, in channel order:
+ *   [0..5]  for filter row ky = 0, 1, 2: two words (s16x2, lane 0 first)
+ *           { 2*w[ky][0][c], 2*w[ky][1][c] } and { 2*w[ky][1][c], 2*w[ky][2][c] };
+ *           transposed (w[kx][ky] in place of w[ky][kx]) when output h > output w: the kernel's lines then
+ *           run down the image's columns, the longer axis
+ *   [6]     2 * bias[c] (0 without a bias)
+ *   [7]     the requantization multiplier of c (tm_nn.h convention, in [2^30, 2^31) or 0)
+ *   [8]     2^(e-1) + output_offset * 2^e, where e = -shift[c] >= 1
+ *   [9]     e
+ * The weights and the bias are doubled so that the accumulator holds 2*acc: SMMULR(2*acc, multiplier) is
+ * then exactly TFLite's SaturatingRoundingDoublingHighMul(acc, multiplier). The compiler emits these
+ * variants only where that is exact: shift <= -1 for every channel, |bias| + 255 * sum|w| < 2^29 and
+ * (|output_offset| + 1) * 2^e < 2^30 (so neither 2*acc nor the rounding sum can overflow); other layers
+ * use the portable kernel.
+ * params: input_offset, activation and padding are read (output_offset is folded into [8]); stride,
+ * dilation and ch_mult must match the variant.
+ */
+#ifndef TM_DSP_DEPTHWISE_CONV2D_S8_H
+#define TM_DSP_DEPTHWISE_CONV2D_S8_H
+
+#include "tm_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TM_DW3X3_WORDS 10
+
+tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *output_dims, int8_t *output);
+/* The lines: whole planes of a group of channels within 4096 bytes, else three rows of every channel. */
+int32_t tm_depthwise_conv2d_s8_dsp_3x3s1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims);
+
+tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *output_dims, int8_t *output);
+int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TM_DSP_DEPTHWISE_CONV2D_S8_H */

@@ -1,0 +1,239 @@
+/*
+ * FULLY_CONNECTED (int8) for cores with the DSP extension (layout and contract: tm_fully_connected_s8.h).
+ * SMLAD multiplies two int16 pairs: the input row is widened once into scratch as, per four bytes
+ * x0 x1 x2 x3, the pairs (x0, x2) (x1, x3) that SXTB16 and SXTB16 ROR 8 make of a weight word, so each
+ * weight word costs half an LDRD, two extends and two SMLADs (the input pairs are loaded once for four rows).
+ * The input offset is in the folded bias, so widening needs no add and the padding is plain zeros.
+ */
+#include "tm_nn.h"
+#include "tm_simd.h"
+#include "tm_support.h"
+#include "tm_fully_connected_s8.h"
+
+#define ROWS 4 /* output rows per pass over the input */
+/* The dot-product loops stay out of line: inlined, they share registers with the caller's loops and GCC 12
+ * spills accumulators inside them. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+/* GCC 12's scheduling before register allocation hoists the loads of block4 and then spills accumulators
+ * (14 live values): without it the loop body is loads, extends and SMLADs only. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_PRESCHEDULE __attribute__((optimize("no-schedule-insns")))
+#else
+#define NO_PRESCHEDULE
+#endif
+#define STEP 16 /* weights per row per loop iteration: rows are padded to a multiple */
+#define GROUP 32 /* outputs accumulated (on the stack) before one requantization pass over them */
+
+typedef struct {
+    const int32_t *multiplier, *shift;
+    const tm_fully_connected_quant *exact; /* NULL: tflite-micro rounding */
+    int32_t high_shift, output_offset, act_min, act_max;
+} finish_args;
+
+static inline int32_t padded_depth(int32_t depth)
+{
+    return (depth + STEP - 1) / STEP * STEP;
+}
+
+/* out[i] = the requantized acc[i] of output channel o + i, i < n. Out of line, once per GROUP outputs: the
+ * constants stay in registers over the group instead of being reloaded per output. */
+static NOINLINE void finish_litert(const finish_args *a, const int32_t *acc, int32_t o, int32_t n, int8_t *out)
+{
+    const uint32_t *multiplier = (const uint32_t *)a->multiplier + o;
+    const int32_t high_shift = a->high_shift, offset = a->output_offset, lo = a->act_min, hi = a->act_max;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t scaled = tm_fully_connected_requantize_fast(acc[i], multiplier[i], high_shift, a->exact, o + i);
+        /* LiteRT adds the offset without wrapping; beyond +-512 the clamp decides alone. */
+        out[i] = (int8_t)tm_clamp((int32_t)tm_ssat(scaled, 10) + offset, lo, hi);
+    }
+}
+
+static NOINLINE void finish_tflm(const finish_args *a, const int32_t *acc, int32_t o, int32_t n, int8_t *out)
+{
+    const int32_t *multiplier = a->multiplier + o, *shift = a->shift + o;
+    const int32_t offset = a->output_offset, lo = a->act_min, hi = a->act_max;
+    for (int32_t i = 0; i < n; ++i) {
+        /* tflite-micro adds the output offset in int32, which wraps. */
+        const int32_t scaled = tm_requantize(acc[i], multiplier[i], shift[i]);
+        out[i] = (int8_t)tm_clamp(tm_wrapping_add(scaled, offset), lo, hi);
+    }
+}
+
+static inline void finish(const finish_args *a, const int32_t *acc, int32_t o, int32_t n, int8_t *out)
+{
+    if (a->exact != NULL) {
+        finish_litert(a, acc, o, n, out);
+    } else {
+        finish_tflm(a, acc, o, n, out);
+    }
+}
+
+/* One input row as int16 pairs (x0, x2) (x1, x3) per four bytes, zero-padded to kp values. */
+static void widen(const int8_t *in, int32_t depth, int32_t kp, uint32_t *pairs)
+{
+    int32_t k = 0;
+    for (; k + 4 <= depth; k += 4) {
+        const uint32_t word = tm_load_u32(in + k);
+        *pairs++ = tm_sxtb16(word);
+        *pairs++ = tm_sxtb16_ror8(word);
+    }
+    for (; k < kp; k += 4) {
+        uint32_t word = 0;
+        for (int32_t i = 0; i < 4 && k + i < depth; ++i) {
+            word |= (uint32_t)(uint8_t)in[k + i] << (8 * i);
+        }
+        *pairs++ = tm_sxtb16(word);
+        *pairs++ = tm_sxtb16_ror8(word);
+    }
+}
+
+/* The two SMLADs of one weight word w (four weights of a row) with the input pairs x02, x13. */
+#define MAC4(acc, w, x02, x13) ((acc) = tm_smlad(tm_sxtb16_ror8(w), (x13), tm_smlad(tm_sxtb16(w), (x02), (acc))))
+
+/* The four rows' columns 4g .. 4g + 3 of one iteration (block4's locals). */
+#define BLOCK_GROUP(g)                                                                                          \
+    do {                                                                                                        \
+        const uint32_t x02 = x[2 * (g)], x13 = x[2 * (g) + 1];                                                  \
+        uint32_t w0 = w[4 * (g)], w1 = w[4 * (g) + 1];                                                          \
+        MAC4(a0, w0, x02, x13);                                                                                 \
+        MAC4(a1, w1, x02, x13);                                                                                 \
+        w0 = w[4 * (g) + 2];                                                                                    \
+        w1 = w[4 * (g) + 3];                                                                                    \
+        MAC4(a2, w0, x02, x13);                                                                                 \
+        MAC4(a3, w1, x02, x13);                                                                                 \
+    } while (0)
+
+/* acc[r] = bias[r] + row r . x for the four interleaved rows of a block, `steps` iterations of STEP weights
+ * per row: written out (GCC -O2 does not unroll) and counted down, so the loop costs two instructions per
+ * 64 MACs. */
+static NOINLINE NO_PRESCHEDULE void block4(const uint32_t *w, const uint32_t *x, int32_t steps,
+                                           const int32_t *bias, int32_t acc[ROWS])
+{
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    for (; steps != 0; --steps) {
+        BLOCK_GROUP(0);
+        BLOCK_GROUP(1);
+        BLOCK_GROUP(2);
+        BLOCK_GROUP(3);
+        x += STEP / 2;
+        w += STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* acc + row . x for one row of contiguous weights (`steps` iterations of STEP). */
+static NOINLINE NO_PRESCHEDULE int32_t row1(const uint32_t *w, const uint32_t *x, int32_t steps, int32_t acc)
+{
+    for (; steps != 0; --steps) {
+        MAC4(acc, w[0], x[0], x[1]);
+        MAC4(acc, w[1], x[2], x[3]);
+        MAC4(acc, w[2], x[4], x[5]);
+        MAC4(acc, w[3], x[6], x[7]);
+        x += STEP / 2;
+        w += STEP / 4;
+    }
+    return acc;
+}
+
+static int quant_ok(const tm_fully_connected_fast_quant *q, int32_t channels)
+{
+    if (q == NULL || q->multiplier == NULL || !q->per_channel) {
+        return 0;
+    }
+    const tm_fully_connected_quant *e = q->exact;
+    if (e != NULL) {
+        return e->mantissa_hi != NULL && e->mantissa_lo != NULL && e->exponent != NULL && e->per_channel &&
+               q->high_shift >= 2 && q->high_shift <= 31;
+    }
+    if (q->shift == NULL) {
+        return 0;
+    }
+    for (int32_t i = 0; i < channels; ++i) {
+        if (!tm_shift_ok(q->shift[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static tm_status fully_connected(const tm_context *ctx, const tm_fully_connected_params *params,
+                                 const tm_fully_connected_fast_quant *quant, int tflm,
+                                 const tm_dims *input_dims, const int8_t *input,
+                                 const tm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                 const tm_dims *output_dims, int8_t *output)
+{
+    if (params == NULL || input == NULL || filter == NULL || bias == NULL || output == NULL || ctx == NULL ||
+        !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||
+        !tm_activation_ok(&params->activation) || params->filter_offset != 0 ||
+        filter_dims->c != input_dims->c || output_dims->n != input_dims->n || output_dims->c != filter_dims->n ||
+        !quant_ok(quant, filter_dims->n) || (quant->exact == NULL) != tflm) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t depth = input_dims->c, kp = padded_depth(depth), out_depth = filter_dims->n;
+    if (ctx->buf == NULL || ctx->size < 2 * kp || ((uintptr_t)ctx->buf & 3u) != 0 ||
+        ((uintptr_t)filter & 3u) != 0) {
+        return TM_ARG_ERROR;
+    }
+    const finish_args a = {quant->multiplier, quant->shift, quant->exact, quant->high_shift,
+                           params->output_offset, params->activation.min, params->activation.max};
+    uint32_t *const x = (uint32_t *)ctx->buf;
+    const int32_t steps = kp / STEP;
+    const int32_t blocked = out_depth / ROWS * ROWS;
+    for (int32_t b = 0; b < input_dims->n; ++b) {
+        widen(input + b * depth, depth, kp, x);
+        const uint32_t *w = (const uint32_t *)(const void *)filter;
+        int8_t *out = output + b * out_depth;
+        for (int32_t o = 0; o < blocked; o += GROUP) {
+            const int32_t n = blocked - o < GROUP ? blocked - o : GROUP;
+            int32_t acc[GROUP];
+            for (int32_t r = 0; r < n; r += ROWS) {
+                block4(w, x, steps, bias + o + r, acc + r);
+                w += ROWS * kp / 4;
+            }
+            finish(&a, acc, o, n, out + o);
+        }
+        for (int32_t o = blocked; o < out_depth; ++o) {
+            const int32_t acc = row1(w, x, steps, bias[o]);
+            finish(&a, &acc, o, 1, out + o);
+            w += kp / 4;
+        }
+    }
+    return TM_OK;
+}
+
+tm_status tm_fully_connected_s8_dsp(const tm_context *ctx, const tm_fully_connected_params *params,
+                                    const tm_fully_connected_fast_quant *quant,
+                                    const tm_dims *input_dims, const int8_t *input,
+                                    const tm_dims *filter_dims, const int8_t *filter,
+                                    const int32_t *bias,
+                                    const tm_dims *output_dims, int8_t *output)
+{
+    return fully_connected(ctx, params, quant, 0, input_dims, input, filter_dims, filter, bias, output_dims,
+                           output);
+}
+
+tm_status tm_fully_connected_s8_dsp_tflm(const tm_context *ctx, const tm_fully_connected_params *params,
+                                         const tm_fully_connected_fast_quant *quant,
+                                         const tm_dims *input_dims, const int8_t *input,
+                                         const tm_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const tm_dims *output_dims, int8_t *output)
+{
+    return fully_connected(ctx, params, quant, 1, input_dims, input, filter_dims, filter, bias, output_dims,
+                           output);
+}
+
+int32_t tm_fully_connected_s8_dsp_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                  const tm_dims *output_dims)
+{
+    (void)filter_dims;
+    (void)output_dims;
+    return input_dims == NULL || input_dims->c <= 0 ? 0 : 2 * padded_depth(input_dims->c);
+}

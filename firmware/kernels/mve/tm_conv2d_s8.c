@@ -1,0 +1,512 @@
+/*
+ * CONV_2D (int8, groups == 1) for Cortex-M55 with MVE, bit-exact with LiteRT's
+ * reference_integer_ops::ConvPerChannel. Layouts and the compile-time data: tm_conv2d_s8.h (mve).
+ */
+#include "tm_support.h"
+
+#include "tm_conv2d_s8.h"
+
+/* Rows of the GEMM are padded to whole 16-byte vectors in the packed filter. */
+static int32_t k16_of(const tm_dims *filter_dims)
+{
+    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
+    return (k + 15) & ~15;
+}
+
+/* The scratch sizes stay outside the MVE guard so the host can check them against the compiler's. */
+int32_t tm_conv2d_s8_mve_1x1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                             const tm_dims *output_dims)
+{
+    (void)input_dims;
+    (void)filter_dims;
+    (void)output_dims;
+    return 0;
+}
+
+int32_t tm_conv2d_s8_mve_im2col_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                const tm_dims *output_dims)
+{
+    (void)input_dims;
+    (void)output_dims;
+    return 2 * k16_of(filter_dims);
+}
+
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+
+/* Once per call: the checks every variant shares. */
+static int conv_args_ok(const tm_conv2d_params *params, const tm_conv2d_mve_quant *quant,
+                        const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
+                        const int8_t *filter, const tm_dims *output_dims, const int8_t *output)
+{
+    if (params == NULL || quant == NULL || quant->blocks == NULL || input == NULL || filter == NULL ||
+        output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
+        return 0;
+    }
+    return filter_dims->c == input_dims->c && output_dims->c == filter_dims->n && output_dims->n == input_dims->n &&
+           tm_window_ok(&params->stride, &params->dilation) && tm_activation_ok(&params->activation) &&
+           params->input_offset >= -127 && params->input_offset <= 128;
+}
+
+/* What the GEMM of one pair of rows reads; the offsets are fixed by the assembly below. blocks and the output
+ * pointers advance as it goes, so the caller sets them before every call. */
+typedef struct {
+    const int8_t *row0;          /* 0: the two rows, k bytes each (row1 == row0 for a single row) */
+    const int8_t *row1;          /* 4 */
+    const int8_t *filter;        /* 8: the packed filter */
+    const int32_t *blocks;       /* 12: quant->blocks */
+    int8_t *out0;                /* 16: c_out outputs each (out1 == out0 for a single row: same values) */
+    int8_t *out1;                /* 20 */
+    int32_t first_bytes;         /* 24: K - 16 * full_steps, in 1..16 */
+    int32_t full_steps;          /* 28 */
+    int32_t c_out;               /* 32 */
+    int32_t output_offset;       /* 36 */
+    int32_t act_min, act_max;    /* 40, 44 */
+} gemm_args;
+
+/* The assembly's fixed offsets, checked at compile time (a negative array size fails the build). */
+typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offsetof(gemm_args, out0) == 16 &&
+                                     offsetof(gemm_args, first_bytes) == 24 &&
+                                     offsetof(gemm_args, output_offset) == 36 &&
+                                     offsetof(gemm_args, act_max) == 44) ? 1 : -1];
+
+/* Two rows by every output channel, four channels per block: out0[c] and out1[c] for all c.
+ *
+ * Written in assembly because VMLADAVA accumulates in even registers only: the eight sums of a block (two
+ * rows x four channels: six vector loads per eight VMLADAVA, 16 MACs each) take all eight (r0-r12, lr), and
+ * GCC, which also needs a loop counter there, spills and copies in the inner loop instead. Registers: r1, r3
+ * row pointers, r5 filter (runs through the blocks in load order), r7 step counter, r9 args, r11 channels
+ * left. The row's first chunk (first_bytes) starts the sums with VMLADAV, so no register is zeroed; whole
+ * 16-byte chunks follow.
+ *
+ * Requantization, four channels per vector, TFLite's double rounding exactly: VQRDMULH is
+ * SaturatingRoundingDoublingHighMul; RoundingDivideByPOT rounds half away from zero while VRSHL rounds half
+ * up, so a negative x first loses 1 when the right shift e is > 0 (x & -e has the sign bit set exactly
+ * then): floor((x - 1 + h) / 2^e) is the away-from-zero result, and VQADD keeps INT32_MIN (which is never
+ * a tie). The stores of the last block are predicated to the channels that exist. args arrives in r0
+ * (AAPCS), the only way a naked function may read it.
+ *
+ * Six variants, chosen per call, drop work the layer does not need (per block of eight outputs):
+ * FIRST_WHOLE when K is a multiple of 16 (no predicated first chunk), NO_LOOP when K <= 16, and the "plain"
+ * requantization when every channel has left shift 0 and right shift >= 1 (most layers): no VSHL, and the
+ * fix-up needs no mask. */
+#define GEMM_FIRST_PREDICATED \
+    "ldr r7, [r9, #24]\n\t"   \
+    "vctp.8 r7\n\t"           \
+    "vpstt\n\t"               \
+    "vldrbt.8 q0, [r1]\n\t"   \
+    "vldrbt.8 q1, [r3]\n\t"   \
+    "add r1, r7\n\t"          \
+    "add r3, r7\n\t"
+#define GEMM_FIRST_WHOLE        \
+    "vldrb.8 q0, [r1], #16\n\t" \
+    "vldrb.8 q1, [r3], #16\n\t"
+#define GEMM_SCALE_ANY            \
+    "vshl.s32 q6, q6, q2\n\t"     \
+    "vshl.s32 q7, q7, q2\n\t"     \
+    "vqrdmulh.s32 q6, q6, q1\n\t" \
+    "vqrdmulh.s32 q7, q7, q1\n\t" \
+    "vand q4, q6, q3\n\t"         \
+    "vand q5, q7, q3\n\t"         \
+    "vshr.s32 q4, q4, #31\n\t"    \
+    "vshr.s32 q5, q5, #31\n\t"
+#define GEMM_SCALE_PLAIN          \
+    "vqrdmulh.s32 q6, q6, q1\n\t" \
+    "vqrdmulh.s32 q7, q7, q1\n\t" \
+    "vshr.s32 q4, q6, #31\n\t"    \
+    "vshr.s32 q5, q7, #31\n\t"
+
+#define GEMM_STEP                   \
+    "vldrb.8 q0, [r1], #16\n\t"     \
+    "vldrb.8 q1, [r3], #16\n\t"     \
+    "vldrb.8 q2, [r5], #16\n\t"     \
+    "vldrb.8 q3, [r5], #16\n\t"     \
+    "vldrb.8 q4, [r5], #16\n\t"     \
+    "vldrb.8 q5, [r5], #16\n\t"     \
+    "vmladava.s8 r0, q0, q2\n\t"    \
+    "vmladava.s8 r2, q0, q3\n\t"    \
+    "vmladava.s8 r4, q0, q4\n\t"    \
+    "vmladava.s8 r6, q0, q5\n\t"    \
+    "vmladava.s8 r8, q1, q2\n\t"    \
+    "vmladava.s8 r10, q1, q3\n\t"   \
+    "vmladava.s8 r12, q1, q4\n\t"   \
+    "vmladava.s8 lr, q1, q5\n\t"
+
+/* The whole 16-byte chunks after the first: two per pass (one loop branch per 32 bytes); an odd count
+ * does one first. Absent when K <= 16. */
+#define GEMM_LOOP                      \
+    "ldr r7, [r9, #28]\n\t"            \
+    "lsrs r7, r7, #1\n\t"              \
+    "bcc 5f\n\t"                       \
+    GEMM_STEP                          \
+    "5:\n\t"                           \
+    "cbz r7, 2f\n"                     \
+    "1:\n\t"                           \
+    GEMM_STEP                          \
+    GEMM_STEP                          \
+    "subs r7, #1\n\t"                  \
+    "bne 1b\n"
+#define GEMM_NO_LOOP ""
+
+#define GEMM_TWO_ROWS(name, FIRST, LOOP, SCALE)                          \
+    __attribute__((naked)) static void name(gemm_args *args __attribute__((unused))) \
+    {                                                              \
+        __asm__ volatile(                                          \
+            "push {r4-r11, lr}\n\t"                                \
+            "vpush {d8-d15}\n\t"                                   \
+            "mov r9, r0\n\t"                                       \
+            "ldr r11, [r9, #32]\n\t"                               \
+            "ldr r5, [r9, #8]\n"                                   \
+            "3:\n\t"                                               \
+            "ldrd r1, r3, [r9, #0]\n\t"                            \
+            FIRST                                                  \
+            "vldrb.8 q2, [r5], #16\n\t"                            \
+            "vldrb.8 q3, [r5], #16\n\t"                            \
+            "vldrb.8 q4, [r5], #16\n\t"                            \
+            "vldrb.8 q5, [r5], #16\n\t"                            \
+            "vmladav.s8 r0, q0, q2\n\t"                            \
+            "vmladav.s8 r2, q0, q3\n\t"                            \
+            "vmladav.s8 r4, q0, q4\n\t"                            \
+            "vmladav.s8 r6, q0, q5\n\t"                            \
+            "vmladav.s8 r8, q1, q2\n\t"                            \
+            "vmladav.s8 r10, q1, q3\n\t"                           \
+            "vmladav.s8 r12, q1, q4\n\t"                           \
+            "vmladav.s8 lr, q1, q5\n\t"                            \
+            LOOP                                                   \
+            "2:\n\t"                                               \
+            "vmov q6[2], q6[0], r0, r4\n\t"                        \
+            "vmov q6[3], q6[1], r2, r6\n\t"                        \
+            "vmov q7[2], q7[0], r8, r12\n\t"                       \
+            "vmov q7[3], q7[1], r10, lr\n\t"                       \
+            "ldr r0, [r9, #12]\n\t"                                \
+            "vldrw.u32 q0, [r0], #16\n\t" /* bias' */              \
+            "vldrw.u32 q1, [r0], #16\n\t" /* multiplier */         \
+            "vldrw.u32 q2, [r0], #16\n\t" /* left shift */         \
+            "vldrw.u32 q3, [r0], #16\n\t" /* -right shift */       \
+            "str r0, [r9, #12]\n\t"                                \
+            "vadd.i32 q6, q6, q0\n\t"                              \
+            "vadd.i32 q7, q7, q0\n\t"                              \
+            SCALE                                                  \
+            "vqadd.s32 q6, q6, q4\n\t"                             \
+            "vqadd.s32 q7, q7, q5\n\t"                             \
+            "vrshl.s32 q6, q6, q3\n\t"                             \
+            "vrshl.s32 q7, q7, q3\n\t"                             \
+            "ldr r2, [r9, #36]\n\t"                                \
+            "ldrd r4, r6, [r9, #40]\n\t"                           \
+            "vadd.i32 q6, q6, r2\n\t"                              \
+            "vadd.i32 q7, q7, r2\n\t"                              \
+            "vdup.32 q0, r4\n\t"                                   \
+            "vdup.32 q1, r6\n\t"                                   \
+            "vmax.s32 q6, q6, q0\n\t"                              \
+            "vmax.s32 q7, q7, q0\n\t"                              \
+            "vmin.s32 q6, q6, q1\n\t"                              \
+            "vmin.s32 q7, q7, q1\n\t"                              \
+            "ldrd r0, r2, [r9, #16]\n\t"                           \
+            "vctp.32 r11\n\t"                                      \
+            "vpstt\n\t"                                            \
+            "vstrbt.32 q6, [r0], #4\n\t"                           \
+            "vstrbt.32 q7, [r2], #4\n\t"                           \
+            "strd r0, r2, [r9, #16]\n\t"                           \
+            "subs r11, #4\n\t"                                     \
+            "bgt 3b\n\t"                                           \
+            "vpop {d8-d15}\n\t"                                    \
+            "pop {r4-r11, pc}\n\t");                               \
+    }
+
+GEMM_TWO_ROWS(gemm_two_rows_any, GEMM_FIRST_PREDICATED, GEMM_LOOP, GEMM_SCALE_ANY)
+GEMM_TWO_ROWS(gemm_two_rows_plain, GEMM_FIRST_PREDICATED, GEMM_LOOP, GEMM_SCALE_PLAIN)
+GEMM_TWO_ROWS(gemm_two_rows_whole_any, GEMM_FIRST_WHOLE, GEMM_LOOP, GEMM_SCALE_ANY)
+GEMM_TWO_ROWS(gemm_two_rows_whole_plain, GEMM_FIRST_WHOLE, GEMM_LOOP, GEMM_SCALE_PLAIN)
+GEMM_TWO_ROWS(gemm_one_chunk_any, GEMM_FIRST_PREDICATED, GEMM_NO_LOOP, GEMM_SCALE_ANY)
+GEMM_TWO_ROWS(gemm_one_chunk_plain, GEMM_FIRST_PREDICATED, GEMM_NO_LOOP, GEMM_SCALE_PLAIN)
+
+typedef void (*gemm_fn)(gemm_args *args);
+
+/* The variant for this layer: from K and the shifts of its real channels (padding channels are all 0). */
+static gemm_fn gemm_for(const int32_t *blocks, int32_t k, int32_t c_out)
+{
+    int plain = 1;
+    for (int32_t c = 0; c < c_out; ++c) {
+        const int32_t *blk = blocks + (c >> 2) * 16 + (c & 3);
+        plain &= blk[8] == 0 && blk[12] < 0;
+    }
+    if (k <= 16) {
+        return plain ? gemm_one_chunk_plain : gemm_one_chunk_any;
+    }
+    if (k % 16 == 0) {
+        return plain ? gemm_two_rows_whole_plain : gemm_two_rows_whole_any;
+    }
+    return plain ? gemm_two_rows_plain : gemm_two_rows_any;
+}
+
+/* The per-call part of the GEMM arguments. */
+static void gemm_args_init(gemm_args *g, const tm_conv2d_params *params, const int8_t *packed_filter, int32_t k,
+                           int32_t c_out)
+{
+    g->filter = packed_filter;
+    g->full_steps = (k - 1) >> 4;
+    g->first_bytes = k - 16 * g->full_steps;
+    g->c_out = c_out;
+    g->output_offset = params->output_offset;
+    g->act_min = params->activation.min;
+    g->act_max = params->activation.max;
+}
+
+static inline void gemm_pair(gemm_fn gemm, gemm_args *g, const int32_t *blocks, const int8_t *row0,
+                             const int8_t *row1, int8_t *out0, int8_t *out1)
+{
+    g->blocks = blocks;
+    g->row0 = row0;
+    g->row1 = row1;
+    g->out0 = out0;
+    g->out1 = out1;
+    gemm(g);
+}
+
+/* Walks the input pixels a strided 1x1 conv reads, in output raster order (a batch follows its last row). */
+typedef struct {
+    const int8_t *row_start, *pixel;
+    int32_t x, y;
+    int32_t w_out, h_out;
+    int32_t pixel_step, row_step, batch_step; /* next column; next row; last row to the next batch */
+} pixel_walk;
+
+/* Returns the current pixel's input and moves to the next. */
+static inline const int8_t *pixel_walk_next(pixel_walk *pw)
+{
+    const int8_t *const current = pw->pixel;
+    if (++pw->x == pw->w_out) {
+        pw->x = 0;
+        if (++pw->y == pw->h_out) {
+            pw->y = 0;
+            pw->row_start += pw->batch_step;
+        } else {
+            pw->row_start += pw->row_step;
+        }
+        pw->pixel = pw->row_start;
+    } else {
+        pw->pixel += pw->pixel_step;
+    }
+    return current;
+}
+
+tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *params,
+                               const tm_conv2d_mve_quant *quant,
+                               const tm_dims *input_dims, const int8_t *input,
+                               const tm_dims *filter_dims, const int8_t *packed_filter,
+                               const tm_dims *output_dims, int8_t *output)
+{
+    (void)ctx;
+    if (!conv_args_ok(params, quant, input_dims, input, filter_dims, packed_filter, output_dims, output) ||
+        filter_dims->h != 1 || filter_dims->w != 1 || params->padding.h != 0 || params->padding.w != 0 ||
+        (output_dims->h - 1) * params->stride.h >= input_dims->h ||
+        (output_dims->w - 1) * params->stride.w >= input_dims->w) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t c_in = input_dims->c, c_out = output_dims->c;
+    gemm_args g;
+    gemm_args_init(&g, params, packed_filter, c_in, c_out);
+    const gemm_fn gemm = gemm_for(quant->blocks, c_in, c_out);
+    const int32_t row_step = params->stride.h * input_dims->w * c_in;
+    pixel_walk pw = {
+        .row_start = input, .pixel = input, .x = 0, .y = 0, .w_out = output_dims->w, .h_out = output_dims->h,
+        .pixel_step = params->stride.w * c_in, .row_step = row_step,
+        .batch_step = input_dims->h * input_dims->w * c_in - (output_dims->h - 1) * row_step,
+    };
+    const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
+    int8_t *out = output;
+    for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
+        const int8_t *const first = pixel_walk_next(&pw);
+        gemm_pair(gemm, &g, quant->blocks, first, pixel_walk_next(&pw), out, out + c_out);
+    }
+    if (pixels & 1) {
+        const int8_t *const last = pixel_walk_next(&pw);
+        gemm_pair(gemm, &g, quant->blocks, last, last, out, out);
+    }
+    return TM_OK;
+}
+
+/* Copies n >= 0 bytes: whole vectors, then one predicated vector (no lanes when nothing is left, which
+ * touches no memory), so short runs cost no loop set-up. */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n > 16; n -= 16, dst += 16, src += 16) {
+        vstrbq_s8(dst, vldrbq_s8(src));
+    }
+    const mve_pred16_t p = vctp8q((uint32_t)n);
+    vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
+}
+
+static inline void fill_bytes(int8_t *dst, int8x16_t value, int32_t n)
+{
+    for (; n > 16; n -= 16, dst += 16) {
+        vstrbq_s8(dst, value);
+    }
+    vstrbq_p_s8(dst, value, vctp8q((uint32_t)n));
+}
+
+/* The geometry the im2col gather needs, fixed per call. */
+typedef struct {
+    const int8_t *input; /* batch start */
+    int32_t h_in, w_in, c_in, kh, kw;
+    int32_t dil_h, dil_w;
+    int32_t tap_row;     /* kw * c_in: the bytes one filter row takes in a GEMM row */
+    int32_t input_row;   /* dil_h * w_in * c_in: from one filter row's input to the next */
+    int8x16_t pad;       /* the input zero point: (pad + input_offset) = 0, so the folded bias stays exact */
+} gather_geometry;
+
+/* One output pixel's GEMM row: the window at input (y0, x0), in filter order (ky, kx, ic); taps outside the
+ * input get the zero point. For the pixels near the border: gather_inside does the others. Input positions
+ * are kept as offsets until they are known to lie inside the input. */
+static void gather_row(int8_t *dst, const gather_geometry *gg, int32_t y0, int32_t x0)
+{
+    /* Locals: the int8 stores could alias *gg, which would make GCC reload every field per filter row. */
+    const int32_t c_in = gg->c_in, kh = gg->kh, kw = gg->kw, tap_row = gg->tap_row;
+    const int32_t h_in = gg->h_in, w_in = gg->w_in, dil_h = gg->dil_h, dil_w = gg->dil_w;
+    const int8x16_t pad = gg->pad;
+    /* Columns in bounds for every ky: [kx_lo, kx_hi). */
+    int32_t kx_lo = 0, kx_hi = kw;
+    while (kx_lo < kw && x0 + kx_lo * dil_w < 0) {
+        ++kx_lo;
+    }
+    while (kx_hi > kx_lo && x0 + (kx_hi - 1) * dil_w >= w_in) {
+        --kx_hi;
+    }
+    for (int32_t ky = 0, iy = y0; ky < kh; ++ky, iy += dil_h, dst += tap_row) {
+        if (iy < 0 || iy >= h_in || kx_lo == kx_hi) {
+            fill_bytes(dst, pad, tap_row);
+            continue;
+        }
+        const int8_t *const src = gg->input + (iy * w_in + x0 + kx_lo * dil_w) * c_in; /* tap kx_lo */
+        fill_bytes(dst, pad, kx_lo * c_in);
+        if (dil_w == 1) {
+            /* Adjacent taps are adjacent in the input: one copy for the row. */
+            copy_bytes(dst + kx_lo * c_in, src, (kx_hi - kx_lo) * c_in);
+        } else {
+            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+                copy_bytes(dst + kx * c_in, src + (kx - kx_lo) * dil_w * c_in, c_in);
+            }
+        }
+        fill_bytes(dst + kx_hi * c_in, pad, (kw - kx_hi) * c_in);
+    }
+}
+
+/* Two pixels' GEMM rows (at rows and rows + k16) from windows wholly inside the input (dilation.w == 1), which
+ * start at src0 and src1: one contiguous run of tap_row bytes per filter row each. k16 = 0 and src1 = src0
+ * gather one pixel (its bytes are written twice). */
+static void gather_inside(int8_t *rows, int32_t k16, const gather_geometry *gg, const int8_t *src0,
+                          const int8_t *src1)
+{
+    const int32_t kh = gg->kh, tap_row = gg->tap_row, input_row = gg->input_row;
+    if (tap_row <= 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)tap_row);
+        for (int32_t ky = 0; ky < kh; ++ky, rows += tap_row, src0 += input_row, src1 += input_row) {
+            vstrbq_p_s8(rows, vldrbq_z_s8(src0, p), p);
+            vstrbq_p_s8(rows + k16, vldrbq_z_s8(src1, p), p);
+        }
+        return;
+    }
+    if (tap_row % 16 == 0) {
+        /* Whole vectors (c_in a multiple of 16, as in most layers after the first): one pass over the window,
+         * both pixels at once, no predication. */
+        const int32_t vectors = kh * (tap_row >> 4), per_row = tap_row >> 4;
+        const int32_t skip = input_row - tap_row;
+        int32_t left = per_row;
+        for (int32_t v = 0; v < vectors; ++v, rows += 16) {
+            vstrbq_s8(rows, vldrbq_s8(src0));
+            vstrbq_s8(rows + k16, vldrbq_s8(src1));
+            src0 += 16;
+            src1 += 16;
+            if (--left == 0) {
+                left = per_row;
+                src0 += skip;
+                src1 += skip;
+            }
+        }
+        return;
+    }
+    for (int32_t ky = 0; ky < kh; ++ky, rows += tap_row, src0 += input_row, src1 += input_row) {
+        copy_bytes(rows, src0, tap_row);
+        copy_bytes(rows + k16, src1, tap_row);
+    }
+}
+
+tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params *params,
+                                  const tm_conv2d_mve_quant *quant,
+                                  const tm_dims *input_dims, const int8_t *input,
+                                  const tm_dims *filter_dims, const int8_t *packed_filter,
+                                  const tm_dims *output_dims, int8_t *output)
+{
+    if (ctx == NULL || ctx->buf == NULL ||
+        ctx->size < tm_conv2d_s8_mve_im2col_get_buffer_size(input_dims, filter_dims, output_dims) ||
+        !conv_args_ok(params, quant, input_dims, input, filter_dims, packed_filter, output_dims, output)) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
+    const int32_t k16 = k16_of(filter_dims);
+    const int32_t c_out = output_dims->c, h_out = output_dims->h, w_out = output_dims->w;
+    const int32_t stride_h = params->stride.h, stride_w = params->stride.w;
+    const int32_t pad_h = params->padding.h, pad_w = params->padding.w;
+    int8_t *const rows = (int8_t *)ctx->buf;
+    gemm_args g;
+    gemm_args_init(&g, params, packed_filter, k, c_out);
+    const gemm_fn gemm = gemm_for(quant->blocks, k, c_out);
+    gather_geometry gg = {
+        .input = input, .h_in = input_dims->h, .w_in = input_dims->w, .c_in = input_dims->c,
+        .kh = filter_dims->h, .kw = filter_dims->w, .dil_h = params->dilation.h, .dil_w = params->dilation.w,
+        .tap_row = filter_dims->w * input_dims->c, .input_row = params->dilation.h * input_dims->w * input_dims->c,
+        .pad = vdupq_n_s8((int8_t)(-params->input_offset)),
+    };
+    const int32_t per_batch_in = input_dims->h * input_dims->w * input_dims->c;
+    const int32_t per_image = h_out * w_out;
+    /* Window origins (y0, x0) with 0 <= y0 <= y_last and 0 <= x0 <= x_last lie wholly inside the input;
+     * with dilation.w == 1 each filter row is then one contiguous run (gather_inside). */
+    const int32_t y_last = gg.h_in - (gg.kh - 1) * gg.dil_h - 1, x_last = gg.w_in - gg.kw;
+    const int fast_ok = gg.dil_w == 1 && y_last >= 0 && x_last >= 0;
+    int8_t *out = output;
+    for (int32_t batch = 0; batch < output_dims->n; ++batch, gg.input += per_batch_in) {
+        int32_t y = 0, x = 0;
+        for (int32_t p = 0; p < per_image; p += 2) {
+            const int32_t ya = y * stride_h - pad_h, xa = x * stride_w - pad_w;
+            if (++x == w_out) {
+                x = 0;
+                ++y;
+            }
+            if (p + 1 == per_image) {
+                gather_row(rows, &gg, ya, xa);
+                gemm_pair(gemm, &g, quant->blocks, rows, rows, out, out);
+                out += c_out;
+                break;
+            }
+            const int32_t yb = y * stride_h - pad_h, xb = x * stride_w - pad_w;
+            if (++x == w_out) {
+                x = 0;
+                ++y;
+            }
+            /* Unsigned compares test both bounds of each coordinate at once. */
+            const int inside_a = fast_ok && (uint32_t)ya <= (uint32_t)y_last && (uint32_t)xa <= (uint32_t)x_last;
+            const int inside_b = fast_ok && (uint32_t)yb <= (uint32_t)y_last && (uint32_t)xb <= (uint32_t)x_last;
+            const int8_t *const src_a = inside_a ? gg.input + (ya * gg.w_in + xa) * gg.c_in : NULL;
+            const int8_t *const src_b = inside_b ? gg.input + (yb * gg.w_in + xb) * gg.c_in : NULL;
+            if (inside_a && inside_b) {
+                gather_inside(rows, k16, &gg, src_a, src_b);
+            } else {
+                if (inside_a) {
+                    gather_inside(rows, 0, &gg, src_a, src_a);
+                } else {
+                    gather_row(rows, &gg, ya, xa);
+                }
+                if (inside_b) {
+                    gather_inside(rows + k16, 0, &gg, src_b, src_b);
+                } else {
+                    gather_row(rows + k16, &gg, yb, xb);
+                }
+            }
+            gemm_pair(gemm, &g, quant->blocks, rows, rows + k16, out, out + c_out);
+            out += 2 * c_out;
+        }
+    }
+    return TM_OK;
+}
+
+#endif /* __ARM_FEATURE_MVE */

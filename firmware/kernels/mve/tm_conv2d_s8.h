@@ -1,0 +1,61 @@
+/*
+ * tm_conv2d_s8.h (mve) - CONV_2D for Cortex-M55 with MVE (Helium), bit-exact with the portable
+ * tm_conv2d_s8 (LiteRT BUILTIN_REF). toolchain/compiler/ops/mve/conv2d.py chooses the variant per layer
+ * and prepares the weights at compile time.
+ *
+ * Both variants are one GEMM: every output pixel is a row of K = kh * kw * c_in input bytes (in filter
+ * order ky, kx, ic), dotted with each output channel's K filter bytes by VMLADAVA.S8 (16 MACs per
+ * instruction), two pixels by four output channels at a time.
+ * - tm_conv2d_s8_mve_1x1: 1x1 filters, no padding, any stride: a pixel's row is its input pixel (c_in
+ *   contiguous bytes), read in place. No scratch.
+ * - tm_conv2d_s8_mve_im2col: any filter, stride, padding and dilation: the rows of two output pixels are
+ *   gathered into the scratch buffer (positions in the padding get the input zero point), then the same GEMM.
+ *
+ * Compile-time data (toolchain/compiler/ops/mve/conv2d.py):
+ * - packed_filter: the filter as [c_out4 / 4][k16 / 16][4][16] int8, where c_out4 is c_out rounded up to
+ *   a multiple of 4 and k16 is K rounded up to a multiple of 16. Each row of K bytes is cut into chunks
+ *   of 16 from the end, so the FIRST chunk holds the r = K - (k16 - 16) leftover bytes (1..16) in lanes
+ *   0..r-1 and zeros above: block b, chunk s holds channels 4b..4b+3, one 16-byte vector per channel, so
+ *   one pointer walks a block's weights in load order. Padding channels are 0 (they contribute nothing).
+ * - quant->blocks: per block of 4 output channels 16 int32, as four vectors of the channels' lanes:
+ *   bias'[4] = bias[c] + input_offset * sum_k filter[c][k] (wrapped to int32: the kernel accumulates the
+ *   raw int8 input, so the input offset is folded in here), multiplier[4], left_shift[4] = max(shift, 0),
+ *   neg_right_shift[4] = min(shift, 0) (0 for padding channels).
+ * - params: as tm_conv2d_s8's; input_offset is only used for the padding value (-input_offset) of the
+ *   im2col variant, since the bias already holds its contribution.
+ */
+#ifndef TM_CONV2D_S8_MVE_H
+#define TM_CONV2D_S8_MVE_H
+
+#include "tm_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const int32_t *blocks; /* [ceil(c_out / 4)][bias', multiplier, left_shift, neg_right_shift][4] */
+} tm_conv2d_mve_quant;
+
+tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *params,
+                               const tm_conv2d_mve_quant *quant,
+                               const tm_dims *input_dims, const int8_t *input,
+                               const tm_dims *filter_dims, const int8_t *packed_filter,
+                               const tm_dims *output_dims, int8_t *output);
+int32_t tm_conv2d_s8_mve_1x1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                             const tm_dims *output_dims);
+
+/* Scratch: 2 * k16 bytes (two gathered rows). */
+tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params *params,
+                                  const tm_conv2d_mve_quant *quant,
+                                  const tm_dims *input_dims, const int8_t *input,
+                                  const tm_dims *filter_dims, const int8_t *packed_filter,
+                                  const tm_dims *output_dims, int8_t *output);
+int32_t tm_conv2d_s8_mve_im2col_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                const tm_dims *output_dims);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TM_CONV2D_S8_MVE_H */

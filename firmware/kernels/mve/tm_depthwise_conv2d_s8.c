@@ -1,0 +1,429 @@
+/*
+ * DEPTHWISE_CONV_2D (int8) for Cortex-M55 Helium (MVE); the contract and the row-buffer layout are in
+ * tm_depthwise_conv2d_s8.h. Bit-exact with LiteRT's reference_integer_ops::DepthwiseConvPerChannel.
+ */
+#include "tm_depthwise_conv2d_s8.h"
+
+#include "tm_support.h"
+
+/* Pixels per phase of one channel in a row-buffer slot: the last vector of a row may read up to 3 lanes
+ * past the output width, and the widest tap reaches ((kw - 1) * dilation) / stride further. */
+static int32_t tm_dw_row_pixels(int32_t w_out, int32_t kw, int32_t stride_w, int32_t dilation_w)
+{
+    return ((w_out + 3) & ~3) + ((kw - 1) * dilation_w) / stride_w + 1;
+}
+
+int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_params *params,
+                                                   const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                   const tm_dims *output_dims)
+{
+    if (params == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||
+        params->stride.w < 1 || params->dilation.w < 1) {
+        return 0;
+    }
+    const int32_t pixels = tm_dw_row_pixels(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
+    return filter_dims->h * input_dims->c * params->stride.w * pixels;
+}
+
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+
+/* GCC 12 at -O2 otherwise turns every tap's load address into its own induction variable (ivopts) and
+ * hoists loads ahead of their use (sched1): both exhaust the registers and spill the accumulators. Without
+ * them the taps compile to VLDRB.S32 with immediate offsets and VMLA, with no spill. */
+#pragma GCC push_options
+#pragma GCC optimize("no-ivopts", "no-schedule-insns")
+
+#define TM_DW_ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Fully unrolled, the accumulators and tap offsets become registers and load immediates. */
+#define TM_DW_UNROLL _Pragma("GCC unroll 16")
+
+/* Everything a row needs, computed once per call. */
+typedef struct {
+    int32_t h_in, w_in, c_in, c_out, ch_mult;
+    int32_t kh, kw, h_out, w_out;
+    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+    int32_t pixels;        /* row_pixels: one phase of one channel in a slot */
+    int32_t channel_bytes; /* stride_w * pixels: one channel in a slot */
+    int32_t slot_bytes;    /* c_in * channel_bytes */
+    int32_t input_zp;
+    int32_t output_offset, act_min, act_max;
+} tm_dw_geometry;
+
+/* Sets `bytes` bytes to `value`, 16 per store. */
+static void tm_dw_set(int8_t *dst, int8_t value, int32_t bytes)
+{
+    const int8x16_t v = vdupq_n_s8(value);
+    for (; bytes > 0; bytes -= 16, dst += 16) {
+        vstrbq_p_s8(dst, v, vctp8q((uint32_t)bytes));
+    }
+}
+
+/* Copies one input row into a slot, channel-planar and split by column phase. Only the columns inside the
+ * input are written: the padding columns keep the zero point every slot gets when the call starts (and a
+ * padding row, in_row NULL, sets the whole slot to it). */
+static void tm_dw_fill_slot(const tm_dw_geometry *g, int8_t *slot, const int8_t *in_row)
+{
+    if (in_row == NULL) {
+        tm_dw_set(slot, (int8_t)g->input_zp, g->slot_bytes);
+        return;
+    }
+    const int32_t s = g->stride_w, pixels = g->pixels, c_in = g->c_in, channel_bytes = g->channel_bytes;
+    const int32_t columns = s * pixels;
+    /* Padded column col holds input column col - pad_w; [first, last) are the ones inside the input. */
+    int32_t first = g->pad_w, last = g->pad_w + g->w_in;
+    first = first < 0 ? 0 : (first > columns ? columns : first);
+    last = last < first ? first : (last > columns ? columns : last);
+    /* 4 pixels x 4 channels per step: a word gather (4 pixels of the same phase, 4 channels each) and a
+     * byte scatter to the 4 channels' planes. Needs word-aligned pixels and byte offsets below 256. */
+    const int words = c_in % 4 == 0 && ((uintptr_t)in_row & 3u) == 0 && 3 * channel_bytes + 3 <= 255;
+    const uint32x4_t pixel_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(s * c_in));
+    /* byte 4 p + k of the gathered vector (pixel p, channel k) goes to channel k's plane, position p */
+    const uint8x16_t transpose = vaddq_u8(vmulq_n_u8(vandq_u8(vidupq_n_u8(0, 1), vdupq_n_u8(3)),
+                                                     (uint8_t)channel_bytes),
+                                          vshrq_n_u8(vidupq_n_u8(0, 1), 2));
+    const uint32x4_t planes = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)channel_bytes);
+    for (int32_t phase = 0; phase < s; ++phase) {
+        /* the columns of this phase inside the input: col = phase + j * s, j in [j0, j1) */
+        const int32_t j0 = first <= phase ? 0 : (first - phase + s - 1) / s;
+        const int32_t j1 = last <= phase ? 0 : (last - phase + s - 1) / s;
+        int32_t j = j0;
+        if (words) {
+            for (; j + 4 <= j1; j += 4) {
+                const int8_t *src = in_row + (phase + j * s - g->pad_w) * c_in;
+                int8_t *dst = slot + phase * pixels + j;
+                for (int32_t ic = 0; ic < c_in; ic += 4) {
+                    const int32x4_t v = vldrwq_gather_offset_s32((const int32_t *)(const void *)(src + ic),
+                                                                 pixel_offsets);
+                    vstrbq_scatter_offset_s8(dst, transpose, vreinterpretq_s8_s32(v));
+                    dst += 4 * channel_bytes;
+                }
+            }
+        }
+        for (; j < j1; ++j) { /* one pixel: a 4-channel widening load scattered to the 4 planes */
+            const int8_t *src = in_row + (phase + j * s - g->pad_w) * c_in;
+            int8_t *dst = slot + phase * pixels + j;
+            int32_t ic = 0;
+            for (; ic + 4 <= c_in; ic += 4) {
+                vstrbq_scatter_offset_s32(dst, planes, vldrbq_s32(src));
+                src += 4;
+                dst += 4 * channel_bytes;
+            }
+            if (ic < c_in) {
+                const mve_pred16_t p = vctp32q((uint32_t)(c_in - ic));
+                vstrbq_scatter_offset_p_s32(dst, planes, vldrbq_z_s32(src, p), p);
+            }
+        }
+    }
+}
+
+/* Per-channel requantization constants (channel_data, see the header). */
+typedef struct {
+    int32_t multiplier, left_shift, right_shift; /* right_shift <= 0 (VRSHL shifts right by -right_shift) */
+} tm_dw_rescale;
+
+/* TFLite's MultiplyByQuantizedMultiplier + output offset + clamp on 4 lanes.
+ * VQRDMULH is SaturatingRoundingDoublingHighMul exactly. RoundingDivideByPOT rounds half away from zero,
+ * VRSHL half up: they differ only on negative ties, so a negative value is lowered by one first (when
+ * the shift is non-zero; saturating, which keeps INT32_MIN exact). ROUND_RIGHT: the channel shifts right
+ * (left_shift 0); else it may shift left (right_shift 0). */
+TM_DW_ALWAYS_INLINE int32x4_t tm_dw_requantize(int32x4_t acc, const tm_dw_rescale *r, const int ROUND_RIGHT,
+                                               int32_t output_offset, int32x4_t lo, int32x4_t hi)
+{
+    int32x4_t y;
+    if (ROUND_RIGHT) {
+        y = vqrdmulhq_n_s32(acc, r->multiplier);
+        y = vqaddq_s32(y, vshrq_n_s32(y, 31));
+        y = vrshlq_n_s32(y, r->right_shift);
+    } else {
+        y = vqrdmulhq_n_s32(vshlq_r_s32(acc, r->left_shift), r->multiplier);
+    }
+    y = vaddq_n_s32(y, output_offset);
+    return vminq_s32(vmaxq_s32(y, lo), hi);
+}
+
+/* What a block needs besides its channel, copied out of the geometry (the output stores may alias *g). */
+typedef struct {
+    int32_t pixels, out_step, output_offset, act_min, act_max;
+    uint32x4_t store_offsets; /* 0, c_out, 2 c_out, 3 c_out: 4 pixels of one channel */
+} tm_dw_row_consts;
+
+#define TM_DW_FIXED_MAX_KH 3 /* the unrolled variant keeps one pointer per kernel row in registers */
+
+/* NV vectors (4 * NV output pixels) of one output channel; rows[ky] points at the first input pixel of
+ * kernel row ky in the channel's plane. Taps: KH x KW with column stride S and dilation D. FIXED: KH, KW,
+ * S, D are constants (the 3x3 variant): the taps unroll and their offsets become load immediates. */
+TM_DW_ALWAYS_INLINE void tm_dw_block(const int8_t *const *rows, const int8_t *w, int32_t bias,
+                                     const tm_dw_rescale *r, const tm_dw_row_consts *k, int8_t *out,
+                                     int32_t valid, const int NV, const int PARTIAL, const int ROUND_RIGHT,
+                                     const int FIXED, const int KH, const int KW, const int S, const int D)
+{
+    int32x4_t acc[4];
+    TM_DW_UNROLL
+    for (int v = 0; v < NV; ++v) {
+        acc[v] = vdupq_n_s32(bias);
+    }
+    if (FIXED) {
+        TM_DW_UNROLL
+        for (int ky = 0; ky < KH; ++ky) {
+            TM_DW_UNROLL
+            for (int kx = 0; kx < KW; ++kx) {
+                const int32_t tap = kx * D;
+                const int8_t *in = rows[ky] + (tap % S) * k->pixels + tap / S;
+                const int32_t wt = w[ky * KW + kx];
+                TM_DW_UNROLL
+                for (int v = 0; v < NV; ++v) {
+                    acc[v] = vmlaq_n_s32(acc[v], vldrbq_s32(in + 4 * v), wt);
+                }
+            }
+        }
+    } else {
+        const int8_t *wk = w;
+        for (int ky = 0; ky < KH; ++ky) {
+            for (int kx = 0; kx < KW; ++kx) {
+                const int32_t tap = kx * D;
+                const int8_t *in = rows[ky] + (tap % S) * k->pixels + tap / S;
+                const int32_t wt = *wk++;
+                TM_DW_UNROLL
+                for (int v = 0; v < NV; ++v) {
+                    acc[v] = vmlaq_n_s32(acc[v], vldrbq_s32(in + 4 * v), wt);
+                }
+            }
+        }
+    }
+    const int32x4_t lo = vdupq_n_s32(k->act_min), hi = vdupq_n_s32(k->act_max);
+    TM_DW_UNROLL
+    for (int v = 0; v < NV; ++v) {
+        const int32x4_t y = tm_dw_requantize(acc[v], r, ROUND_RIGHT, k->output_offset, lo, hi);
+        if (PARTIAL && v == NV - 1) {
+            vstrbq_scatter_offset_p_s32(out + v * k->out_step, k->store_offsets, y,
+                                        vctp32q((uint32_t)(valid - 4 * v)));
+        } else {
+            vstrbq_scatter_offset_s32(out + v * k->out_step, k->store_offsets, y);
+        }
+    }
+}
+
+/* One output row of one channel: blocks of 16 pixels, then the remaining 1-15 in one block.
+ * rows[ky]: the channel's plane in kernel row ky's slot (advanced here, so the caller passes a copy). */
+TM_DW_ALWAYS_INLINE void tm_dw_channel_row(const int8_t **rows, const int8_t *w, int32_t bias,
+                                           const tm_dw_rescale *r, const tm_dw_row_consts *k, int32_t w_out,
+                                           int8_t *out, const int ROUND_RIGHT, const int FIXED, const int KH,
+                                           const int KW, const int S, const int D)
+{
+    int32_t rest = w_out;
+    for (; rest >= 16; rest -= 16) {
+        tm_dw_block(rows, w, bias, r, k, out, 16, 4, 0, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        out += 4 * k->out_step;
+        if (FIXED) {
+            TM_DW_UNROLL
+            for (int ky = 0; ky < KH; ++ky) {
+                rows[ky] += 16;
+            }
+        } else {
+            for (int ky = 0; ky < KH; ++ky) {
+                rows[ky] += 16;
+            }
+        }
+    }
+    switch ((rest + 3) >> 2) {
+    case 1:
+        tm_dw_block(rows, w, bias, r, k, out, rest, 1, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        break;
+    case 2:
+        tm_dw_block(rows, w, bias, r, k, out, rest, 2, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        break;
+    case 3:
+        tm_dw_block(rows, w, bias, r, k, out, rest, 3, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        break;
+    case 4:
+        tm_dw_block(rows, w, bias, r, k, out, rest, 4, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        break;
+    default:
+        break;
+    }
+}
+
+/* One output row, every channel. slots[ky]: the slot holding the input row of kernel row ky. */
+TM_DW_ALWAYS_INLINE void tm_dw_row(const tm_dw_geometry *g, int8_t *const *slots, const int8_t *filter,
+                                   const int32_t *channel_data, int8_t *out_row, const int FIXED, const int KH,
+                                   const int KW, const int S, const int D)
+{
+    const int32_t c_out = g->c_out, w_out = g->w_out, ch_mult = g->ch_mult, channel_bytes = g->channel_bytes;
+    tm_dw_row_consts k;
+    k.pixels = g->pixels;
+    k.out_step = 4 * c_out;
+    k.output_offset = g->output_offset;
+    k.act_min = g->act_min;
+    k.act_max = g->act_max;
+    k.store_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)c_out);
+    const int32_t taps = KH * KW;
+    int32_t base = 0, m = 0;
+    for (int32_t oc = 0; oc < c_out; ++oc) {
+        const int32_t *cd = channel_data + 4 * oc;
+        const tm_dw_rescale r = {cd[1], cd[2], cd[3]};
+        const int8_t *rows[TM_DW_MVE_MAX_KH];
+        if (FIXED) {
+            TM_DW_UNROLL
+            for (int ky = 0; ky < KH; ++ky) {
+                rows[ky] = slots[ky] + base;
+            }
+        } else {
+            for (int ky = 0; ky < KH; ++ky) {
+                rows[ky] = slots[ky] + base;
+            }
+        }
+        if (r.right_shift < 0) {
+            tm_dw_channel_row(rows, filter + oc * taps, cd[0], &r, &k, w_out, out_row + oc, 1, FIXED, KH, KW, S, D);
+        } else {
+            tm_dw_channel_row(rows, filter + oc * taps, cd[0], &r, &k, w_out, out_row + oc, 0, FIXED, KH, KW, S, D);
+        }
+        if (++m == ch_mult) { /* the next input channel's plane */
+            m = 0;
+            base += channel_bytes;
+        }
+    }
+}
+
+static void tm_dw_row_3x3_s1(const tm_dw_geometry *g, int8_t *const *slots, const int8_t *filter,
+                             const int32_t *channel_data, int8_t *out_row)
+{
+    tm_dw_row(g, slots, filter, channel_data, out_row, 1, 3, 3, 1, 1);
+}
+
+static void tm_dw_row_3x3_s2(const tm_dw_geometry *g, int8_t *const *slots, const int8_t *filter,
+                             const int32_t *channel_data, int8_t *out_row)
+{
+    tm_dw_row(g, slots, filter, channel_data, out_row, 1, 3, 3, 2, 1);
+}
+
+static void tm_dw_row_any(const tm_dw_geometry *g, int8_t *const *slots, const int8_t *filter,
+                          const int32_t *channel_data, int8_t *out_row)
+{
+    tm_dw_row(g, slots, filter, channel_data, out_row, 0, g->kh, g->kw, g->stride_w, g->dilation_w);
+}
+
+typedef void (*tm_dw_row_fn)(const tm_dw_geometry *g, int8_t *const *slots, const int8_t *filter,
+                             const int32_t *channel_data, int8_t *out_row);
+
+static tm_status tm_dw_run(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                           const int32_t *channel_data, const tm_dims *input_dims, const int8_t *input,
+                           const tm_dims *filter_dims, const int8_t *filter, const tm_dims *output_dims,
+                           int8_t *output, tm_dw_row_fn row_fn)
+{
+    if (ctx == NULL || params == NULL || channel_data == NULL || input == NULL || filter == NULL ||
+        output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||
+        params->ch_mult < 1 || filter_dims->n != 1 || filter_dims->h > TM_DW_MVE_MAX_KH ||
+        filter_dims->c != (int64_t)input_dims->c * params->ch_mult || output_dims->c != filter_dims->c ||
+        output_dims->n != input_dims->n || !tm_window_ok(&params->stride, &params->dilation) ||
+        !tm_activation_ok(&params->activation) || params->input_offset < -127 || params->input_offset > 128) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t needed = tm_depthwise_conv2d_s8_mve_get_buffer_size(params, input_dims, filter_dims, output_dims);
+    if (ctx->buf == NULL || ctx->size < needed) {
+        return TM_ARG_ERROR;
+    }
+    for (int32_t oc = 0; oc < output_dims->c; ++oc) {
+        const int32_t left = channel_data[4 * oc + 2], right = channel_data[4 * oc + 3];
+        if (left < 0 || left > 30 || right > 0 || right < -31 || (left != 0 && right != 0)) {
+            return TM_ARG_ERROR;
+        }
+    }
+
+    tm_dw_geometry g;
+    g.h_in = input_dims->h;
+    g.w_in = input_dims->w;
+    g.c_in = input_dims->c;
+    g.c_out = output_dims->c;
+    g.ch_mult = params->ch_mult;
+    g.kh = filter_dims->h;
+    g.kw = filter_dims->w;
+    g.h_out = output_dims->h;
+    g.w_out = output_dims->w;
+    g.stride_h = params->stride.h;
+    g.stride_w = params->stride.w;
+    g.dilation_h = params->dilation.h;
+    g.dilation_w = params->dilation.w;
+    g.pad_h = params->padding.h;
+    g.pad_w = params->padding.w;
+    g.pixels = tm_dw_row_pixels(g.w_out, g.kw, g.stride_w, g.dilation_w);
+    g.channel_bytes = g.stride_w * g.pixels;
+    g.slot_bytes = g.c_in * g.channel_bytes;
+    g.input_zp = -params->input_offset;
+    g.output_offset = params->output_offset;
+    g.act_min = params->activation.min;
+    g.act_max = params->activation.max;
+
+    int8_t *const buf = (int8_t *)ctx->buf;
+    /* Which input row each slot holds: batch * h_in + row, -1 a padding row, -2 nothing yet. */
+    int32_t held[TM_DW_MVE_MAX_KH];
+    for (int32_t k = 0; k < g.kh; ++k) {
+        held[k] = -2;
+    }
+    tm_dw_set(buf, (int8_t)g.input_zp, g.kh * g.slot_bytes);
+    const int32_t row_bytes = g.w_in * g.c_in, out_row_bytes = g.w_out * g.c_out;
+    for (int32_t b = 0; b < output_dims->n; ++b) {
+        for (int32_t oy = 0; oy < g.h_out; ++oy) {
+            int32_t want[TM_DW_MVE_MAX_KH];
+            int8_t *slots[TM_DW_MVE_MAX_KH];
+            for (int32_t ky = 0; ky < g.kh; ++ky) {
+                const int32_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+                want[ky] = iy < 0 || iy >= g.h_in ? -1 : b * g.h_in + iy;
+            }
+            for (int32_t ky = 0; ky < g.kh; ++ky) {
+                int32_t slot = -1;
+                for (int32_t k = 0; k < g.kh && slot < 0; ++k) {
+                    if (held[k] == want[ky]) {
+                        slot = k;
+                    }
+                }
+                if (slot < 0) { /* a slot whose row this output row does not read: there is one */
+                    for (int32_t k = 0; k < g.kh && slot < 0; ++k) {
+                        int32_t wanted = 0;
+                        for (int32_t j = 0; j < g.kh; ++j) {
+                            wanted |= held[k] == want[j];
+                        }
+                        if (!wanted) {
+                            slot = k;
+                        }
+                    }
+                    held[slot] = want[ky];
+                    tm_dw_fill_slot(&g, buf + slot * g.slot_bytes,
+                                    want[ky] < 0 ? NULL : input + (int64_t)want[ky] * row_bytes);
+                }
+                slots[ky] = buf + slot * g.slot_bytes;
+            }
+            row_fn(&g, slots, filter, channel_data, output + ((int64_t)b * g.h_out + oy) * out_row_bytes);
+        }
+    }
+    return TM_OK;
+}
+
+tm_status tm_depthwise_conv2d_s8_mve_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                         const int32_t *channel_data,
+                                         const tm_dims *input_dims, const int8_t *input,
+                                         const tm_dims *filter_dims, const int8_t *filter,
+                                         const tm_dims *output_dims, int8_t *output)
+{
+    if (params == NULL || filter_dims == NULL || filter_dims->h != 3 || filter_dims->w != 3 ||
+        params->dilation.h != 1 || params->dilation.w != 1 || params->stride.h < 1 || params->stride.h > 2 ||
+        params->stride.w < 1 || params->stride.w > 2) {
+        return TM_ARG_ERROR;
+    }
+    return tm_dw_run(ctx, params, channel_data, input_dims, input, filter_dims, filter, output_dims, output,
+                     params->stride.w == 1 ? tm_dw_row_3x3_s1 : tm_dw_row_3x3_s2);
+}
+
+tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                     const int32_t *channel_data,
+                                     const tm_dims *input_dims, const int8_t *input,
+                                     const tm_dims *filter_dims, const int8_t *filter,
+                                     const tm_dims *output_dims, int8_t *output)
+{
+    return tm_dw_run(ctx, params, channel_data, input_dims, input, filter_dims, filter, output_dims, output,
+                     tm_dw_row_any);
+}
+
+#pragma GCC pop_options
+
+#endif /* __ARM_FEATURE_MVE */

@@ -1,0 +1,61 @@
+/*
+ * DEPTHWISE_CONV_2D (int8) for Cortex-M55 Helium (MVE), bit-exact with LiteRT's reference kernel.
+ *
+ * Vectorised across output pixels, not channels: MVE has no vector-by-vector multiply-accumulate, but
+ * VMLA (vector by scalar) does 4 MACs in one instruction, so one channel's weight is the scalar and the
+ * 4 lanes are 4 neighbouring output pixels of one row. Input rows are first copied, with their padding,
+ * into a channel-planar row buffer in the scratch memory, so that the 4 inputs of a tap are 4 adjacent
+ * bytes (one widening load) and padded taps need no test.
+ *
+ * Row buffer (scratch, ctx->buf): kh slots, each one padded input row of all input channels:
+ *   slot[ic][phase][j] = input column (phase + j * stride.w - padding.w) of channel ic (the input zero
+ *   point where that column lies in the padding), phase in [0, stride.w), j in [0, row_pixels),
+ *   row_pixels = round_up(w_out, 4) + ((kw - 1) * dilation.w) / stride.w + 1.
+ * Splitting the columns by phase makes the inputs of a strided tap contiguous too.
+ *
+ * Arguments as tm_depthwise_conv2d_s8 (tm_nn.h), except:
+ * - filter: re-laid-out per output channel, [c_out][kh][kw] int8 (filter_dims stays {1, kh, kw, c_out});
+ * - channel_data: 4 int32 per output channel oc:
+ *     [0] bias[oc] + input_offset * sum(filter[.., .., oc])  (the input offset folded in; wraps as int32)
+ *     [1] multiplier[oc]   [2] max(shift[oc], 0)   [3] min(shift[oc], 0)  (tm_nn.h requantization)
+ *   The kernel reads raw input bytes (padding holds the zero point), so padded taps add
+ *   filter * zero_point, which the folded bias cancels exactly (all int32 sums wrap identically).
+ * The variants differ only in the window shapes they take:
+ * - tm_depthwise_conv2d_s8_mve_3x3: kh = kw = 3, stride 1 or 2 on each axis, dilation 1;
+ * - tm_depthwise_conv2d_s8_mve: any window with kh <= TM_DW_MVE_MAX_KH, any stride and dilation.
+ * Both take any ch_mult >= 1 (output channel oc reads input channel oc / ch_mult).
+ */
+#ifndef TM_DEPTHWISE_CONV2D_S8_MVE_H
+#define TM_DEPTHWISE_CONV2D_S8_MVE_H
+
+#include "tm_nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TM_DW_MVE_MAX_KH 16 /* row-buffer slots are tracked in a fixed array (no VLA) */
+
+tm_status tm_depthwise_conv2d_s8_mve_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                         const int32_t *channel_data,
+                                         const tm_dims *input_dims, const int8_t *input,
+                                         const tm_dims *filter_dims, const int8_t *filter,
+                                         const tm_dims *output_dims, int8_t *output);
+
+tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                     const int32_t *channel_data,
+                                     const tm_dims *input_dims, const int8_t *input,
+                                     const tm_dims *filter_dims, const int8_t *filter,
+                                     const tm_dims *output_dims, int8_t *output);
+
+/* Scratch bytes of both variants: kh * c_in * stride.w * row_pixels (the row buffer above).
+ * Portable C (the compiler's scratch_bytes mirrors it; tests call it on the host). */
+int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_params *params,
+                                                   const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                   const tm_dims *output_dims);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TM_DEPTHWISE_CONV2D_S8_MVE_H */

@@ -1,0 +1,206 @@
+"""The dsp DEPTHWISE_CONV_2D kernels (firmware/kernels/dsp/tm_depthwise_conv2d_s8.c): bit-exact with LiteRT
+BUILTIN_REF on the host and on mps2-an386 (M4) / mps2-an505 (M33) across odd channel counts (1, 3, 5, 17),
+SAME/VALID with odd and even sizes (padding on every side, a folded ZeroPadding2D), stride 2, fused
+ReLU/ReLU6, per-channel and per-tensor weights and int8 extreme inputs; dilation 2 and ch_mult 2 fall back to
+the portable kernel; scratch sizes equal the C companions'; the folded requantization is TFLite's."""
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import op_models as om
+import tflite_edit as te
+from conftest import convert
+from toolchain.boards import get_board
+from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
+from toolchain.compiler.frontend import load_tflite
+from toolchain.compiler.ops.dsp.depthwise_conv2d import DepthwiseConv2DDsp, scratch_layout
+from toolchain.compiler.ops.variants import variant_for
+from toolchain.compiler.passes import optimize
+from toolchain.pipeline.api import compile_stage, deploy
+from toolchain.verify.check import check_against_reference
+
+pytestmark = pytest.mark.emulator
+
+S1, S2, REF = "tm_depthwise_conv2d_s8_dsp_3x3s1", "tm_depthwise_conv2d_s8_dsp_3x3s2", "tm_depthwise_conv2d_s8"
+DSP_C = FIRMWARE_DIR / "kernels" / "dsp" / "tm_depthwise_conv2d_s8.c"
+
+
+def _bias(keras):
+    return keras.initializers.RandomUniform(-0.5, 0.5)
+
+
+def _dw(keras, name, strides=1, padding="same", activation=None, multiplier=1):
+    return keras.layers.DepthwiseConv2D(3, strides=strides, padding=padding, depth_multiplier=multiplier,
+                                        activation=activation, bias_initializer=_bias(keras), name=name)
+
+
+def many_layers_model(keras):
+    """1, 3, 5 and 17 channels on odd and even sizes: SAME stride 1 and 2 (padding 1/1 or 0/1 per side),
+    VALID stride 1 and 2, a folded ZeroPadding2D (explicit padding), ReLU and ReLU6; wide layers (the ring of
+    rows), narrow ones (planes; 17 channels in groups of 4 and 1); then dilation 2 and ch_mult 2, which the
+    portable kernel runs."""
+    keras.utils.set_random_seed(5)
+    x = inputs = keras.Input((46, 45, 1), name="input")
+    x = _dw(keras, "s1_same_c1", activation="relu")(x)               # 46x45: ring, run down the columns
+    x = _dw(keras, "s2_valid_c1", strides=2, padding="valid")(x)     # 22x22: ring
+    x = keras.layers.Conv2D(3, 1, bias_initializer=_bias(keras), name="pw_c3")(x)
+    x = _dw(keras, "s1_same_c3", activation="relu6")(x)              # 22x22: planes
+    x = _dw(keras, "s2_same_even_c3", strides=2)(x)                   # 11x11: pads 0 before, 1 after
+    x = keras.layers.Conv2D(5, 1, bias_initializer=_bias(keras), name="pw_c5")(x)
+    x = keras.layers.ZeroPadding2D(((4, 3), (6, 2)), name="pad")(x)  # 18x19
+    x = _dw(keras, "s1_valid_folded_pad_c5", padding="valid", activation="relu6")(x)  # 16x17
+    x = keras.layers.Conv2D(17, 1, bias_initializer=_bias(keras), name="pw_c17")(x)
+    x = _dw(keras, "s1_same_c17")(x)                                  # 16x17: channel groups 4, 4, 4, 4, 1
+    x = _dw(keras, "s2_same_c17", strides=2, activation="relu")(x)   # 8x9: width 17 pads 1 on each side
+    x = _dw(keras, "s2_valid_c17", strides=2, padding="valid")(x)    # 3x4
+    x = om._dilated_layer(keras, "depthwise", 1, 3, 1, "same", 2, "relu")(x)  # dilation 2: portable
+    x = _dw(keras, "mult2", multiplier=2)(x)                          # ch_mult 2: portable
+    return keras.Model(inputs, x, name="dsp_dw_many_layers")
+
+
+def small_model(keras):
+    """Per-tensor weights (one multiplier for every channel) on images taller than wide, which the kernels
+    run column by column (transposed weights)."""
+    keras.utils.set_random_seed(6)
+    x = inputs = keras.Input((9, 5, 4), name="input")
+    x = _dw(keras, "s1_same", activation="relu")(x)
+    x = _dw(keras, "s2_same", strides=2)(x)
+    x = _dw(keras, "s1_valid", padding="valid")(x)
+    return keras.Model(inputs, x, name="dsp_dw_per_tensor")
+
+
+def _extreme_inputs(shape, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([np.full(shape, -128), np.full(shape, 127), rng.integers(-128, 128, shape)]).astype(np.int8)
+
+
+def _calls(model_c: str) -> list[str]:
+    return re.findall(r"(tm_depthwise_conv2d_s8\w*)\(&", model_c)
+
+
+MODELS = {
+    # builder, input shape, per-channel weights, the depthwise kernels model.c must call, in order
+    "many_layers": (many_layers_model, (46, 45, 1), True, [S1, S2, S1, S2, S1, S1, S2, S2, REF, REF]),
+    "per_tensor_tall": (small_model, (9, 5, 4), False, [S1, S2, S1]),
+}
+
+
+@pytest.fixture(scope="module")
+def tflites(tmp_path_factory, keras):
+    """Each model converted once per worker."""
+    out = {}
+    for name, (build, shape, per_channel, _) in MODELS.items():
+        model = build(keras)
+        path = tmp_path_factory.mktemp(name) / f"{name}.tflite"
+        out[name] = convert(model, om.representative(shape, seed=len(name)), path, per_channel=per_channel)
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_host_bit_exact_and_variants_used(name, tflites, tmp_path):
+    _, _, _, expected = MODELS[name]
+    compiled = compile_stage(tflites[name], tmp_path / "c", target="dsp")
+    model_c = (compiled.out_dir / "model.c").read_text()
+    assert _calls(model_c) == expected
+    assert "tm_pad_s8(" not in model_c  # the ZeroPadding2D is folded into the depthwise's padding
+    report = check_against_reference(tflites[name], compiled.out_dir, samples=6, seed=3)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an505"])
+def test_device_bit_exact_on_extreme_inputs(board, tflites, tmp_path):
+    name = "many_layers"
+    _, shape, _, expected = MODELS[name]
+    result = deploy(tflites[name], get_board(board), tmp_path, inputs=_extreme_inputs(shape, 7), kernels="dsp",
+                    progress=lambda _: None)
+    assert result.bit_exact, result.mismatches[:3]
+    assert _calls((tmp_path / "c" / "model.c").read_text()) == expected
+
+
+def test_a_left_shift_requantization_falls_back(tflites, tmp_path):
+    """A multiplier above 1 (shift > 0) is outside the folded requantization: that layer runs the portable
+    kernel, the others stay on the dsp variants, and the model stays bit-exact."""
+    tflite = tmp_path / "shifted.tflite"
+
+    def shrink_last_output_scale(model):
+        q = te.tensor(model, te.operator(model, "DEPTHWISE_CONV_2D", -1).outputs[0]).quantization
+        q.scale = [s / 1000 for s in q.scale]
+
+    tflite.write_bytes(te.edit(tflites["per_tensor_tall"].read_bytes(), shrink_last_output_scale))
+    compiled = compile_stage(tflite, tmp_path / "c", target="dsp")
+    assert _calls((compiled.out_dir / "model.c").read_text()) == [S1, S2, REF]
+    report = check_against_reference(tflite, compiled.out_dir, samples=4, seed=4)
+    assert report.ok, report.summary()
+
+
+class Dims(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int32), ("h", ctypes.c_int32), ("w", ctypes.c_int32), ("c", ctypes.c_int32)]
+
+
+@pytest.fixture(scope="module")
+def dsp_lib(tmp_path_factory) -> ctypes.CDLL:
+    """The dsp depthwise file built for the host (tm_simd.h's C equivalents)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found")
+    lib = tmp_path_factory.mktemp("dspdw") / "libtm_dsp_dw.so"
+    cmd = ["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", f"-I{KERNEL_INCLUDE}",
+           str(DSP_C), "-o", str(lib)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return ctypes.CDLL(str(lib))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_scratch_bytes_equal_the_c_buffer_size(name, tflites, dsp_lib):
+    g = optimize(load_tflite(tflites[name]))
+    checked, layouts = 0, set()
+    for op in (op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"):
+        v = variant_for(op, g, "dsp")
+        if v is None:
+            continue
+        assert isinstance(v, DepthwiseConv2DDsp)
+        fn = getattr(dsp_lib, f"{v.kernel_for(op, g)}_get_buffer_size")
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [ctypes.POINTER(Dims)] * 3
+        dims = [g.tensors[t].nhwc() for t in (op.inputs[0], op.inputs[1], op.outputs[0])]
+        assert fn(*(ctypes.byref(Dims(*d)) for d in dims)) == v.scratch_bytes(op, g) > 0
+        _, h_out, w_out, channels = dims[2]
+        stride = int(v.kernel_for(op, g)[-1])  # ..._3x3s1 / ..._3x3s2
+        layouts.add(scratch_layout(h_out, w_out, channels, stride)[0])
+        checked += 1
+    assert checked == sum(k != REF for k in MODELS[name][3])
+    if name == "many_layers":
+        assert {0, 4, 3} <= layouts  # the ring, planes in groups of 4 and of every channel
+
+
+def _tflite_requantize(acc: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier for shift <= 0, in Python integers."""
+    ab = acc * multiplier
+    high = (ab + (1 << 30)) >> 31  # SaturatingRoundingDoublingHighMul (no saturation: multiplier < 2^31)
+    e = -shift
+    mask = (1 << e) - 1
+    rem, threshold = high & mask, (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> e) + (1 if rem > threshold else 0)
+
+
+def test_folded_requantization_is_tflites():
+    """The kernel's (SMMLAR(2 acc, m, 2^(e-1) + offset 2^e) + sign(acc)) >> e, with SMMLAR's rounding and
+    arithmetic shifts, equals TFLite's double rounding plus the output offset, ties and signs included."""
+    rng = np.random.default_rng(8)
+    accs = np.concatenate([rng.integers(-(1 << 29), 1 << 29, 4000), np.arange(-600, 600)])
+    for _ in range(60):
+        multiplier = int(rng.integers(1 << 30, 1 << 31))
+        shift = -int(rng.integers(1, 20))
+        offset = int(rng.integers(-128, 128))
+        e = -shift
+        rounding = (1 << (e - 1)) + offset * (1 << e)
+        for acc in accs.tolist():
+            smmlar = ((rounding << 32) + 2 * acc * multiplier + (1 << 31)) >> 32
+            fast = (smmlar + (-1 if acc < 0 else 0)) >> e
+            assert fast == _tflite_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)

@@ -1,0 +1,151 @@
+"""The mve (Cortex-M55 Helium) DEPTHWISE_CONV_2D variants, bit-exact with LiteRT BUILTIN_REF on mps3-an547.
+
+One model holds many depthwise layers (channel counts 1, 3, 5, 16, 17, 40; SAME/VALID on odd and even sizes;
+stride 1, 2 and (1, 2); 3x3, 5x5 and 2x3 windows; depth multipliers 3, 5, 8, 16; dilation 2; ReLU/ReLU6;
+per-channel and per-tensor weights), so one firmware build covers them; the inputs include int8 extremes.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import op_models as om
+from conftest import convert
+from toolchain.boards import get_board
+from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
+from toolchain.compiler.frontend import load_tflite
+from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve
+from toolchain.compiler.ops.variants import VARIANTS
+from toolchain.compiler.passes import optimize
+from toolchain.pipeline.api import deploy
+
+pytestmark = pytest.mark.emulator
+
+MVE_SOURCE = FIRMWARE_DIR / "kernels" / "mve" / "tm_depthwise_conv2d_s8.c"
+INPUT = (11, 13, 1)
+
+
+def many_depthwise(keras, seed: int = 0):
+    keras.utils.set_random_seed(seed)
+
+    def dw(x, kernel=3, strides=1, padding="same", mult=1, activation=None, name=None, big=False):
+        layer = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, depth_multiplier=mult,
+                                             activation=activation, name=name,
+                                             bias_initializer=keras.initializers.RandomUniform(-0.3, 0.3))
+        y = layer(x)
+        if big:  # int8 extremes: a kernel whose quantized weights reach +-127 in every tap
+            k, b = layer.get_weights()
+            layer.set_weights([np.sign(k + 1e-3) * 4.0, b])
+        return y
+
+    x = keras.Input(INPUT, name="input")
+    a = dw(x, activation="relu6", name="c1_s1_same_relu6", big=True)               # 11x13x1
+    b = dw(a, mult=3, name="c3_mult3")                                              # 11x13x3
+    b2 = dw(b, strides=2, padding="valid", name="c3_s2_valid_odd")                  # 5x6x3
+    c5 = dw(a, kernel=5, mult=5, name="c5_5x5_mult5")                               # 11x13x5 (generic)
+    c5b = dw(c5, strides=2, name="c5_s2_same_odd")                                  # 6x7x5
+    d16 = dw(a, mult=16, activation="relu", name="c16_mult16_relu")                 # 11x13x16
+    d16b = dw(d16, strides=2, activation="relu", name="c16_s2_same_odd")            # 6x7x16
+    d16c = dw(d16b, strides=2, name="c16_s2_same_even")                             # 3x4x16
+    d16d = dw(d16b, padding="valid", name="c16_s1_valid_even")                      # 4x5x16
+    dil = om._dilated_layer(keras, "depthwise", 1, 3, 1, "same", 2, None)(d16)      # 11x13x16, dilation 2
+    e17 = keras.layers.Concatenate()([d16, a])                                      # 11x13x17
+    e17a = dw(e17, padding="valid", name="c17_s1_valid")                            # 9x11x17
+    e17b = dw(e17, kernel=(2, 3), strides=(1, 2), padding="valid", name="c17_2x3")  # 10x6x17 (generic)
+    f40 = dw(c5, mult=8, name="c40_mult8")                                          # 11x13x40
+    f40b = dw(f40, strides=2, activation="relu6", name="c40_s2_relu6")              # 6x7x40
+    outputs = [b2, c5b, d16c, d16d, dil, e17a, e17b, f40b]
+    return keras.Model(x, [keras.layers.Flatten()(o) for o in outputs], name="many_depthwise")
+
+
+def depthwise_ops(tflite):
+    g = optimize(load_tflite(tflite))
+    return g, [op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"]
+
+
+def extreme_inputs(n_random: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    shape = (1, *INPUT)
+    return np.concatenate([np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+                           rng.integers(-128, 128, (n_random, *INPUT)).astype(np.int8)])
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, keras):
+    m = many_depthwise(keras)
+    path = tmp_path_factory.mktemp("dwmve") / "many_depthwise.tflite"
+    return convert(m, om.representative(INPUT, n=16), path)
+
+
+@pytest.fixture(scope="module")
+def model_per_tensor(tmp_path_factory, keras):
+    m = many_depthwise(keras, seed=3)
+    path = tmp_path_factory.mktemp("dwmve_pt") / "many_depthwise_pt.tflite"
+    return convert(m, om.representative(INPUT, n=16, seed=2), path, per_channel=False)
+
+
+def check_on_device(tflite, tmp_path):
+    result = deploy(tflite, get_board("mps3-an547"), tmp_path, inputs=extreme_inputs(), samples=3,
+                    kernels="mve", progress=lambda _: None)
+    assert result.bit_exact, result.mismatches[:3]
+    model_c = (tmp_path / "c" / "model.c").read_text()
+    calls = re.findall(r"\b(tm_depthwise_conv2d_s8\w*)\(", model_c)
+    return calls
+
+
+def test_many_depthwise_layers_bit_exact(model, tmp_path):
+    g, ops = depthwise_ops(model)
+    variant = VARIANTS[("DEPTHWISE_CONV_2D", "mve")]
+    kernels = [variant.kernel_for(op, g) for op in ops if variant.applies(op, g)]
+    assert len(kernels) == len(ops) >= 14  # every depthwise layer, ch_mult and dilation included
+    calls = check_on_device(model, tmp_path)
+    assert calls.count("tm_depthwise_conv2d_s8_mve_3x3") == kernels.count("tm_depthwise_conv2d_s8_mve_3x3") >= 10
+    assert calls.count("tm_depthwise_conv2d_s8_mve") == kernels.count("tm_depthwise_conv2d_s8_mve") >= 3
+    assert "tm_depthwise_conv2d_s8" not in calls  # nothing fell back to the portable kernel
+
+
+def test_per_tensor_weights_bit_exact(model_per_tensor, tmp_path):
+    calls = check_on_device(model_per_tensor, tmp_path)
+    assert "tm_depthwise_conv2d_s8_mve_3x3" in calls and "tm_depthwise_conv2d_s8_mve" in calls
+
+
+class Tile(ctypes.Structure):
+    _fields_ = [("h", ctypes.c_int32), ("w", ctypes.c_int32)]
+
+
+class Params(ctypes.Structure):
+    _fields_ = [("input_offset", ctypes.c_int32), ("output_offset", ctypes.c_int32), ("ch_mult", ctypes.c_int32),
+                ("stride", Tile), ("padding", Tile), ("dilation", Tile), ("min", ctypes.c_int32),
+                ("max", ctypes.c_int32)]
+
+
+class Dims(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int32), ("h", ctypes.c_int32), ("w", ctypes.c_int32), ("c", ctypes.c_int32)]
+
+
+def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
+    """The buffer-size companion is portable C (the kernels are MVE only): built on the host, it must give
+    every layer's planned scratch."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found")
+    lib = tmp_path / "libdwmve.so"
+    proc = subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+                           f"-I{KERNEL_INCLUDE}", str(MVE_SOURCE), "-o", str(lib)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_get_buffer_size
+    fn.restype = ctypes.c_int32
+    g, ops = depthwise_ops(model)
+    from toolchain.compiler.ops.base import window_geometry
+
+    for op in ops:
+        inp, w, out = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        geo = window_geometry(op, g, w.shape[1], w.shape[2])
+        params = Params(0, 0, out.shape[3] // inp.shape[3], Tile(*geo["stride"]), Tile(*geo["pad"]),
+                        Tile(*geo["dilation"]), -128, 127)
+        dims = [ctypes.byref(Dims(*t.nhwc())) for t in (inp, w, out)]
+        assert fn(ctypes.byref(params), *dims) == DepthwiseConv2DMve().scratch_bytes(op, g) > 0, op.location

@@ -1,0 +1,86 @@
+"""CONV_2D on the dsp path: an SMLAD GEMM over int16 columns (firmware/kernels/dsp/tm_conv2d_s8.c).
+
+At compile time the filter is packed in channel pairs and groups of 4 depth values (the lane order SXTB16
+needs), and the input offset is folded into the bias: bias'[c] = bias[c] + input_offset * sum(w[c]), so the
+kernel multiplies raw int8 inputs (padded positions hold the input zero point, which cancels its share).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.params import Activation, Conv2DParams, Quant, Symbol, Tile
+from toolchain.compiler.ops.variants import Variant, register_variant
+
+# Scratch above this is refused (the portable kernel needs none): a filter window deeper than ~6,500 values.
+MAX_SCRATCH = 32 * 1024
+
+
+def _round_up(n: int, m: int) -> int:
+    return (n + m - 1) // m * m
+
+
+def padded_depth(kh: int, kw: int, cin: int) -> int:
+    return _round_up(kh * kw * cin, 4)
+
+
+def pack_filter(w: np.ndarray) -> np.ndarray:
+    """[c_out, kh, kw, c_in] int8 -> the layout of tm_conv2d_s8.h: channel pairs, then groups of 4 depth values,
+    4 bytes of channel 2j then 4 of 2j+1; depth and channel count zero-padded to multiples of 4 and 2."""
+    cout = w.shape[0]
+    flat = w.reshape(cout, -1).astype(np.int8)
+    depth = _round_up(flat.shape[1], 4)
+    padded = np.zeros((_round_up(cout, 2), depth), np.int8)
+    padded[:cout, :flat.shape[1]] = flat
+    return padded.reshape(-1, 2, depth // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias[c] + input_offset * sum(w[c]) wrapped to int32 (LiteRT's accumulator wraps), padded to even."""
+    cout = w.shape[0]
+    sums = w.reshape(cout, -1).astype(np.int64).sum(axis=1)
+    folded = sums * input_offset + (bias.astype(np.int64) if bias is not None else 0)
+    wrapped = ((folded + 2**31) % 2**32) - 2**31
+    return np.concatenate([wrapped, np.zeros(_round_up(cout, 2) - cout, np.int64)])
+
+
+@register_variant("CONV_2D", "dsp")
+class DspConv2D(Variant):
+    """tm_conv2d_s8_dsp_1x1 for pointwise layers without padding, tm_conv2d_s8_dsp_im2col otherwise."""
+
+    def _is_1x1(self, op, g) -> bool:
+        w = g.tensors[op.inputs[1]]
+        return w.shape[1] == 1 and w.shape[2] == 1 and window_geometry(op, g, 1, 1)["pad"] == (0, 0)
+
+    def applies(self, op, g):
+        w = g.tensors[op.inputs[1]]
+        return w.is_const and self.scratch_bytes(op, g) <= MAX_SCRATCH
+
+    def kernel_for(self, op, g):
+        return "tm_conv2d_s8_dsp_1x1" if self._is_1x1(op, g) else "tm_conv2d_s8_dsp_im2col"
+
+    def scratch_bytes(self, op, g):
+        _, kh, kw, cin = g.tensors[op.inputs[1]].shape
+        return (4 if self._is_1x1(op, g) else 5) * padded_depth(kh, kw, cin)
+
+    def emit(self, op, g, em):
+        inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        cout, kh, kw, cin = w.shape
+        geo = window_geometry(op, g, kh, kw)
+        input_offset = -inp.zero_point
+        params = em.params(Conv2DParams(
+            input_offset=input_offset, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
+            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        multipliers, shifts = per_channel_multipliers(inp, w, out, cout)
+        extra = _round_up(cout, 2) - cout  # the dropped channel of an odd count: any valid (multiplier, shift)
+        quant = em.params(Quant(multiplier=Symbol(em.array("int32_t", multipliers + [0] * extra, "mult")),
+                                shift=Symbol(em.array("int32_t", shifts + [0] * extra, "shift")), per_channel=1))
+        bias = bias_id(op, 2)
+        filt = em.weights("int8_t", pack_filter(w.data), "dsp_filter",
+                          f"{list(w.shape)} packed in channel pairs x 4 depth values")
+        folded = em.weights("int32_t", fold_bias(w.data, g.tensors[bias].data if bias is not None else None,
+                                                 input_offset), "dsp_bias",
+                            f"bias + {input_offset} * sum(filter), per output channel")
+        in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
+                f"{w_dims}, {filt}, {folded}, {out_dims}, {em.ptr(op.outputs[0])})")

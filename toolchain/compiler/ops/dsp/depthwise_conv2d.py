@@ -1,0 +1,113 @@
+"""DEPTHWISE_CONV_2D on the dsp path: 3x3, stride 1 or 2, ch_mult 1 (firmware/kernels/dsp/tm_depthwise_conv2d_s8.c).
+
+The compiler packs, per output channel, the doubled 3x3 weights as int16 pairs of neighbouring taps, the
+doubled bias and the requantization with the output offset folded in (layout in the C header). Other shapes
+(filter sizes, dilation, ch_mult > 1) and the rare layers where the fast requantization would not be exact
+(shift >= 0, huge biases or shifts) use the portable kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.compiler.ir import Graph, Op
+from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
+from toolchain.compiler.ops.variants import Variant, register_variant
+
+KERNEL = "tm_depthwise_conv2d_s8_dsp_3x3s"
+WORDS_PER_CHANNEL = 10  # TM_DW3X3_WORDS
+ACC_LIMIT = 1 << 29  # |acc| below it: 2*acc and SMMLAR's sum stay inside int32
+PLANE_BUDGET = 4096  # DW_PLANE_BUDGET
+
+
+def transposed(h_out: int, w_out: int) -> bool:
+    """The kernel's lines run along H (and the packed weights are transposed): the C dw_transposed."""
+    return h_out > w_out
+
+
+def scratch_layout(h_out: int, w_out: int, channels: int, stride: int) -> tuple[int, int]:
+    """(channels per plane group or 0 for the ring of three rows, scratch bytes): the C dw_plan."""
+    along, across = (h_out, w_out) if transposed(h_out, w_out) else (w_out, h_out)
+    line = stride * ((along + 1) & ~1) + 2
+    plane = ((across - 1) * stride + 3) * line * 2
+    group = PLANE_BUDGET // plane
+    group = channels if group >= channels else group & ~3
+    return group, (group * plane if group else 3 * channels * line * 2)
+
+
+def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Two int16 lanes per int32 word (lane 0 in bits 0-15), as signed int32 values."""
+    word = (lo.astype(np.int64) & 0xFFFF) | ((hi.astype(np.int64) & 0xFFFF) << 16)
+    return np.where(word >= 1 << 31, word - (1 << 32), word)
+
+
+class _Layer:
+    """What the variant needs of one layer, computed once."""
+
+    def __init__(self, op: Op, g: Graph):
+        self.inp, self.w, self.out = (g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]])
+        self.channels = self.out.shape[3]
+        self.geo = window_geometry(op, g, self.w.shape[1], self.w.shape[2])
+        b = bias_id(op, 2)
+        self.bias = (g.tensors[b].data.astype(np.int64).reshape(-1) if b is not None
+                     else np.zeros(self.channels, np.int64))
+        self.multipliers, self.shifts = per_channel_multipliers(self.inp, self.w, self.out, self.channels)
+
+    def exact(self) -> bool:
+        """The fast requantization (tm_depthwise_conv2d_s8.h) is exact for every channel."""
+        taps = np.abs(self.w.data.astype(np.int64).reshape(-1, self.channels)).sum(axis=0)
+        if np.any(np.abs(self.bias) + 255 * taps >= ACC_LIMIT):
+            return False
+        offset = abs(self.out.zero_point) + 1
+        return all(s <= -1 and offset << -s < 1 << 30 for s in self.shifts)
+
+    def packed(self) -> np.ndarray:
+        w2 = 2 * self.w.data.astype(np.int64).reshape(3, 3, self.channels)
+        if transposed(self.out.shape[1], self.out.shape[2]):
+            w2 = w2.transpose(1, 0, 2)  # "filter rows" run across the kernel's lines: the filter's columns
+        words = np.zeros((self.channels, WORDS_PER_CHANNEL), np.int64)
+        for ky in range(3):
+            words[:, 2 * ky] = _pack16(w2[ky, 0], w2[ky, 1])
+            words[:, 2 * ky + 1] = _pack16(w2[ky, 1], w2[ky, 2])
+        e = -np.asarray(self.shifts, np.int64)
+        words[:, 6] = 2 * self.bias
+        words[:, 7] = self.multipliers
+        words[:, 8] = (1 << (e - 1)) + self.out.zero_point * (1 << e)
+        words[:, 9] = e
+        return words
+
+
+@register_variant("DEPTHWISE_CONV_2D", "dsp")
+class DepthwiseConv2DDsp(Variant):
+    def applies(self, op: Op, g: Graph) -> bool:
+        inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        if tuple(w.shape[1:3]) != (3, 3) or out.shape[3] != inp.shape[3]:
+            return False
+        geo = window_geometry(op, g, 3, 3)
+        if geo["dilation"] != (1, 1) or geo["stride"] not in ((1, 1), (2, 2)):
+            return False
+        return _Layer(op, g).exact()
+
+    def _stride(self, op: Op, g: Graph) -> int:
+        return window_geometry(op, g, 3, 3)["stride"][0]
+
+    def kernel_for(self, op: Op, g: Graph) -> str:
+        return f"{KERNEL}{self._stride(op, g)}"
+
+    def scratch_bytes(self, op: Op, g: Graph) -> int:
+        """tm_depthwise_conv2d_s8_dsp_3x3s<stride>_get_buffer_size: int16 lines of the input."""
+        _, h_out, w_out, channels = g.tensors[op.outputs[0]].nhwc()
+        return scratch_layout(h_out, w_out, channels, self._stride(op, g))[1]
+
+    def emit(self, op: Op, g: Graph, em) -> str:
+        layer = _Layer(op, g)
+        geo = layer.geo
+        params = em.params(DepthwiseConv2DParams(
+            input_offset=-layer.inp.zero_point, output_offset=layer.out.zero_point, ch_mult=1,
+            stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
+            activation=Activation(*activation(op, layer.out))))
+        packed = em.weights("int32_t", layer.packed(), "dwpack",
+                            f"{layer.w.name}: 3x3 weights x2 as int16 tap pairs, 2*bias, requantization")
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {packed}, "
+                f"{em.dims_value(layer.inp.nhwc())}, {em.ptr(op.inputs[0])}, "
+                f"{em.dims_value(layer.out.nhwc())}, {em.ptr(op.outputs[0])})")

@@ -1,0 +1,13 @@
+"""MEAN over H, W on the dsp path: channel sums four per LDR in int16 lanes (SXTAB16), any h * w."""
+from toolchain.compiler.ops.variants import SameArgsVariant, register_variant
+
+
+@register_variant("MEAN", "dsp")
+class MeanDsp(SameArgsVariant):
+    kernel = "tm_mean_s8_dsp"
+
+    def applies(self, op, g):
+        return True  # the same shapes as the portable kernel (checked by the op)
+
+    def scratch_bytes(self, op, g):
+        return 0  # tm_mean_s8_dsp_get_buffer_size

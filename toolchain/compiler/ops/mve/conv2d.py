@@ -1,0 +1,96 @@
+"""CONV_2D on the mve path (Cortex-M55, Helium): firmware/kernels/mve/tm_conv2d_s8.{c,h}.
+
+Every layer is a GEMM of K = kh * kw * c_in bytes per output pixel, run with VMLADAVA.S8 two pixels by four
+output channels at a time. At compile time the filter is re-laid-out so one pointer walks a block of four
+channels in load order, the input offset is folded into the bias, and the requantization constants are
+stored as per-block vectors (layouts: the C header).
+- `tm_conv2d_s8_mve_1x1`: 1x1 filters without padding (any stride): the GEMM reads the input pixels in place.
+- `tm_conv2d_s8_mve_im2col`: everything else (any filter, stride, padding, dilation): two pixels' windows
+  are gathered into scratch, padding filled with the input zero point.
+Refused (the next folder's kernels run): filters whose gathered rows would need more than
+`MAX_SCRATCH` bytes of scratch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.params import Activation, Conv2DParams, Tile
+from toolchain.compiler.ops.variants import Variant, register_variant
+
+LANES = 16  # int8 lanes of an MVE vector: the GEMM's rows are padded to whole vectors
+BLOCK = 4  # output channels per GEMM block (four int32 lanes of the requantization)
+MAX_SCRATCH = 8192  # bytes of arena the im2col rows may take
+
+
+def _k16(w_shape) -> int:
+    k = w_shape[1] * w_shape[2] * w_shape[3]
+    return -(-k // LANES) * LANES
+
+
+def _is_1x1(op, g) -> bool:
+    w = g.tensors[op.inputs[1]]
+    geo = window_geometry(op, g, w.shape[1], w.shape[2])
+    return w.shape[1] == 1 and w.shape[2] == 1 and geo["pad"] == (0, 0)
+
+
+def pack_filter(w: np.ndarray) -> np.ndarray:
+    """[c_out, kh, kw, c_in] -> [c_out4 / 4][k16 / 16][4][16]; the first chunk of each row holds the
+    K mod 16 leftover bytes, zero-padded at its end (tm_conv2d_s8.h, mve)."""
+    c_out = w.shape[0]
+    rows = w.reshape(c_out, -1).astype(np.int8)
+    k = rows.shape[1]
+    c4, k16 = -(-c_out // BLOCK) * BLOCK, -(-k // LANES) * LANES
+    first = k - (k16 - LANES)
+    padded = np.zeros((c4, k16), np.int8)
+    padded[:c_out, :first] = rows[:, :first]
+    padded[:c_out, LANES:] = rows[:, first:]
+    return padded.reshape(c4 // BLOCK, BLOCK, k16 // LANES, LANES).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def requant_blocks(w: np.ndarray, bias: np.ndarray | None, input_offset: int,
+                   multipliers: list[int], shifts: list[int]) -> np.ndarray:
+    """Per block of 4 channels: bias' (input offset folded in, wrapped to int32), multiplier, left shift,
+    negated right shift, each a 4-lane vector."""
+    c_out = w.shape[0]
+    sums = w.reshape(c_out, -1).astype(np.int64).sum(axis=1)
+    b = np.zeros(c_out, np.int64) if bias is None else bias.astype(np.int64)
+    folded = (b + input_offset * sums) & 0xFFFFFFFF
+    folded = np.where(folded >= 2**31, folded - 2**32, folded)
+    mult = np.resize(np.asarray(multipliers, np.int64), c_out)  # per tensor: one value for every channel
+    shift = np.resize(np.asarray(shifts, np.int64), c_out)
+    c4 = -(-c_out // BLOCK) * BLOCK
+    fields = np.zeros((4, c4), np.int64)  # padding channels: all zero
+    fields[:, :c_out] = [folded, mult, np.maximum(shift, 0), np.minimum(shift, 0)]
+    return fields.reshape(4, c4 // BLOCK, BLOCK).transpose(1, 0, 2).reshape(-1)
+
+
+@register_variant("CONV_2D", "mve")
+class Conv2DMve(Variant):
+    def applies(self, op, g):
+        w = g.tensors[op.inputs[1]]
+        return _is_1x1(op, g) or 2 * _k16(w.shape) <= MAX_SCRATCH
+
+    def kernel_for(self, op, g):
+        return "tm_conv2d_s8_mve_1x1" if _is_1x1(op, g) else "tm_conv2d_s8_mve_im2col"
+
+    def scratch_bytes(self, op, g):
+        # tm_conv2d_s8_mve_1x1_get_buffer_size: 0; tm_conv2d_s8_mve_im2col_get_buffer_size: two rows
+        return 0 if _is_1x1(op, g) else 2 * _k16(g.tensors[op.inputs[1]].shape)
+
+    def emit(self, op, g, em):
+        inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        geo = window_geometry(op, g, w.shape[1], w.shape[2])
+        params = em.params(Conv2DParams(
+            input_offset=-inp.zero_point, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
+            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        bias = bias_id(op, 2)
+        multipliers, shifts = per_channel_multipliers(inp, w, out, w.shape[0])
+        blocks = requant_blocks(w.data, g.tensors[bias].data if bias is not None else None, -inp.zero_point,
+                                multipliers, shifts)
+        filt = em.weights("int8_t", pack_filter(w.data), "mvefilter", f"{w.name} packed [c/4][k/16][4][16]")
+        table = em.weights("int32_t", blocks, "mveblocks", "per 4 channels: bias, multiplier, left, -right shift")
+        quant = em.static("tm_conv2d_mve_quant", "mvequant", f"{{ .blocks = {table} }}")
+        in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
+                f"{w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")

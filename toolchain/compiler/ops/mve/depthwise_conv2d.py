@@ -1,0 +1,77 @@
+"""DEPTHWISE_CONV_2D on the mve path (Cortex-M55 Helium): firmware/kernels/mve/tm_depthwise_conv2d_s8.c.
+
+Two variants, both vectorised over 4 neighbouring output pixels of one channel (VMLA vector-by-scalar) from
+a channel-planar row buffer in the scratch memory: `_3x3` (3x3 window, stride 1 or 2, no dilation: the
+MobileNet/DS-CNN layers, taps unrolled) and the generic one (any window up to TM_DW_MVE_MAX_KH rows, any
+stride and dilation). Both take any depth multiplier. The compiler re-lays-out the filter per channel and
+folds the input offset into the bias (see the C header for both layouts).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
+from toolchain.compiler.ops.variants import Variant, register_variant
+
+MAX_KH = 16  # TM_DW_MVE_MAX_KH
+KERNEL = "tm_depthwise_conv2d_s8_mve"
+
+
+def _geometry(op, g):
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    geo = window_geometry(op, g, w.shape[1], w.shape[2])
+    return inp, w, out, geo
+
+
+def row_pixels(w_out: int, kw: int, stride_w: int, dilation_w: int) -> int:
+    """tm_dw_row_pixels: one phase of one channel in a row-buffer slot."""
+    return ((w_out + 3) & ~3) + ((kw - 1) * dilation_w) // stride_w + 1
+
+
+def buffer_size(kh: int, kw: int, c_in: int, w_out: int, stride_w: int, dilation_w: int) -> int:
+    """tm_depthwise_conv2d_s8_mve_get_buffer_size: kh slots of c_in * stride_w * row_pixels bytes."""
+    return kh * c_in * stride_w * row_pixels(w_out, kw, stride_w, dilation_w)
+
+
+def is_3x3(op, g) -> bool:
+    _, w, _, geo = _geometry(op, g)
+    return (w.shape[1], w.shape[2]) == (3, 3) and geo["dilation"] == (1, 1) and all(
+        s in (1, 2) for s in geo["stride"])
+
+
+@register_variant("DEPTHWISE_CONV_2D", "mve")
+class DepthwiseConv2DMve(Variant):
+    def applies(self, op, g):
+        inp, w, out, geo = _geometry(op, g)
+        return len(inp.shape) == 4 and w.shape[1] <= MAX_KH and out.shape[3] % inp.shape[3] == 0
+
+    def kernel_for(self, op, g):
+        return f"{KERNEL}_3x3" if is_3x3(op, g) else KERNEL
+
+    def scratch_bytes(self, op, g):
+        inp, w, out, geo = _geometry(op, g)
+        return buffer_size(w.shape[1], w.shape[2], inp.shape[3], out.nhwc()[2], geo["stride"][1],
+                           geo["dilation"][1])
+
+    def emit(self, op, g, em):
+        inp, w, out, geo = _geometry(op, g)
+        _, kh, kw, c_out = w.shape
+        params = em.params(DepthwiseConv2DParams(
+            input_offset=-inp.zero_point, output_offset=out.zero_point, ch_mult=c_out // inp.shape[3],
+            stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
+            activation=Activation(*activation(op, out))))
+        weights = np.asarray(w.data, dtype=np.int64).reshape(kh * kw, c_out)
+        bias = bias_id(op, 2)
+        b = np.zeros(c_out, np.int64) if bias is None else np.asarray(g.tensors[bias].data, np.int64)
+        # bias + input_offset * sum(w), wrapped to int32 as the kernel's int32 sums wrap.
+        folded = (b + (-inp.zero_point) * weights.sum(axis=0) + 2**31) % 2**32 - 2**31
+        mult, shift = per_channel_multipliers(inp, w, out, c_out)
+        channel_data = np.stack([folded, np.asarray(mult, np.int64), np.maximum(shift, 0),
+                                 np.minimum(shift, 0)], axis=1)
+        cd = em.weights("int32_t", channel_data, "dwmve_ch",
+                        "per channel: folded bias, multiplier, left shift, -right shift")
+        filt = em.weights("int8_t", weights.T, "dwmve_w", "depthwise filter as [c_out][kh][kw]")
+        in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {cd}, {in_dims}, {em.ptr(op.inputs[0])}, "
+                f"{w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")

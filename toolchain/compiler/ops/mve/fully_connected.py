@@ -1,0 +1,31 @@
+"""FULLY_CONNECTED on the mve path: VMLADAVA.S8 over rows interleaved in blocks of four by 16 columns, the input
+copied once per batch row into zero-padded scratch, four outputs requantized as one vector.
+
+Shares the dsp variant's preparation (folded bias, fast requantization, one quantization entry per channel: the
+kernel loads four channels' values as a vector).
+"""
+from __future__ import annotations
+
+from toolchain.compiler.ops.dsp.fully_connected import fast_applies, fast_call, interleaved, padded
+from toolchain.compiler.ops.variants import Variant, register_variant
+
+ROWS, CHUNK = 4, 16  # rows per block, weights per VMLADAVA (ROWS, CHUNK in the C file)
+
+
+@register_variant("FULLY_CONNECTED", "mve")
+class FullyConnectedMve(Variant):
+    kernel = "tm_fully_connected_s8_mve"
+
+    def applies(self, op, g):
+        return fast_applies(op, g)
+
+    def kernel_for(self, op, g):
+        return self.kernel
+
+    def scratch_bytes(self, op, g):
+        return padded(g.tensors[op.inputs[1]].shape[1], CHUNK)  # tm_fully_connected_s8_mve_get_buffer_size
+
+    def emit(self, op, g, em):
+        kernel = self.kernel + ("_tflm" if em.reference == "tflm" else "")
+        return fast_call(kernel, op, g, em, interleaved(g.tensors[op.inputs[1]].data, ROWS, CHUNK, CHUNK),
+                         f"FC weights, blocks of {ROWS} rows interleaved by {CHUNK} columns, rows padded to {CHUNK}")

@@ -1,7 +1,8 @@
 """The dsp path's CONV_2D kernels (firmware/kernels/dsp/tm_conv2d_s8.c, ops/dsp/conv2d.py): bit-exact with
 LiteRT BUILTIN_REF on the host and on the Cortex-M4 (mps2-an386) and M33 (mps2-an505) in QEMU, over odd channel
 counts, 1-3 input channels, SAME padding on every side, stride 2, dilation 2, ReLU/ReLU6, per-tensor and
-per-channel weights and int8 extremes; the variants are really called, their scratch matches the C."""
+per-channel weights and int8 extremes; the variants are really called, their scratch matches the C; each
+requantization form (fast with no / lower / both clamps, general) matches TFLite's integer math."""
 from __future__ import annotations
 
 import ctypes
@@ -17,7 +18,7 @@ from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE, compile_model
 from toolchain.compiler.frontend import load_tflite
-from toolchain.compiler.ops.dsp.conv2d import fold_bias, pack_filter
+from toolchain.compiler.ops.dsp.conv2d import channel_table, fold_bias, pack_filter
 from toolchain.compiler.ops.variants import variant_for
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import deploy
@@ -161,3 +162,81 @@ def test_packing_and_folding():
     folded = fold_bias(w, np.array([2**31 - 1, 0, -5], np.int64), 128)
     wrap = lambda v: (v + 2**31) % 2**32 - 2**31  # noqa: E731
     assert folded.tolist() == [wrap(2**31 - 1 + 5 * 128), (4 + 5 + 6 + 7 - 128) * 128, -5 + 127 * 5 * 128, 0]
+
+
+class Tile(ctypes.Structure):
+    _fields_ = [("h", ctypes.c_int32), ("w", ctypes.c_int32)]
+
+
+class ConvParams(ctypes.Structure):
+    _fields_ = [("input_offset", ctypes.c_int32), ("output_offset", ctypes.c_int32), ("stride", Tile),
+                ("padding", Tile), ("dilation", Tile), ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
+
+
+class QuantParams(ctypes.Structure):
+    _fields_ = [("multiplier", ctypes.POINTER(ctypes.c_int32)), ("shift", ctypes.POINTER(ctypes.c_int32)),
+                ("per_channel", ctypes.c_int32)]
+
+
+class Context(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("size", ctypes.c_int32)]
+
+
+def _requantize(x: int, m: int, shift: int) -> int:
+    """TFLite MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT."""
+    x = ((x << max(shift, 0)) + 2**31) % 2**32 - 2**31
+    ab = x * m
+    q = ab + (2**30 if ab >= 0 else 1 - 2**30)
+    s = abs(q) >> 31 if q >= 0 else -(abs(q) >> 31)
+    e = max(-shift, 0)
+    mask = (1 << e) - 1
+    return (s >> e) + ((s & mask) > (mask >> 1) + (s < 0))
+
+
+@pytest.mark.parametrize("case", ["fast_none", "fast_relu", "fast_both", "general"])
+def test_rescale_forms(dsp_lib, case):
+    """Each requantization form and activation clamp of the 1x1 kernel against TFLite's integer math, with
+    accumulators near the int32 limits and the extreme shifts of each form (the fast one folds the output
+    offset into its rounding word for shifts -2..-22; the rest take the general path)."""
+    rng = np.random.default_rng(["fast_none", "fast_relu", "fast_both", "general"].index(case))
+    cin, cout, h, w = 5, 7, 3, 3
+    x = rng.integers(-128, 128, (1, h, w, cin), dtype=np.int8)
+    x[0, 0, 0] = -128
+    wt = rng.integers(-128, 128, (cout, 1, 1, cin), dtype=np.int8)
+    wt[0] = 127
+    if case == "general":
+        shifts = [-1, 0, 1, -23, -31, -2, -22]
+        bias = rng.integers(-2**20, 2**20, cout)
+    else:
+        shifts = [-2, -22, -3, -12, -22, -2, -7]
+        bias = np.array([2**31 - 2**18, -2**31 + 2**18, 2**30, -2**30, 0, 2**31 - 2**18, -2**31 + 2**18])
+    mult = [2**31 - 1, 2**30, int(rng.integers(2**30, 2**31)), 2**31 - 1, 2**31 - 1, 2**30, 2**31 - 1]
+    out_offset = {"fast_none": -128, "fast_relu": -5, "fast_both": 127, "general": 17}[case]
+    act = {"fast_none": (-128, 127), "fast_relu": (-5, 127), "fast_both": (-20, 40), "general": (-100, 90)}[case]
+    folded = np.concatenate([bias, [0]])
+    table = channel_table(folded, mult, shifts, out_offset)
+    m_pad, s_pad = mult + [0], shifts + shifts[-1:]
+    i32 = lambda v: (ctypes.c_int32 * len(v))(*[int(e) for e in v])  # noqa: E731
+    mults, shs, tab = i32(m_pad), i32(s_pad), i32(table)
+    quant = QuantParams(ctypes.cast(mults, ctypes.POINTER(ctypes.c_int32)),
+                        ctypes.cast(shs, ctypes.POINTER(ctypes.c_int32)), 1)
+    params = ConvParams(0, out_offset, Tile(1, 1), Tile(0, 0), Tile(1, 1), *act)
+    dims = [Dims(1, h, w, cin), Dims(cout, 1, 1, cin), Dims(1, h, w, cout)]
+    dsp_lib.tm_conv2d_s8_dsp_1x1_get_buffer_size.restype = ctypes.c_int32
+    size = dsp_lib.tm_conv2d_s8_dsp_1x1_get_buffer_size(*(ctypes.byref(d) for d in dims))
+    scratch = (ctypes.c_uint32 * (size // 4))()
+    ctx = Context(ctypes.cast(scratch, ctypes.c_void_p), size)
+    packed = pack_filter(wt)
+    out = np.zeros((1, h, w, cout), np.int8)
+    status = dsp_lib.tm_conv2d_s8_dsp_1x1(
+        ctypes.byref(ctx), ctypes.byref(params), ctypes.byref(quant), ctypes.byref(dims[0]),
+        x.ctypes.data_as(ctypes.c_void_p), ctypes.byref(dims[1]), packed.ctypes.data_as(ctypes.c_void_p), tab,
+        ctypes.byref(dims[2]), out.ctypes.data_as(ctypes.c_void_p))
+    assert status == 0
+    acc = np.einsum("hwc,oc->hwo", x[0].astype(np.int64), wt[:, 0, 0].astype(np.int64)) + bias
+    expected = np.empty_like(out)
+    for (yy, xx, c), a in np.ndenumerate(acc):
+        a = (int(a) + 2**31) % 2**32 - 2**31
+        v = max(-128, min(127, _requantize(a, mult[c], shifts[c]) + out_offset))
+        expected[0, yy, xx, c] = max(act[0], min(act[1], v))
+    np.testing.assert_array_equal(out, expected)

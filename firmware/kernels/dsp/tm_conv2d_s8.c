@@ -55,52 +55,44 @@ static inline void tm_widen_column_tail(const int8_t *src, int32_t depth, uint32
  * For e >= 2 the added constant is (high word 2^(e-2) + (x >> 31), low word 2^30 | (x & 2^31)) without a
  * carry between the words, and the result is the high word of the sum shifted right by e - 1. SRDHM's
  * saturation needs x = m = INT32_MIN, impossible with multiplier >= 0. */
-static inline int32_t tm_requantize_right(int32_t x, int32_t multiplier, int32_t rounding_high, int32_t e_minus_1)
-{
-    const uint32_t low = ((uint32_t)x & 0x80000000u) | 0x40000000u;
-    const uint32_t high = (uint32_t)rounding_high + (uint32_t)(x >> 31);
-    const int64_t v = (int64_t)(((uint64_t)high << 32) | low) + (int64_t)x * multiplier;
-    return (int32_t)(v >> 32) >> e_minus_1;
-}
-
-/* Whether every channel's shift is <= -2, the form tm_requantize_right covers. */
-static int tm_all_right_shifts(const tm_quant *quant, int32_t channels)
+/* Whether the table's rescale words are valid (tm_conv2d_s8.h): every channel's shift in
+ * [-TM_CONV_FAST_MAX_E, -2]. The compiler applies the same rule when it fills them. */
+static int tm_fast_rescale(const tm_quant *quant, int32_t channels)
 {
     for (int32_t c = 0; c < channels; ++c) {
-        if (quant->shift[c] > -2) {
+        if (quant->shift[c] > -2 || quant->shift[c] < -TM_CONV_FAST_MAX_E) {
             return 0;
         }
     }
     return 1;
 }
 
-/* One output channel's requantization, prepared once per channel pair and block. */
-typedef struct {
-    int32_t multiplier, shift, rounding_high, e_minus_1;
-} tm_channel_rescale;
-
-static TM_ALWAYS_INLINE tm_channel_rescale tm_channel_rescale_of(int32_t multiplier, int32_t shift,
-                                                                 int32_t right_shifts)
+/* The form above with the output offset folded into the high word as well: high = 2^(e-2) + offset * 2^(e-1)
+ * adds exactly `offset` after the final shift by e - 1. The true high word of the sum is below
+ * 2^30 + 129 * 2^(e-1) in magnitude (|x * m| < 2^62), which fits int32 for e <= 23 (TM_CONV_FAST_MAX_E = 22),
+ * so the wrapped 32-bit words give the exact result. Then SSAT to int8 and the activation clamps that
+ * the call needs (clamp_lo / clamp_hi are constants after inlining). */
+static TM_ALWAYS_INLINE int32_t tm_fast_output(int32_t x, int32_t multiplier, int32_t high, int32_t e_minus_1,
+                                               int clamp_lo, int clamp_hi, int32_t act_min, int32_t act_max)
 {
-    tm_channel_rescale r;
-    r.multiplier = multiplier;
-    r.shift = shift;
-    r.rounding_high = right_shifts ? (int32_t)(1u << (-shift - 2)) : 0;
-    r.e_minus_1 = right_shifts ? -shift - 1 : 0;
+    const uint32_t low = ((uint32_t)x & 0x80000000u) | 0x40000000u;
+    const uint32_t h = (uint32_t)high + (uint32_t)(x >> 31);
+    const int64_t v = (int64_t)(((uint64_t)h << 32) | low) + (int64_t)x * multiplier;
+    int32_t r = tm_ssat((int32_t)(v >> 32) >> e_minus_1, 8);
+    if (clamp_lo && r < act_min) {
+        r = act_min;
+    }
+    if (clamp_hi && r > act_max) {
+        r = act_max;
+    }
     return r;
 }
 
-static TM_ALWAYS_INLINE int8_t tm_output_value(int32_t acc, tm_channel_rescale r, int32_t right_shifts,
-                                               int32_t output_offset, int32_t act_min, int32_t act_max)
+/* The general requantization (any shift), for layers the fast form does not cover. */
+static inline int8_t tm_output_value(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                     int32_t act_min, int32_t act_max)
 {
-    int32_t v;
-    if (right_shifts) {
-        /* |result| <= 2^29: adding the offset cannot wrap. */
-        v = tm_requantize_right(acc, r.multiplier, r.rounding_high, r.e_minus_1) + output_offset;
-    } else {
-        v = tm_wrapping_add(tm_requantize(acc, r.multiplier, r.shift), output_offset);
-    }
-    v = tm_ssat(v, 8);
+    int32_t v = tm_ssat(tm_wrapping_add(tm_requantize(acc, multiplier, shift), output_offset), 8);
     v = v < act_min ? act_min : v;
     return (int8_t)(v > act_max ? act_max : v);
 }
@@ -108,13 +100,12 @@ static TM_ALWAYS_INLINE int8_t tm_output_value(int32_t acc, tm_channel_rescale r
 /* Output values shared by the GEMM of one block. */
 typedef struct {
     const int8_t *filter;
-    const int32_t *bias;
+    const int32_t *table; /* 8 words per channel pair, tm_conv2d_s8.h */
     const int32_t *multiplier;
     const int32_t *shift;
     int32_t groups;   /* padded_depth / 4 */
     int32_t channels; /* c_out (the packed filter has it rounded up to even) */
     int32_t output_offset, act_min, act_max;
-    int32_t right_shifts; /* tm_all_right_shifts */
 } tm_gemm_args;
 
 #if TM_HAVE_DSP
@@ -177,45 +168,97 @@ static inline const int8_t *tm_mac_2x2(const int8_t *w, const uint32_t *col, int
 }
 #endif
 
-/* Two pixels x every output channel, from the int16 columns (out1 == out0 for a lone last pixel: both
- * slots then hold it). */
-static TM_ALWAYS_INLINE void tm_gemm_block_with(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0,
-                                                int8_t *out1, int32_t right_shifts)
+/* Two pixels x every output channel, from the int16 columns, with the fast rescale words of the table
+ * (out1 == out0 for a lone last pixel: both slots then hold it). Walking pointers rather than a channel
+ * index, and every per-channel constant read from one table pointer: fewer values live across the MAC loop. */
+static TM_ALWAYS_INLINE void tm_gemm_block_fast(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0,
+                                                int8_t *out1, int clamp_lo, int clamp_hi)
 {
     const int8_t *w = a->filter;
-    const int32_t *bias = a->bias, *multiplier = a->multiplier, *shift = a->shift;
-    const int32_t output_offset = a->output_offset, act_min = a->act_min, act_max = a->act_max;
-    /* Walking pointers rather than a channel index: fewer values live across the MAC loop. */
-    for (int32_t pairs = (a->channels + 1) >> 1; pairs > 0; --pairs) {
+    const int32_t *t = a->table;
+    const int32_t groups = a->groups, act_min = a->act_min, act_max = a->act_max;
+    for (int32_t pairs = a->channels >> 1; pairs > 0; --pairs) {
         int32_t acc[4];
-        acc[0] = acc[2] = bias[0];
-        acc[1] = acc[3] = bias[1];
-        bias += 2;
-        w = tm_mac_2x2(w, columns, a->groups, acc);
-        /* Read before the int8 stores, which may alias anything and would force reloads. */
-        const tm_channel_rescale r0 = tm_channel_rescale_of(multiplier[0], shift[0], right_shifts);
-        const tm_channel_rescale r1 = tm_channel_rescale_of(multiplier[1], shift[1], right_shifts);
-        out0[0] = tm_output_value(acc[0], r0, right_shifts, output_offset, act_min, act_max);
-        out1[0] = tm_output_value(acc[2], r0, right_shifts, output_offset, act_min, act_max);
-        if (pairs == 1 && (a->channels & 1)) {
-            break; /* the padding channel of an odd count */
-        }
-        out0[1] = tm_output_value(acc[1], r1, right_shifts, output_offset, act_min, act_max);
-        out1[1] = tm_output_value(acc[3], r1, right_shifts, output_offset, act_min, act_max);
-        multiplier += 2;
-        shift += 2;
+        acc[0] = acc[2] = t[0];
+        acc[1] = acc[3] = t[1];
+        w = tm_mac_2x2(w, columns, groups, acc);
+        /* All reads before the int8 stores, which may alias anything and would force reloads. */
+        const int32_t m0 = t[2], m1 = t[3], h0 = t[4], h1 = t[5], e0 = t[6], e1 = t[7];
+        t += 8;
+        const int32_t v00 = tm_fast_output(acc[0], m0, h0, e0, clamp_lo, clamp_hi, act_min, act_max);
+        const int32_t v10 = tm_fast_output(acc[2], m0, h0, e0, clamp_lo, clamp_hi, act_min, act_max);
+        const int32_t v01 = tm_fast_output(acc[1], m1, h1, e1, clamp_lo, clamp_hi, act_min, act_max);
+        const int32_t v11 = tm_fast_output(acc[3], m1, h1, e1, clamp_lo, clamp_hi, act_min, act_max);
+        out0[0] = (int8_t)v00;
+        out0[1] = (int8_t)v01;
+        out1[0] = (int8_t)v10;
+        out1[1] = (int8_t)v11;
         out0 += 2;
         out1 += 2;
     }
+    if (a->channels & 1) {
+        /* The last channel of an odd count; its pair's second channel is padding, computed and dropped. */
+        int32_t acc[4];
+        acc[0] = acc[2] = t[0];
+        acc[1] = acc[3] = t[1];
+        tm_mac_2x2(w, columns, groups, acc);
+        const int32_t m0 = t[2], h0 = t[4], e0 = t[6];
+        const int32_t v00 = tm_fast_output(acc[0], m0, h0, e0, clamp_lo, clamp_hi, act_min, act_max);
+        const int32_t v10 = tm_fast_output(acc[2], m0, h0, e0, clamp_lo, clamp_hi, act_min, act_max);
+        out0[0] = (int8_t)v00;
+        out1[0] = (int8_t)v10;
+    }
 }
 
-static void tm_gemm_block(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1)
+/* As tm_gemm_block_fast for any shift (quant's multiplier and shift, the table's bias only). */
+static void tm_gemm_block_general(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1)
 {
-    if (a->right_shifts) {
-        tm_gemm_block_with(a, columns, out0, out1, 1);
-    } else {
-        tm_gemm_block_with(a, columns, out0, out1, 0);
+    const int8_t *w = a->filter;
+    const int32_t *t = a->table, *multiplier = a->multiplier, *shift = a->shift;
+    const int32_t output_offset = a->output_offset, act_min = a->act_min, act_max = a->act_max;
+    for (int32_t c = 0; c < a->channels; c += 2) {
+        int32_t acc[4];
+        acc[0] = acc[2] = t[0];
+        acc[1] = acc[3] = t[1];
+        t += 8;
+        w = tm_mac_2x2(w, columns, a->groups, acc);
+        out0[c] = tm_output_value(acc[0], multiplier[c], shift[c], output_offset, act_min, act_max);
+        out1[c] = tm_output_value(acc[2], multiplier[c], shift[c], output_offset, act_min, act_max);
+        if (c + 1 < a->channels) {
+            out0[c + 1] = tm_output_value(acc[1], multiplier[c + 1], shift[c + 1], output_offset, act_min, act_max);
+            out1[c + 1] = tm_output_value(acc[3], multiplier[c + 1], shift[c + 1], output_offset, act_min, act_max);
+        }
     }
+}
+
+/* The block functions, one per requantization form and activation clamp (chosen once per call). */
+typedef void (*tm_gemm_block_fn)(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1);
+
+static void tm_gemm_block_fast_none(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1)
+{
+    tm_gemm_block_fast(a, columns, out0, out1, 0, 0);
+}
+
+static void tm_gemm_block_fast_lo(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1)
+{
+    tm_gemm_block_fast(a, columns, out0, out1, 1, 0);
+}
+
+static void tm_gemm_block_fast_both(const tm_gemm_args *a, const uint32_t *columns, int8_t *out0, int8_t *out1)
+{
+    tm_gemm_block_fast(a, columns, out0, out1, 1, 1);
+}
+
+static tm_gemm_block_fn tm_gemm_block_for(const tm_gemm_args *a, const tm_quant *quant)
+{
+    if (!tm_fast_rescale(quant, a->channels)) {
+        return tm_gemm_block_general;
+    }
+    /* After SSAT the value is in [-128, 127]: a bound at or beyond that needs no compare. */
+    if (a->act_max >= 127) {
+        return a->act_min <= -128 ? tm_gemm_block_fast_none : tm_gemm_block_fast_lo;
+    }
+    return tm_gemm_block_fast_both;
 }
 
 /* The checks both variants share. */
@@ -243,11 +286,11 @@ static int tm_dsp_conv_args_ok(const tm_context *ctx, const tm_conv2d_params *pa
 }
 
 static void tm_gemm_args_init(tm_gemm_args *a, const tm_conv2d_params *params, const tm_quant *quant,
-                              const tm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                              const tm_dims *filter_dims, const int8_t *filter, const int32_t *table,
                               const tm_dims *output_dims)
 {
     a->filter = filter;
-    a->bias = bias;
+    a->table = table;
     a->multiplier = quant->multiplier;
     a->shift = quant->shift;
     a->groups = tm_padded_depth(filter_dims) >> 2;
@@ -255,16 +298,15 @@ static void tm_gemm_args_init(tm_gemm_args *a, const tm_conv2d_params *params, c
     a->output_offset = params->output_offset;
     a->act_min = params->activation.min;
     a->act_max = params->activation.max;
-    a->right_shifts = tm_all_right_shifts(quant, output_dims->c);
 }
 
 tm_status tm_conv2d_s8_dsp_1x1(const tm_context *ctx, const tm_conv2d_params *params, const tm_quant *quant,
                                const tm_dims *input_dims, const int8_t *input,
                                const tm_dims *filter_dims, const int8_t *packed_filter,
-                               const int32_t *folded_bias,
+                               const int32_t *table,
                                const tm_dims *output_dims, int8_t *output)
 {
-    if (!tm_dsp_conv_args_ok(ctx, params, quant, input_dims, input, filter_dims, packed_filter, folded_bias,
+    if (!tm_dsp_conv_args_ok(ctx, params, quant, input_dims, input, filter_dims, packed_filter, table,
                              output_dims, output,
                              tm_conv2d_s8_dsp_1x1_get_buffer_size(input_dims, filter_dims, output_dims))) {
         return TM_ARG_ERROR;
@@ -276,7 +318,8 @@ tm_status tm_conv2d_s8_dsp_1x1(const tm_context *ctx, const tm_conv2d_params *pa
         return TM_ARG_ERROR;
     }
     tm_gemm_args a;
-    tm_gemm_args_init(&a, params, quant, filter_dims, packed_filter, folded_bias, output_dims);
+    tm_gemm_args_init(&a, params, quant, filter_dims, packed_filter, table, output_dims);
+    const tm_gemm_block_fn block = tm_gemm_block_for(&a, quant);
     uint32_t *const columns = (uint32_t *)ctx->buf;
     const int32_t c_in = input_dims->c, c_out = output_dims->c;
     const int32_t h_out = output_dims->h, w_out = output_dims->w, h_in = input_dims->h, w_in = input_dims->w;
@@ -296,7 +339,7 @@ tm_status tm_conv2d_s8_dsp_1x1(const tm_context *ctx, const tm_conv2d_params *pa
                 }
             }
         }
-        tm_gemm_block(&a, columns, out0, out1);
+        block(&a, columns, out0, out1);
     }
     return TM_OK;
 }
@@ -362,16 +405,17 @@ static void tm_gather_window(const tm_conv2d_params *params, const tm_dims *inpu
 tm_status tm_conv2d_s8_dsp_im2col(const tm_context *ctx, const tm_conv2d_params *params, const tm_quant *quant,
                                   const tm_dims *input_dims, const int8_t *input,
                                   const tm_dims *filter_dims, const int8_t *packed_filter,
-                                  const int32_t *folded_bias,
+                                  const int32_t *table,
                                   const tm_dims *output_dims, int8_t *output)
 {
-    if (!tm_dsp_conv_args_ok(ctx, params, quant, input_dims, input, filter_dims, packed_filter, folded_bias,
+    if (!tm_dsp_conv_args_ok(ctx, params, quant, input_dims, input, filter_dims, packed_filter, table,
                              output_dims, output,
                              tm_conv2d_s8_dsp_im2col_get_buffer_size(input_dims, filter_dims, output_dims))) {
         return TM_ARG_ERROR;
     }
     tm_gemm_args a;
-    tm_gemm_args_init(&a, params, quant, filter_dims, packed_filter, folded_bias, output_dims);
+    tm_gemm_args_init(&a, params, quant, filter_dims, packed_filter, table, output_dims);
+    const tm_gemm_block_fn block = tm_gemm_block_for(&a, quant);
     const int32_t padded_depth = tm_padded_depth(filter_dims);
     const int32_t depth = filter_dims->h * filter_dims->w * filter_dims->c;
     uint32_t *const columns = (uint32_t *)ctx->buf;
@@ -401,7 +445,7 @@ tm_status tm_conv2d_s8_dsp_im2col(const tm_context *ctx, const tm_conv2d_params 
             }
             tm_widen_column(window, padded_depth >> 2, columns, slot);
         }
-        tm_gemm_block(&a, columns, out0, out1);
+        block(&a, columns, out0, out1);
     }
     return TM_OK;
 }

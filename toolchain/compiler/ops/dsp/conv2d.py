@@ -12,6 +12,9 @@ from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipl
 from toolchain.compiler.ops.params import Activation, Conv2DParams, Quant, Symbol, Tile
 from toolchain.compiler.ops.variants import Variant, register_variant
 
+# The fast requantization's largest right shift (TM_CONV_FAST_MAX_E in tm_conv2d_s8.h).
+FAST_MAX_E = 22
+
 # Scratch above this is refused (the portable kernel needs none): a filter window deeper than ~6,500 values.
 MAX_SCRATCH = 32 * 1024
 
@@ -44,6 +47,25 @@ def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.n
     return np.concatenate([wrapped, np.zeros(_round_up(cout, 2) - cout, np.int64)])
 
 
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    return ((v.astype(np.int64) + 2**31) % 2**32) - 2**31
+
+
+def channel_table(folded: np.ndarray, multipliers: list[int], shifts: list[int], output_offset: int) -> np.ndarray:
+    """The 8-word-per-channel-pair table of tm_conv2d_s8.h: folded bias, multiplier and, when every channel's
+    shift is in [-FAST_MAX_E, -2] (the kernel's own test), the rescale words 2^(e-2) + offset * 2^(e-1), e - 1."""
+    cout = len(multipliers)
+    pad = len(folded) - cout
+    mult = np.array(list(multipliers) + [0] * pad, np.int64)
+    e = -np.array(list(shifts) + [shifts[-1]] * pad, np.int64)
+    if all(2 <= -s <= FAST_MAX_E for s in shifts):
+        high, e1 = _wrap32(2 ** (e - 2) + output_offset * 2 ** (e - 1)), e - 1
+    else:
+        high, e1 = np.zeros_like(e), np.zeros_like(e)
+    words = np.stack([folded, mult, high, e1])  # [4, channels]
+    return words.reshape(4, -1, 2).transpose(1, 0, 2).reshape(-1)
+
+
 @register_variant("CONV_2D", "dsp")
 class DspConv2D(Variant):
     """tm_conv2d_s8_dsp_1x1 for pointwise layers without padding, tm_conv2d_s8_dsp_im2col otherwise."""
@@ -74,13 +96,14 @@ class DspConv2D(Variant):
         multipliers, shifts = per_channel_multipliers(inp, w, out, cout)
         extra = _round_up(cout, 2) - cout  # the dropped channel of an odd count: any valid (multiplier, shift)
         quant = em.params(Quant(multiplier=Symbol(em.array("int32_t", multipliers + [0] * extra, "mult")),
-                                shift=Symbol(em.array("int32_t", shifts + [0] * extra, "shift")), per_channel=1))
+                                shift=Symbol(em.array("int32_t", shifts + shifts[-1:] * extra, "shift")),
+                                per_channel=1))
         bias = bias_id(op, 2)
         filt = em.weights("int8_t", pack_filter(w.data), "dsp_filter",
                           f"{list(w.shape)} packed in channel pairs x 4 depth values")
-        folded = em.weights("int32_t", fold_bias(w.data, g.tensors[bias].data if bias is not None else None,
-                                                 input_offset), "dsp_bias",
-                            f"bias + {input_offset} * sum(filter), per output channel")
+        folded = fold_bias(w.data, g.tensors[bias].data if bias is not None else None, input_offset)
+        table = em.weights("int32_t", channel_table(folded, multipliers, shifts, out.zero_point), "dsp_table",
+                           f"per channel pair: bias + {input_offset} * sum(filter), multiplier, rescale words")
         in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
-                f"{w_dims}, {filt}, {folded}, {out_dims}, {em.ptr(op.outputs[0])})")
+                f"{w_dims}, {filt}, {table}, {out_dims}, {em.ptr(op.outputs[0])})")

@@ -1,5 +1,6 @@
 """The mve CONV_2D kernels (firmware/kernels/mve/tm_conv2d_s8.c) on mps3-an547 (Cortex-M55): bit-exact with
-LiteRT BUILTIN_REF across odd channel counts, depths that are not multiples of 16, padding on every side,
+LiteRT BUILTIN_REF across odd channel counts, depths that are not multiples of 16 (K <= 16, <= 32 held in
+registers, larger), padding on every side,
 strides, dilation, fused ReLU/ReLU6, per-channel and per-tensor weights and int8 extremes; their scratch
 sizes equal the compiler's; the shapes they refuse fall back."""
 from __future__ import annotations
@@ -19,7 +20,7 @@ from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ops.base import per_channel_multipliers
-from toolchain.compiler.ops.mve.conv2d import Conv2DMve, pack_filter, requant_blocks
+from toolchain.compiler.ops.mve.conv2d import Conv2DMve, pack_filter, requant_blocks, pack_stream
 from toolchain.compiler.ops.variants import variant_for
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import compile_stage, deploy
@@ -48,18 +49,24 @@ def one_channel_model(keras):
     x = keras.layers.ZeroPadding2D(((2, 0), (0, 1)), name="pad")(x)
     x = keras.layers.Conv2D(32, 2, padding="valid", activation="relu", bias_initializer=_bias(keras),
                             name="k2_folded_pad")(x)  # 7 x 7 = 49 pixels: an odd one at the end
-    x = keras.layers.Conv2D(33, 1, activation="relu6", bias_initializer=_bias(keras),
-                            name="pw_odd_pixels")(x)  # K = 32: whole vectors
-    x = keras.layers.Conv2D(17, 1, strides=2, bias_initializer=_bias(keras), name="pw_s2")(x)
+    x = keras.layers.Conv2D(25, 1, activation="relu6", bias_initializer=_bias(keras),
+                            name="pw_odd_pixels")(x)  # K = 32: two whole vectors held in registers
+    x = keras.layers.Conv2D(17, 1, strides=2, bias_initializer=_bias(keras), name="pw_s2")(x)  # K = 25, strided
+    x = keras.layers.Conv2D(40, 1, bias_initializer=_bias(keras), name="pw_k17")(x)
+    x = keras.layers.Conv2D(9, 1, strides=2, activation="relu", bias_initializer=_bias(keras),
+                            name="pw_s2_k40")(x)  # K > 32, strided
     return keras.Model(inputs, x, name="mve_conv_one_channel")
 
 
 def three_channel_model(keras):
     """Three input channels (IC's and VWW's first layers), VALID padding, a 1x1 over an odd pixel count."""
     keras.utils.set_random_seed(2)
-    x = inputs = keras.Input((9, 10, 3), name="input")
+    x = inputs = keras.Input((13, 14, 3), name="input")
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", bias_initializer=_bias(keras),
-                            name="k3_s2_c3")(x)
+                            name="k3_s2_c3")(x)  # 7 x 7 = 49 pixels
+    x = keras.layers.Conv2D(6, 1, bias_initializer=_bias(keras), name="pw_k8")(x)  # small K, contiguous, odd pixels
+    x = keras.layers.Conv2D(7, 1, strides=2, activation="relu", bias_initializer=_bias(keras),
+                            name="pw_s2_k6")(x)  # small K, strided
     x = keras.layers.Conv2D(5, 3, padding="valid", activation="relu6", bias_initializer=_bias(keras),
                             name="k3_valid")(x)
     x = keras.layers.Conv2D(32, (1, 2), padding="same", bias_initializer=_bias(keras), name="k1x2_same")(x)
@@ -106,23 +113,25 @@ def test_one_channel_layers_bit_exact(keras, tmp_path):
     model = one_channel_model(keras)
     tflite = convert(model, om.representative(model.input_shape[1:], seed=1), tmp_path / "one.tflite")
     calls = _kernel_calls(_deploy_and_check(tflite, tmp_path, (11, 13, 1), 1))
-    assert calls == [IM2COL, IM2COL, ONE_BY_ONE, IM2COL, IM2COL, ONE_BY_ONE, ONE_BY_ONE]
+    assert calls == [IM2COL, IM2COL, ONE_BY_ONE, IM2COL, IM2COL] + [ONE_BY_ONE] * 4
 
 
 def test_three_channel_per_tensor_layers_bit_exact(keras, tmp_path):
     model = three_channel_model(keras)
     tflite = convert(model, om.representative(model.input_shape[1:], seed=2), tmp_path / "three.tflite",
                      per_channel=False)
-    _small_sums_with_gain(tflite, 2)  # K = 10: one predicated chunk
-    _small_sums_with_gain(tflite, 3)  # K = 32: whole vectors
+    _small_sums_with_gain(tflite, 1)  # K = 8: the small-K 1x1 with a left shift
+    _small_sums_with_gain(tflite, 3)  # K = 54: the general GEMM with a left shift
+    _small_sums_with_gain(tflite, 4)  # K = 10: the small-K im2col with a left shift
+    _small_sums_with_gain(tflite, 5)  # K = 32: two vectors held, a left shift
     g = optimize(load_tflite(tflite))
     convs = [op for op in g.ops if op.kind == "CONV_2D"]
-    for op in convs[2:]:
+    for op in convs[3:] + convs[1:2]:
         _, shifts = per_channel_multipliers(*(g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0])),
                                             g.tensors[op.inputs[1]].shape[0])
         assert shifts == [1] * len(shifts)
-    calls = _kernel_calls(_deploy_and_check(tflite, tmp_path, (9, 10, 3), 2))
-    assert calls == [IM2COL, IM2COL, IM2COL, ONE_BY_ONE]
+    calls = _kernel_calls(_deploy_and_check(tflite, tmp_path, (13, 14, 3), 2))
+    assert calls == [IM2COL, ONE_BY_ONE, ONE_BY_ONE, IM2COL, IM2COL, ONE_BY_ONE]
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +192,19 @@ def test_packed_filter_and_blocks_reproduce_the_convolution_sums():
             assert acc == int(bias[c]) + int(np.dot(w[c].reshape(-1).astype(np.int64), row + 77))
     assert blocks[0, 2].tolist() == [0, 2, 0, 0] and blocks[0, 3].tolist() == [-3, 0, 0, -31]
     assert not blocks[1, :, 2:].any()  # padding channels
+
+
+def test_pack_stream_interleaves_weights_and_constants():
+    """Per block, the packed weight vectors (k16 / 16 chunks of 4 x 16 bytes), then bias', multiplier, left,
+    -right shift."""
+    rng = np.random.default_rng(5)
+    for k, chunks in ((11, 1), (20, 2), (40, 3)):
+        w = rng.integers(-127, 128, (6, 1, 1, k)).astype(np.int8)
+        blocks = requant_blocks(w, None, 3, [1 << 30] * 6, [-2] * 6)
+        stream = pack_stream(pack_filter(w), blocks).reshape(2, 16 * chunks + 16)
+        weights = stream[:, :16 * chunks].astype("<i4").view(np.int8).reshape(2, chunks, 4, 16)
+        first = k - 16 * (chunks - 1)
+        assert (weights[0, 0, 1, :first] == w[1].reshape(-1)[:first]).all() and not weights[:, 0, :, first:].any()
+        assert chunks == 1 or (weights[0, -1, 1, :] == w[1].reshape(-1)[-16:]).all()
+        assert not weights[1, :, 2:].any()  # padding channels
+        assert (stream[:, 16 * chunks:] == blocks.reshape(2, 16)).all()

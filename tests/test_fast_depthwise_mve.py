@@ -1,8 +1,10 @@
 """The mve (Cortex-M55 Helium) DEPTHWISE_CONV_2D variants, bit-exact with LiteRT BUILTIN_REF on mps3-an547.
 
-One model holds many depthwise layers (channel counts 1, 3, 5, 16, 17, 40; SAME/VALID on odd and even sizes;
-stride 1, 2 and (1, 2); 3x3, 5x5 and 2x3 windows; depth multipliers 3, 5, 8, 16; dilation 2; ReLU/ReLU6;
-per-channel and per-tensor weights), so one firmware build covers them; the inputs include int8 extremes.
+One model holds many depthwise layers (channel counts 1, 3, 5, 12, 16, 17, 40; SAME/VALID on odd and even sizes;
+stride 1, 2, (1, 2) and (2, 1); 3x3, 5x5 and 2x3 windows; depth multipliers 3, 5, 8, 12, 16; dilation 2;
+ReLU/ReLU6; per-channel and per-tensor weights), so one firmware build covers them; the inputs include int8
+extremes. The layers cover all three variants: pixel lanes (`_3x3`, generic) and channel lanes (`_cl`, the
+narrow layers with a multiple of 4 channels, 12 channels exercising the fill's 8-channel tail).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import op_models as om
 from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
+from toolchain.compiler.driver import plan_with_variants
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve
 from toolchain.compiler.ops.variants import VARIANTS
@@ -59,12 +62,16 @@ def many_depthwise(keras, seed: int = 0):
     e17b = dw(e17, kernel=(2, 3), strides=(1, 2), padding="valid", name="c17_2x3")  # 10x6x17 (generic)
     f40 = dw(c5, mult=8, name="c40_mult8")                                          # 11x13x40
     f40b = dw(f40, strides=2, activation="relu6", name="c40_s2_relu6")              # 6x7x40
-    outputs = [b2, c5b, d16c, d16d, dil, e17a, e17b, f40b]
+    g12 = dw(a, mult=12, name="c12_mult12")                                         # 11x13x12
+    g12a = dw(g12, kernel=(2, 3), name="c12_2x3_same")                              # 11x13x12 (cl)
+    g12b = dw(g12, strides=(2, 1), activation="relu6", name="c12_s21_relu6")        # 6x13x12 (cl)
+    outputs = [b2, c5b, d16c, d16d, dil, e17a, e17b, f40b, g12a, g12b]
     return keras.Model(x, [keras.layers.Flatten()(o) for o in outputs], name="many_depthwise")
 
 
 def depthwise_ops(tflite):
-    g = optimize(load_tflite(tflite))
+    """The graph as the code generator sees it: with the scratch budgets of the planner's second pass."""
+    g, _ = plan_with_variants(optimize(load_tflite(tflite)), "mve")
     return g, [op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"]
 
 
@@ -89,8 +96,8 @@ def model_per_tensor(tmp_path_factory, keras):
     return convert(m, om.representative(INPUT, n=16, seed=2), path, per_channel=False)
 
 
-def check_on_device(tflite, tmp_path):
-    result = deploy(tflite, get_board("mps3-an547"), tmp_path, inputs=extreme_inputs(), samples=3,
+def check_on_device(tflite, tmp_path, inputs):
+    result = deploy(tflite, get_board("mps3-an547"), tmp_path, inputs=inputs, samples=len(inputs),
                     kernels="mve", progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     model_c = (tmp_path / "c" / "model.c").read_text()
@@ -102,16 +109,18 @@ def test_many_depthwise_layers_bit_exact(model, tmp_path):
     g, ops = depthwise_ops(model)
     variant = VARIANTS[("DEPTHWISE_CONV_2D", "mve")]
     kernels = [variant.kernel_for(op, g) for op in ops if variant.applies(op, g)]
-    assert len(kernels) == len(ops) >= 14  # every depthwise layer, ch_mult and dilation included
-    calls = check_on_device(model, tmp_path)
-    assert calls.count("tm_depthwise_conv2d_s8_mve_3x3") == kernels.count("tm_depthwise_conv2d_s8_mve_3x3") >= 10
-    assert calls.count("tm_depthwise_conv2d_s8_mve") == kernels.count("tm_depthwise_conv2d_s8_mve") >= 3
+    assert len(kernels) == len(ops) >= 17  # every depthwise layer, ch_mult and dilation included
+    calls = check_on_device(model, tmp_path, extreme_inputs())
+    assert calls.count("tm_depthwise_conv2d_s8_mve_3x3") == kernels.count("tm_depthwise_conv2d_s8_mve_3x3") >= 6
+    assert calls.count("tm_depthwise_conv2d_s8_mve") == kernels.count("tm_depthwise_conv2d_s8_mve") >= 2
+    assert calls.count("tm_depthwise_conv2d_s8_mve_cl") == kernels.count("tm_depthwise_conv2d_s8_mve_cl") >= 6
     assert "tm_depthwise_conv2d_s8" not in calls  # nothing fell back to the portable kernel
 
 
 def test_per_tensor_weights_bit_exact(model_per_tensor, tmp_path):
-    calls = check_on_device(model_per_tensor, tmp_path)
-    assert "tm_depthwise_conv2d_s8_mve_3x3" in calls and "tm_depthwise_conv2d_s8_mve" in calls
+    calls = check_on_device(model_per_tensor, tmp_path, extreme_inputs()[1:])  # max and random: keeps < 60 s
+    variants = {"tm_depthwise_conv2d_s8_mve_3x3", "tm_depthwise_conv2d_s8_mve", "tm_depthwise_conv2d_s8_mve_cl"}
+    assert variants <= set(calls)
 
 
 class Tile(ctypes.Structure):
@@ -137,10 +146,12 @@ def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
     proc = subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
                            f"-I{KERNEL_INCLUDE}", str(MVE_SOURCE), "-o", str(lib)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_get_buffer_size
-    fn.restype = ctypes.c_int32
+    pixel_fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_get_buffer_size
+    cl_fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_cl_get_buffer_size
+    pixel_fn.restype = cl_fn.restype = ctypes.c_int32
     g, ops = depthwise_ops(model)
     from toolchain.compiler.ops.base import window_geometry
+    from toolchain.compiler.ops.mve.depthwise_conv2d import use_channel_lanes
 
     for op in ops:
         inp, w, out = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -148,4 +159,5 @@ def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
         params = Params(0, 0, out.shape[3] // inp.shape[3], Tile(*geo["stride"]), Tile(*geo["pad"]),
                         Tile(*geo["dilation"]), -128, 127)
         dims = [ctypes.byref(Dims(*t.nhwc())) for t in (inp, w, out)]
+        fn = cl_fn if use_channel_lanes(op, g) else pixel_fn
         assert fn(ctypes.byref(params), *dims) == DepthwiseConv2DMve().scratch_bytes(op, g) > 0, op.location

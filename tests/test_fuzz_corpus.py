@@ -19,9 +19,10 @@ from seeds import make_seeds  # noqa: E402
 CORPUS = sorted(FUZZ_DIR.glob("corpus/*.tflite"))
 
 
+@pytest.mark.parametrize("target", ["ref", "dsp"])
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
-def test_past_findings_end_cleanly(path):
-    outcome = compile_one(path.read_bytes(), check_samples=2)  # raises on a traceback, bad C or mismatch
+def test_past_findings_end_cleanly(path, target):
+    outcome = compile_one(path.read_bytes(), check_samples=2, target=target)  # raises on traceback, bad C, mismatch
     assert outcome.kind in {"refused", "bit-exact"}
     if outcome.kind == "refused":
         assert outcome.detail and "Traceback" not in outcome.detail
@@ -43,7 +44,8 @@ def test_structured_mutants_are_refused_or_bit_exact(seeds):
         mutant = mutate(rng.choice(seeds).read_bytes(), rng)
         if mutant is None:
             continue
-        outcome = compile_one(mutant, check_samples=2 if accepted % 10 == 0 else 0)
+        outcome = compile_one(mutant, check_samples=2 if accepted % 10 == 0 else 0,
+                              target="dsp" if accepted % 2 else "ref")
         accepted += outcome.kind != "refused"
         outcomes[outcome.kind] += 1
     assert outcomes["refused"] > 50 and outcomes["bit-exact"] >= 3, outcomes

@@ -14,7 +14,7 @@ from toolchain.compiler.ir import Graph
 from toolchain.compiler.model_plan import PLAN_FILE, ArenaTensor, ExitInfo, LayerInfo, ModelPlan, TensorIO
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
-from toolchain.compiler.planner import Plan, plan_memory
+from toolchain.compiler.planner import Plan, plan_memory, with_scratch_budgets
 from toolchain.compiler.targets import EXTERNAL_TARGETS, check_reference, kernel_folders
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
@@ -158,7 +158,7 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     if target in EXTERNAL_TARGETS:  # the library's buffer sizes, our portable kernels' elsewhere
         plan = plan_memory(g, cmsis_nn.scratch_requirements(g))
     else:
-        plan = plan_memory(g, target=target)
+        g, plan = plan_with_variants(g, target)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
                                                       headers=path_headers(target))
     report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target, reference)
@@ -169,6 +169,16 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         files[cmsis_nn.CHECKOUT_FILE] = checkout.to_json()
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
+
+
+def plan_with_variants(g: Graph, target: str) -> tuple[Graph, Plan]:
+    """The memory plan in two passes: each layer's kernel variant first in its leanest form, then in a faster one
+    whose bigger scratch fits the arena bytes free at that layer (`with_scratch_budgets`), kept only if the arena
+    did not grow. Returns the graph the code generator must see (its ops carry the budgets) and its plan."""
+    plan = plan_memory(g, target=target)
+    g_fast = with_scratch_budgets(g, plan)
+    plan_fast = plan_memory(g_fast, target=target)
+    return (g_fast, plan_fast) if plan_fast.arena_size <= plan.arena_size else (g, plan)
 
 
 def check_out_dir(out_dir: Path) -> None:

@@ -114,3 +114,16 @@ def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: s
         live_peak=live_peak,
         scratch={-1 - b.tensor: b for b in placed if b.tensor < 0},
     )
+
+
+def with_scratch_budgets(g: Graph, plan: Plan) -> Graph:
+    """The graph with each op's `scratch_budget` option: the arena bytes not held by a tensor while the op runs
+    (its own scratch included, since a variant may replace it). A kernel variant may pick a faster form whose
+    larger scratch fits that budget; the driver keeps the new plan only if the arena did not grow (placement may
+    still fragment)."""
+    ops = []
+    for i, op in enumerate(g.ops):
+        held = sum(b.size for b in plan.buffers.values() if b.first <= i <= b.last)
+        held += sum(b.size for j, b in plan.scratch.items() if j != i and b.first <= i <= b.last)
+        ops.append(op.replace(options={**op.options, variants.SCRATCH_BUDGET: max(plan.arena_size - held, 0)}))
+    return g.replace(ops=tuple(ops))

@@ -48,13 +48,13 @@ static int conv_args_ok(const tm_conv2d_params *params, const tm_conv2d_mve_quan
            params->input_offset >= -127 && params->input_offset <= 128;
 }
 
-/* What the GEMM of one pair of rows reads; the offsets are fixed by the assembly below. blocks and the output
- * pointers advance as it goes, so the caller sets them before every call. */
+/* What the GEMM of one pair of rows reads; the offsets are fixed by the assembly below. The output pointers
+ * advance as it goes, so the caller sets them before every call. */
 typedef struct {
     const int8_t *row0;          /* 0: the two rows, k bytes each (row1 == row0 for a single row) */
     const int8_t *row1;          /* 4 */
-    const int8_t *filter;        /* 8: the packed filter */
-    const int32_t *blocks;       /* 12: quant->blocks */
+    const int32_t *stream;       /* 8: weights and constants, block by block (tm_conv2d_s8.h) */
+    int32_t unused;              /* 12 */
     int8_t *out0;                /* 16: c_out outputs each (out1 == out0 for a single row: same values) */
     int8_t *out1;                /* 20 */
     int32_t first_bytes;         /* 24: K - 16 * full_steps, in 1..16 */
@@ -65,7 +65,7 @@ typedef struct {
 } gemm_args;
 
 /* The assembly's fixed offsets, checked at compile time (a negative array size fails the build). */
-typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offsetof(gemm_args, out0) == 16 &&
+typedef char gemm_args_layout_check[(offsetof(gemm_args, stream) == 8 && offsetof(gemm_args, out0) == 16 &&
                                      offsetof(gemm_args, first_bytes) == 24 &&
                                      offsetof(gemm_args, output_offset) == 36 &&
                                      offsetof(gemm_args, act_max) == 44) ? 1 : -1];
@@ -75,7 +75,8 @@ typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offset
  * Written in assembly because VMLADAVA accumulates in even registers only: the eight sums of a block (two
  * rows x four channels: six vector loads per eight VMLADAVA, 16 MACs each) take all eight (r0-r12, lr), and
  * GCC, which also needs a loop counter there, spills and copies in the inner loop instead. Registers: r1, r3
- * row pointers, r5 filter (runs through the blocks in load order), r7 step counter, r9 args, r11 channels
+ * row pointers, r5 stream (runs through the blocks' weights and constants in load order), r7 step counter,
+ * r9 args, r11 channels
  * left. The row's first chunk (first_bytes) starts the sums with VMLADAV, so no register is zeroed; whole
  * 16-byte chunks follow.
  *
@@ -86,54 +87,62 @@ typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offset
  * a tie). The stores of the last block are predicated to the channels that exist. args arrives in r0
  * (AAPCS), the only way a naked function may read it.
  *
- * Six variants, chosen per call, drop work the layer does not need (per block of eight outputs):
- * FIRST_WHOLE when K is a multiple of 16 (no predicated first chunk), NO_LOOP when K <= 16, and the "plain"
+ * Used for K > 32 (GEMM_HELD below takes K <= 32). Four variants, chosen per call, drop work the layer does
+ * not need (per block of eight outputs): FIRST_WHOLE when K is a multiple of 16 (no predicated first
+ * chunk), and the "plain"
  * requantization when every channel has left shift 0 and right shift >= 1 (most layers): no VSHL, and the
  * fix-up needs no mask. */
 #define GEMM_FIRST_PREDICATED \
     "ldr r7, [r9, #24]\n\t"   \
     "vctp.8 r7\n\t"           \
     "vpstt\n\t"               \
-    "vldrbt.8 q0, [r1]\n\t"   \
-    "vldrbt.8 q1, [r3]\n\t"   \
+    "vldrbt.8 q6, [r1]\n\t"   \
+    "vldrbt.8 q7, [r3]\n\t"   \
     "add r1, r7\n\t"          \
     "add r3, r7\n\t"
 #define GEMM_FIRST_WHOLE        \
-    "vldrb.8 q0, [r1], #16\n\t" \
-    "vldrb.8 q1, [r3], #16\n\t"
+    "vldrb.8 q6, [r1], #16\n\t" \
+    "vldrb.8 q7, [r3], #16\n\t"
+/* The block's constants follow its weights in the stream (bias' in q0 already); the fix-up masks end in
+ * q0, q2. */
 #define GEMM_SCALE_ANY            \
+    "vldrw.u32 q1, [r5], #16\n\t" \
+    "vldrw.u32 q2, [r5], #16\n\t" \
+    "vldrw.u32 q3, [r5], #16\n\t" \
     "vshl.s32 q6, q6, q2\n\t"     \
     "vshl.s32 q7, q7, q2\n\t"     \
     "vqrdmulh.s32 q6, q6, q1\n\t" \
     "vqrdmulh.s32 q7, q7, q1\n\t" \
-    "vand q4, q6, q3\n\t"         \
-    "vand q5, q7, q3\n\t"         \
-    "vshr.s32 q4, q4, #31\n\t"    \
-    "vshr.s32 q5, q5, #31\n\t"
+    "vand q0, q6, q3\n\t"         \
+    "vand q2, q7, q3\n\t"         \
+    "vshr.s32 q0, q0, #31\n\t"    \
+    "vshr.s32 q2, q2, #31\n\t"
 #define GEMM_SCALE_PLAIN          \
+    "vldrw.u32 q1, [r5], #32\n\t" \
+    "vldrw.u32 q3, [r5], #16\n\t" \
     "vqrdmulh.s32 q6, q6, q1\n\t" \
     "vqrdmulh.s32 q7, q7, q1\n\t" \
-    "vshr.s32 q4, q6, #31\n\t"    \
-    "vshr.s32 q5, q7, #31\n\t"
+    "vshr.s32 q0, q6, #31\n\t"    \
+    "vshr.s32 q2, q7, #31\n\t"
 
 #define GEMM_STEP                   \
-    "vldrb.8 q0, [r1], #16\n\t"     \
-    "vldrb.8 q1, [r3], #16\n\t"     \
+    "vldrb.8 q6, [r1], #16\n\t"     \
+    "vldrb.8 q7, [r3], #16\n\t"     \
+    "vldrb.8 q0, [r5], #16\n\t"     \
+    "vldrb.8 q1, [r5], #16\n\t"     \
     "vldrb.8 q2, [r5], #16\n\t"     \
     "vldrb.8 q3, [r5], #16\n\t"     \
-    "vldrb.8 q4, [r5], #16\n\t"     \
-    "vldrb.8 q5, [r5], #16\n\t"     \
-    "vmladava.s8 r0, q0, q2\n\t"    \
-    "vmladava.s8 r2, q0, q3\n\t"    \
-    "vmladava.s8 r4, q0, q4\n\t"    \
-    "vmladava.s8 r6, q0, q5\n\t"    \
-    "vmladava.s8 r8, q1, q2\n\t"    \
-    "vmladava.s8 r10, q1, q3\n\t"   \
-    "vmladava.s8 r12, q1, q4\n\t"   \
-    "vmladava.s8 lr, q1, q5\n\t"
+    "vmladava.s8 r0, q6, q0\n\t"    \
+    "vmladava.s8 r2, q6, q1\n\t"    \
+    "vmladava.s8 r4, q6, q2\n\t"    \
+    "vmladava.s8 r6, q6, q3\n\t"    \
+    "vmladava.s8 r8, q7, q0\n\t"    \
+    "vmladava.s8 r10, q7, q1\n\t"   \
+    "vmladava.s8 r12, q7, q2\n\t"   \
+    "vmladava.s8 lr, q7, q3\n\t"
 
 /* The whole 16-byte chunks after the first: two per pass (one loop branch per 32 bytes); an odd count
- * does one first. Absent when K <= 16. */
+ * does one first. */
 #define GEMM_LOOP                      \
     "ldr r7, [r9, #28]\n\t"            \
     "lsrs r7, r7, #1\n\t"              \
@@ -146,8 +155,9 @@ typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offset
     GEMM_STEP                          \
     "subs r7, #1\n\t"                  \
     "bne 1b\n"
-#define GEMM_NO_LOOP ""
 
+/* Registers beyond the comment above: q6, q7 the rows, q0-q3 a chunk of weights, then the requantization's
+ * temporaries; q4, q5 the activation bounds for the whole call. */
 #define GEMM_TWO_ROWS(name, FIRST, LOOP, SCALE)                          \
     __attribute__((naked)) static void name(gemm_args *args __attribute__((unused))) \
     {                                                              \
@@ -155,52 +165,47 @@ typedef char gemm_args_layout_check[(offsetof(gemm_args, blocks) == 12 && offset
             "push {r4-r11, lr}\n\t"                                \
             "vpush {d8-d15}\n\t"                                   \
             "mov r9, r0\n\t"                                       \
+            "ldrd r0, r2, [r9, #40]\n\t"                           \
+            "vdup.32 q4, r0\n\t"                                   \
+            "vdup.32 q5, r2\n\t"                                   \
             "ldr r11, [r9, #32]\n\t"                               \
             "ldr r5, [r9, #8]\n"                                   \
             "3:\n\t"                                               \
             "ldrd r1, r3, [r9, #0]\n\t"                            \
             FIRST                                                  \
+            "vldrb.8 q0, [r5], #16\n\t"                            \
+            "vldrb.8 q1, [r5], #16\n\t"                            \
             "vldrb.8 q2, [r5], #16\n\t"                            \
             "vldrb.8 q3, [r5], #16\n\t"                            \
-            "vldrb.8 q4, [r5], #16\n\t"                            \
-            "vldrb.8 q5, [r5], #16\n\t"                            \
-            "vmladav.s8 r0, q0, q2\n\t"                            \
-            "vmladav.s8 r2, q0, q3\n\t"                            \
-            "vmladav.s8 r4, q0, q4\n\t"                            \
-            "vmladav.s8 r6, q0, q5\n\t"                            \
-            "vmladav.s8 r8, q1, q2\n\t"                            \
-            "vmladav.s8 r10, q1, q3\n\t"                           \
-            "vmladav.s8 r12, q1, q4\n\t"                           \
-            "vmladav.s8 lr, q1, q5\n\t"                            \
+            "vmladav.s8 r0, q6, q0\n\t"                            \
+            "vmladav.s8 r2, q6, q1\n\t"                            \
+            "vmladav.s8 r4, q6, q2\n\t"                            \
+            "vmladav.s8 r6, q6, q3\n\t"                            \
+            "vmladav.s8 r8, q7, q0\n\t"                            \
+            "vmladav.s8 r10, q7, q1\n\t"                           \
+            "vmladav.s8 r12, q7, q2\n\t"                           \
+            "vmladav.s8 lr, q7, q3\n\t"                            \
             LOOP                                                   \
             "2:\n\t"                                               \
             "vmov q6[2], q6[0], r0, r4\n\t"                        \
             "vmov q6[3], q6[1], r2, r6\n\t"                        \
             "vmov q7[2], q7[0], r8, r12\n\t"                       \
             "vmov q7[3], q7[1], r10, lr\n\t"                       \
-            "ldr r0, [r9, #12]\n\t"                                \
-            "vldrw.u32 q0, [r0], #16\n\t" /* bias' */              \
-            "vldrw.u32 q1, [r0], #16\n\t" /* multiplier */         \
-            "vldrw.u32 q2, [r0], #16\n\t" /* left shift */         \
-            "vldrw.u32 q3, [r0], #16\n\t" /* -right shift */       \
-            "str r0, [r9, #12]\n\t"                                \
+            "vldrw.u32 q0, [r5], #16\n\t" /* bias' */              \
             "vadd.i32 q6, q6, q0\n\t"                              \
             "vadd.i32 q7, q7, q0\n\t"                              \
             SCALE                                                  \
-            "vqadd.s32 q6, q6, q4\n\t"                             \
-            "vqadd.s32 q7, q7, q5\n\t"                             \
+            "vqadd.s32 q6, q6, q0\n\t"                             \
+            "vqadd.s32 q7, q7, q2\n\t"                             \
             "vrshl.s32 q6, q6, q3\n\t"                             \
             "vrshl.s32 q7, q7, q3\n\t"                             \
             "ldr r2, [r9, #36]\n\t"                                \
-            "ldrd r4, r6, [r9, #40]\n\t"                           \
             "vadd.i32 q6, q6, r2\n\t"                              \
             "vadd.i32 q7, q7, r2\n\t"                              \
-            "vdup.32 q0, r4\n\t"                                   \
-            "vdup.32 q1, r6\n\t"                                   \
-            "vmax.s32 q6, q6, q0\n\t"                              \
-            "vmax.s32 q7, q7, q0\n\t"                              \
-            "vmin.s32 q6, q6, q1\n\t"                              \
-            "vmin.s32 q7, q7, q1\n\t"                              \
+            "vmax.s32 q6, q6, q4\n\t"                              \
+            "vmax.s32 q7, q7, q4\n\t"                              \
+            "vmin.s32 q6, q6, q5\n\t"                              \
+            "vmin.s32 q7, q7, q5\n\t"                              \
             "ldrd r0, r2, [r9, #16]\n\t"                           \
             "vctp.32 r11\n\t"                                      \
             "vpstt\n\t"                                            \
@@ -217,22 +222,26 @@ GEMM_TWO_ROWS(gemm_two_rows_any, GEMM_FIRST_PREDICATED, GEMM_LOOP, GEMM_SCALE_AN
 GEMM_TWO_ROWS(gemm_two_rows_plain, GEMM_FIRST_PREDICATED, GEMM_LOOP, GEMM_SCALE_PLAIN)
 GEMM_TWO_ROWS(gemm_two_rows_whole_any, GEMM_FIRST_WHOLE, GEMM_LOOP, GEMM_SCALE_ANY)
 GEMM_TWO_ROWS(gemm_two_rows_whole_plain, GEMM_FIRST_WHOLE, GEMM_LOOP, GEMM_SCALE_PLAIN)
-GEMM_TWO_ROWS(gemm_one_chunk_any, GEMM_FIRST_PREDICATED, GEMM_NO_LOOP, GEMM_SCALE_ANY)
-GEMM_TWO_ROWS(gemm_one_chunk_plain, GEMM_FIRST_PREDICATED, GEMM_NO_LOOP, GEMM_SCALE_PLAIN)
 
 typedef void (*gemm_fn)(gemm_args *args);
 
-/* The variant for this layer: from K and the shifts of its real channels (padding channels are all 0). */
-static gemm_fn gemm_for(const int32_t *blocks, int32_t k, int32_t c_out)
+/* Whether every real channel has left shift 0 and right shift >= 1 (padding channels are all 0): the "plain"
+ * requantization. A block of the stream takes k16 words of weights (4 x k16 bytes), then 16 of constants. */
+static int stream_plain(const int32_t *stream, int32_t k, int32_t c_out)
 {
+    const int32_t weight_words = (k + 15) & ~15, block_words = weight_words + 16;
     int plain = 1;
     for (int32_t c = 0; c < c_out; ++c) {
-        const int32_t *blk = blocks + (c >> 2) * 16 + (c & 3);
+        const int32_t *blk = stream + (c >> 2) * block_words + weight_words + (c & 3);
         plain &= blk[8] == 0 && blk[12] < 0;
     }
-    if (k <= 16) {
-        return plain ? gemm_one_chunk_plain : gemm_one_chunk_any;
-    }
+    return plain;
+}
+
+/* The variant for a layer with K > 32. */
+static gemm_fn gemm_for(const int32_t *stream, int32_t k, int32_t c_out)
+{
+    const int plain = stream_plain(stream, k, c_out);
     if (k % 16 == 0) {
         return plain ? gemm_two_rows_whole_plain : gemm_two_rows_whole_any;
     }
@@ -240,10 +249,10 @@ static gemm_fn gemm_for(const int32_t *blocks, int32_t k, int32_t c_out)
 }
 
 /* The per-call part of the GEMM arguments. */
-static void gemm_args_init(gemm_args *g, const tm_conv2d_params *params, const int8_t *packed_filter, int32_t k,
+static void gemm_args_init(gemm_args *g, const tm_conv2d_params *params, const int32_t *stream, int32_t k,
                            int32_t c_out)
 {
-    g->filter = packed_filter;
+    g->stream = stream;
     g->full_steps = (k - 1) >> 4;
     g->first_bytes = k - 16 * g->full_steps;
     g->c_out = c_out;
@@ -252,15 +261,236 @@ static void gemm_args_init(gemm_args *g, const tm_conv2d_params *params, const i
     g->act_max = params->activation.max;
 }
 
-static inline void gemm_pair(gemm_fn gemm, gemm_args *g, const int32_t *blocks, const int8_t *row0,
-                             const int8_t *row1, int8_t *out0, int8_t *out1)
+static inline void gemm_pair(gemm_fn gemm, gemm_args *g, const int8_t *row0, const int8_t *row1, int8_t *out0,
+                             int8_t *out1)
 {
-    g->blocks = blocks;
     g->row0 = row0;
     g->row1 = row1;
     g->out0 = out0;
     g->out1 = out1;
     gemm(g);
+}
+
+/* K <= 32: one or two vectors per row, so a pair of rows stays in registers (q6, q7, or q4-q7) across all the
+ * channel blocks, and the block loop is one pass over a single stream (tm_conv2d_s8.h: a block's weight
+ * vectors in load order, then bias', multiplier, left shift, -right shift). The output offset stays in r9,
+ * and with one vector per row the activation bounds in q4, q5, so the requantization loads only its three
+ * or four per-block vectors. The pair loop runs here too: `pairs` pairs of rows, each pair `row_step` bytes
+ * after the previous (the contiguous pixels of a stride-1 1x1 conv); outputs advance by `out_step`.
+ * Registers: r11 args, r1 stream, r3 r5 output pointers, r7 channels left, even registers the sums. */
+typedef struct {
+    const int8_t *row0;          /* 0 */
+    const int8_t *row1;          /* 4 */
+    const int32_t *stream;       /* 8 */
+    int8_t *out0;                /* 12 */
+    int8_t *out1;                /* 16 */
+    int32_t first_bytes;         /* 20: the first (predicated) chunk's bytes: K, or K - 16 with two chunks */
+    int32_t pairs;               /* 24: >= 1 */
+    int32_t c_out;               /* 28 */
+    int32_t output_offset;       /* 32 */
+    int32_t act_min, act_max;    /* 36, 40 */
+    int32_t row_step;            /* 44 */
+    int32_t out_step;            /* 48 */
+} small_args;
+
+typedef char small_args_layout_check[(offsetof(small_args, out0) == 12 && offsetof(small_args, first_bytes) == 20 &&
+                                      offsetof(small_args, output_offset) == 32 &&
+                                      offsetof(small_args, act_max) == 40 &&
+                                      offsetof(small_args, out_step) == 48) ? 1 : -1];
+
+/* One chunk: rows in q6, q7; activation bounds in q4, q5 for the whole call. */
+#define SMALL1_SETUP                 \
+    "ldrd r0, r2, [r11, #36]\n\t"    \
+    "vdup.32 q4, r0\n\t"             \
+    "vdup.32 q5, r2\n\t"
+#define SMALL1_ROWS                  \
+    "vctp.8 r4\n\t"                  \
+    "vpstt\n\t"                      \
+    "vldrbt.8 q6, [r0]\n\t"          \
+    "vldrbt.8 q7, [r2]\n\t"
+#define SMALL1_DOT                   \
+    "vldrb.8 q0, [r1], #16\n\t"      \
+    "vldrb.8 q1, [r1], #16\n\t"      \
+    "vldrb.8 q2, [r1], #16\n\t"      \
+    "vldrb.8 q3, [r1], #16\n\t"      \
+    "vmladav.s8 r0, q6, q0\n\t"      \
+    "vmladav.s8 r2, q6, q1\n\t"      \
+    "vmladav.s8 r4, q6, q2\n\t"      \
+    "vmladav.s8 r6, q6, q3\n\t"      \
+    "vmladav.s8 r8, q7, q0\n\t"      \
+    "vmladav.s8 r10, q7, q1\n\t"     \
+    "vmladav.s8 r12, q7, q2\n\t"     \
+    "vmladav.s8 lr, q7, q3\n\t"
+#define SMALL1_CLAMP                 \
+    "vmax.s32 q0, q0, q4\n\t"        \
+    "vmax.s32 q1, q1, q4\n\t"        \
+    "vmin.s32 q0, q0, q5\n\t"        \
+    "vmin.s32 q1, q1, q5\n\t"
+/* Two chunks: row0 in q4, q5, row1 in q6, q7 (the predicated first chunk, then a whole one); the bounds
+ * are set up per block in the temporaries. */
+#define SMALL2_ROWS                  \
+    "vctp.8 r4\n\t"                  \
+    "vpstt\n\t"                      \
+    "vldrbt.8 q4, [r0]\n\t"          \
+    "vldrbt.8 q6, [r2]\n\t"          \
+    "add r0, r4\n\t"                 \
+    "add r2, r4\n\t"                 \
+    "vldrb.8 q5, [r0]\n\t"           \
+    "vldrb.8 q7, [r2]\n\t"
+#define SMALL2_DOT                   \
+    "vldrb.8 q0, [r1], #16\n\t"      \
+    "vldrb.8 q1, [r1], #16\n\t"      \
+    "vldrb.8 q2, [r1], #16\n\t"      \
+    "vldrb.8 q3, [r1], #16\n\t"      \
+    "vmladav.s8 r0, q4, q0\n\t"      \
+    "vmladav.s8 r2, q4, q1\n\t"      \
+    "vmladav.s8 r4, q4, q2\n\t"      \
+    "vmladav.s8 r6, q4, q3\n\t"      \
+    "vmladav.s8 r8, q6, q0\n\t"      \
+    "vmladav.s8 r10, q6, q1\n\t"     \
+    "vmladav.s8 r12, q6, q2\n\t"     \
+    "vmladav.s8 lr, q6, q3\n\t"      \
+    "vldrb.8 q0, [r1], #16\n\t"      \
+    "vldrb.8 q1, [r1], #16\n\t"      \
+    "vldrb.8 q2, [r1], #16\n\t"      \
+    "vldrb.8 q3, [r1], #16\n\t"      \
+    "vmladava.s8 r0, q5, q0\n\t"     \
+    "vmladava.s8 r2, q5, q1\n\t"     \
+    "vmladava.s8 r4, q5, q2\n\t"     \
+    "vmladava.s8 r6, q5, q3\n\t"     \
+    "vmladava.s8 r8, q7, q0\n\t"     \
+    "vmladava.s8 r10, q7, q1\n\t"    \
+    "vmladava.s8 r12, q7, q2\n\t"    \
+    "vmladava.s8 lr, q7, q3\n\t"
+#define SMALL2_CLAMP                 \
+    "ldrd r0, r2, [r11, #36]\n\t"    \
+    "vdup.32 q2, r0\n\t"             \
+    "vdup.32 q3, r2\n\t"             \
+    "vmax.s32 q0, q0, q2\n\t"        \
+    "vmax.s32 q1, q1, q2\n\t"        \
+    "vmin.s32 q0, q0, q3\n\t"        \
+    "vmin.s32 q1, q1, q3\n\t"
+
+/* The stream's constants: bias' and multiplier at [r1] (r1 advanced past them and the left shift); the
+ * double-rounding fix-up as in GEMM_TWO_ROWS. */
+#define SMALL_SCALE_PLAIN           \
+    "vldrw.u32 q3, [r1], #32\n\t"   \
+    "vqrdmulh.s32 q0, q0, q3\n\t"   \
+    "vqrdmulh.s32 q1, q1, q3\n\t"   \
+    "vshr.s32 q2, q0, #31\n\t"      \
+    "vshr.s32 q3, q1, #31\n\t"      \
+    "vqadd.s32 q0, q0, q2\n\t"      \
+    "vqadd.s32 q1, q1, q3\n\t"
+#define SMALL_SCALE_ANY             \
+    "vldrw.u32 q3, [r1], #16\n\t"   \
+    "vldrw.u32 q2, [r1], #16\n\t"   \
+    "vshl.s32 q0, q0, q2\n\t"       \
+    "vshl.s32 q1, q1, q2\n\t"       \
+    "vqrdmulh.s32 q0, q0, q3\n\t"   \
+    "vqrdmulh.s32 q1, q1, q3\n\t"   \
+    "vldrw.u32 q2, [r1]\n\t"        \
+    "vand q3, q0, q2\n\t"           \
+    "vshr.s32 q3, q3, #31\n\t"      \
+    "vqadd.s32 q0, q0, q3\n\t"      \
+    "vand q3, q1, q2\n\t"           \
+    "vshr.s32 q3, q3, #31\n\t"      \
+    "vqadd.s32 q1, q1, q3\n\t"
+
+#define GEMM_HELD(name, SETUP, ROWS, DOT, SCALE, CLAMP)                               \
+    __attribute__((naked)) static void name(small_args *args __attribute__((unused))) \
+    {                                                              \
+        __asm__ volatile(                                          \
+            "push {r4-r11, lr}\n\t"                                \
+            "vpush {d8-d15}\n\t"                                   \
+            "mov r11, r0\n\t"                                      \
+            "ldr r9, [r11, #32]\n\t"                               \
+            SETUP                                                  \
+            "4:\n\t"                                               \
+            "ldrd r0, r2, [r11, #0]\n\t"                           \
+            "ldr r6, [r11, #44]\n\t"                               \
+            "add r8, r0, r6\n\t"                                   \
+            "add r10, r2, r6\n\t"                                  \
+            "strd r8, r10, [r11, #0]\n\t"                          \
+            "ldr r4, [r11, #20]\n\t"                               \
+            ROWS                                                   \
+            "ldrd r3, r5, [r11, #12]\n\t"                          \
+            "ldr r1, [r11, #8]\n\t"                                \
+            "ldr r7, [r11, #28]\n"                                 \
+            "3:\n\t"                                               \
+            DOT                                                    \
+            "vmov q0[2], q0[0], r0, r4\n\t"                        \
+            "vmov q0[3], q0[1], r2, r6\n\t"                        \
+            "vmov q1[2], q1[0], r8, r12\n\t"                       \
+            "vmov q1[3], q1[1], r10, lr\n\t"                       \
+            "vldrw.u32 q2, [r1], #16\n\t" /* bias' */              \
+            "vadd.i32 q0, q0, q2\n\t"                              \
+            "vadd.i32 q1, q1, q2\n\t"                              \
+            SCALE                                                  \
+            "vldrw.u32 q2, [r1], #16\n\t" /* -right shift */       \
+            "vrshl.s32 q0, q0, q2\n\t"                             \
+            "vrshl.s32 q1, q1, q2\n\t"                             \
+            "vadd.i32 q0, q0, r9\n\t"                              \
+            "vadd.i32 q1, q1, r9\n\t"                              \
+            CLAMP                                                  \
+            "vctp.32 r7\n\t"                                       \
+            "vpstt\n\t"                                            \
+            "vstrbt.32 q0, [r3], #4\n\t"                           \
+            "vstrbt.32 q1, [r5], #4\n\t"                           \
+            "subs r7, #4\n\t"                                      \
+            "bgt 3b\n\t"                                           \
+            "ldrd r3, r5, [r11, #12]\n\t"                          \
+            "ldr r0, [r11, #48]\n\t"                               \
+            "add r3, r0\n\t"                                       \
+            "add r5, r0\n\t"                                       \
+            "strd r3, r5, [r11, #12]\n\t"                          \
+            "ldr r0, [r11, #24]\n\t"                               \
+            "subs r0, #1\n\t"                                      \
+            "str r0, [r11, #24]\n\t"                               \
+            "bgt 4b\n\t"                                           \
+            "vpop {d8-d15}\n\t"                                    \
+            "pop {r4-r11, pc}\n\t");                               \
+    }
+
+GEMM_HELD(gemm_held1_plain, SMALL1_SETUP, SMALL1_ROWS, SMALL1_DOT, SMALL_SCALE_PLAIN, SMALL1_CLAMP)
+GEMM_HELD(gemm_held1_any, SMALL1_SETUP, SMALL1_ROWS, SMALL1_DOT, SMALL_SCALE_ANY, SMALL1_CLAMP)
+GEMM_HELD(gemm_held2_plain, "", SMALL2_ROWS, SMALL2_DOT, SMALL_SCALE_PLAIN, SMALL2_CLAMP)
+GEMM_HELD(gemm_held2_any, "", SMALL2_ROWS, SMALL2_DOT, SMALL_SCALE_ANY, SMALL2_CLAMP)
+
+typedef void (*small_fn)(small_args *args);
+
+/* The variant for K <= 32. */
+static small_fn small_for(const int32_t *stream, int32_t k, int32_t c_out)
+{
+    const int plain = stream_plain(stream, k, c_out);
+    if (k > 16) {
+        return plain ? gemm_held2_plain : gemm_held2_any;
+    }
+    return plain ? gemm_held1_plain : gemm_held1_any;
+}
+
+static void small_args_init(small_args *s, const tm_conv2d_params *params, const int32_t *stream, int32_t k,
+                            int32_t c_out)
+{
+    s->stream = stream;
+    s->first_bytes = k > 16 ? k - 16 : k;
+    s->c_out = c_out;
+    s->output_offset = params->output_offset;
+    s->act_min = params->activation.min;
+    s->act_max = params->activation.max;
+}
+
+/* `pairs` pairs of rows (row0 + i * row_step, row1 + i * row_step) to (out0 + i * out_step, out1 + ...). */
+static inline void small_run(small_fn fn, small_args *s, const int8_t *row0, const int8_t *row1, int8_t *out0,
+                             int8_t *out1, int32_t pairs, int32_t row_step, int32_t out_step)
+{
+    s->row0 = row0;
+    s->row1 = row1;
+    s->out0 = out0;
+    s->out1 = out1;
+    s->pairs = pairs;
+    s->row_step = row_step;
+    s->out_step = out_step;
+    fn(s);
 }
 
 /* Walks the input pixels a strided 1x1 conv reads, in output raster order (a batch follows its last row). */
@@ -304,24 +534,57 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
         return TM_ARG_ERROR;
     }
     const int32_t c_in = input_dims->c, c_out = output_dims->c;
-    gemm_args g;
-    gemm_args_init(&g, params, packed_filter, c_in, c_out);
-    const gemm_fn gemm = gemm_for(quant->blocks, c_in, c_out);
+    const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
+    if (c_in <= 32 && params->stride.h == 1 && params->stride.w == 1 && output_dims->h == input_dims->h &&
+        output_dims->w == input_dims->w) {
+        /* Stride 1: the pixels are contiguous, so one call runs every pair (the small-K stream layout). */
+        const int32_t *const stream = quant->blocks;
+        small_args s;
+        small_args_init(&s, params, stream, c_in, c_out);
+        const small_fn fn = small_for(stream, c_in, c_out);
+        if (pixels >= 2) {
+            small_run(fn, &s, input, input + c_in, output, output + c_out, pixels >> 1, 2 * c_in, 2 * c_out);
+        }
+        if (pixels & 1) {
+            const int8_t *const last = input + (pixels - 1) * c_in;
+            int8_t *const out = output + (pixels - 1) * c_out;
+            small_run(fn, &s, last, last, out, out, 1, 0, 0);
+        }
+        return TM_OK;
+    }
     const int32_t row_step = params->stride.h * input_dims->w * c_in;
     pixel_walk pw = {
         .row_start = input, .pixel = input, .x = 0, .y = 0, .w_out = output_dims->w, .h_out = output_dims->h,
         .pixel_step = params->stride.w * c_in, .row_step = row_step,
         .batch_step = input_dims->h * input_dims->w * c_in - (output_dims->h - 1) * row_step,
     };
-    const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
     int8_t *out = output;
+    if (c_in <= 32) {
+        /* Strided: one call per pair, as the pixel walk goes. */
+        const int32_t *const stream = quant->blocks;
+        small_args s;
+        small_args_init(&s, params, stream, c_in, c_out);
+        const small_fn fn = small_for(stream, c_in, c_out);
+        for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
+            const int8_t *const first = pixel_walk_next(&pw);
+            small_run(fn, &s, first, pixel_walk_next(&pw), out, out + c_out, 1, 0, 0);
+        }
+        if (pixels & 1) {
+            const int8_t *const last = pixel_walk_next(&pw);
+            small_run(fn, &s, last, last, out, out, 1, 0, 0);
+        }
+        return TM_OK;
+    }
+    gemm_args g;
+    gemm_args_init(&g, params, quant->blocks, c_in, c_out);
+    const gemm_fn gemm = gemm_for(quant->blocks, c_in, c_out);
     for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
         const int8_t *const first = pixel_walk_next(&pw);
-        gemm_pair(gemm, &g, quant->blocks, first, pixel_walk_next(&pw), out, out + c_out);
+        gemm_pair(gemm, &g, first, pixel_walk_next(&pw), out, out + c_out);
     }
     if (pixels & 1) {
         const int8_t *const last = pixel_walk_next(&pw);
-        gemm_pair(gemm, &g, quant->blocks, last, last, out, out);
+        gemm_pair(gemm, &g, last, last, out, out);
     }
     return TM_OK;
 }
@@ -449,8 +712,14 @@ tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params 
     const int32_t pad_h = params->padding.h, pad_w = params->padding.w;
     int8_t *const rows = (int8_t *)ctx->buf;
     gemm_args g;
-    gemm_args_init(&g, params, packed_filter, k, c_out);
-    const gemm_fn gemm = gemm_for(quant->blocks, k, c_out);
+    gemm_args_init(&g, params, quant->blocks, k, c_out);
+    /* K <= 32: the small-K stream layout, one call per pair. */
+    const int small = k <= 32;
+    const gemm_fn gemm = small ? NULL : gemm_for(quant->blocks, k, c_out);
+    const int32_t *const stream = quant->blocks;
+    small_args s;
+    small_args_init(&s, params, stream, k, c_out);
+    const small_fn sfn = small ? small_for(stream, k, c_out) : NULL;
     gather_geometry gg = {
         .input = input, .h_in = input_dims->h, .w_in = input_dims->w, .c_in = input_dims->c,
         .kh = filter_dims->h, .kw = filter_dims->w, .dil_h = params->dilation.h, .dil_w = params->dilation.w,
@@ -474,7 +743,11 @@ tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params 
             }
             if (p + 1 == per_image) {
                 gather_row(rows, &gg, ya, xa);
-                gemm_pair(gemm, &g, quant->blocks, rows, rows, out, out);
+                if (small) {
+                    small_run(sfn, &s, rows, rows, out, out, 1, 0, 0);
+                } else {
+                    gemm_pair(gemm, &g, rows, rows, out, out);
+                }
                 out += c_out;
                 break;
             }
@@ -502,7 +775,11 @@ tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params 
                     gather_row(rows + k16, &gg, yb, xb);
                 }
             }
-            gemm_pair(gemm, &g, quant->blocks, rows, rows + k16, out, out + c_out);
+            if (small) {
+                small_run(sfn, &s, rows, rows + k16, out, out + c_out, 1, 0, 0);
+            } else {
+                gemm_pair(gemm, &g, rows, rows + k16, out, out + c_out);
+            }
             out += 2 * c_out;
         }
     }

@@ -5,22 +5,23 @@
  *
  * Both variants are one GEMM: every output pixel is a row of K = kh * kw * c_in input bytes (in filter
  * order ky, kx, ic), dotted with each output channel's K filter bytes by VMLADAVA.S8 (16 MACs per
- * instruction), two pixels by four output channels at a time.
+ * instruction), two pixels by four output channels at a time. With K <= 32 the pair of rows stays in
+ * registers across the channel blocks (and a stride-1 1x1 runs all its pairs in one assembly loop).
  * - tm_conv2d_s8_mve_1x1: 1x1 filters, no padding, any stride: a pixel's row is its input pixel (c_in
  *   contiguous bytes), read in place. No scratch.
  * - tm_conv2d_s8_mve_im2col: any filter, stride, padding and dilation: the rows of two output pixels are
  *   gathered into the scratch buffer (positions in the padding get the input zero point), then the same GEMM.
  *
- * Compile-time data (toolchain/compiler/ops/mve/conv2d.py):
- * - packed_filter: the filter as [c_out4 / 4][k16 / 16][4][16] int8, where c_out4 is c_out rounded up to
- *   a multiple of 4 and k16 is K rounded up to a multiple of 16. Each row of K bytes is cut into chunks
- *   of 16 from the end, so the FIRST chunk holds the r = K - (k16 - 16) leftover bytes (1..16) in lanes
- *   0..r-1 and zeros above: block b, chunk s holds channels 4b..4b+3, one 16-byte vector per channel, so
- *   one pointer walks a block's weights in load order. Padding channels are 0 (they contribute nothing).
- * - quant->blocks: per block of 4 output channels 16 int32, as four vectors of the channels' lanes:
- *   bias'[4] = bias[c] + input_offset * sum_k filter[c][k] (wrapped to int32: the kernel accumulates the
- *   raw int8 input, so the input offset is folded in here), multiplier[4], left_shift[4] = max(shift, 0),
- *   neg_right_shift[4] = min(shift, 0) (0 for padding channels).
+ * Compile-time data (toolchain/compiler/ops/mve/conv2d.py): ONE int32 stream, which quant->blocks points to;
+ * packed_filter is the same array (the kernels read everything through quant->blocks, so one pointer walks
+ * a block's weights and constants in load order). Per block of 4 output channels (c_out4 / 4 blocks, c_out4
+ * = c_out rounded up to a multiple of 4; padding channels are all 0), k16 + 16 words:
+ * - the block's weights, [k16 / 16][4][16] int8 (k16 = K rounded up to a multiple of 16): chunk s holds
+ *   one 16-byte vector per channel. Each row of K bytes is cut into chunks of 16 from the end, so the FIRST
+ *   chunk holds the r = K - (k16 - 16) leftover bytes (1..16) in lanes 0..r-1 and zeros above.
+ * - the block's constants, four vectors of the channels' lanes: bias'[4] = bias[c] + input_offset *
+ *   sum_k filter[c][k] (wrapped to int32: the kernel accumulates the raw int8 input, so the input offset is
+ *   folded in here), multiplier[4], left_shift[4] = max(shift, 0), neg_right_shift[4] = min(shift, 0).
  * - params: as tm_conv2d_s8's; input_offset is only used for the padding value (-input_offset) of the
  *   im2col variant, since the bias already holds its contribution.
  */
@@ -34,7 +35,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    const int32_t *blocks; /* [ceil(c_out / 4)][bias', multiplier, left_shift, neg_right_shift][4] */
+    const int32_t *blocks; /* the stream: [ceil(c_out / 4)][weights k16 words; bias', multiplier, left_shift,
+                              neg_right_shift x 4] */
 } tm_conv2d_mve_quant;
 
 tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *params,

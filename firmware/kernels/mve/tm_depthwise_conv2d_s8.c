@@ -25,6 +25,23 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
     return filter_dims->h * input_dims->c * params->stride.w * pixels;
 }
 
+/* The channel-lane variant's padded planes: the input rows/columns the output window reaches. */
+static int32_t tm_dw_cl_extent(int32_t out, int32_t k, int32_t stride, int32_t dilation)
+{
+    return (out - 1) * stride + (k - 1) * dilation + 1;
+}
+
+int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params,
+                                                      const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                      const tm_dims *output_dims)
+{
+    if (params == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
+        return 0;
+    }
+    return input_dims->c * tm_dw_cl_extent(output_dims->h, filter_dims->h, params->stride.h, params->dilation.h) *
+           tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
+}
+
 #if defined(__ARM_FEATURE_MVE)
 #include <arm_mve.h>
 
@@ -54,7 +71,16 @@ typedef struct {
 static void tm_dw_set(int8_t *dst, int8_t value, int32_t bytes)
 {
     const int8x16_t v = vdupq_n_s8(value);
-    for (; bytes > 0; bytes -= 16, dst += 16) {
+    for (; bytes >= 64; bytes -= 64, dst += 64) { /* whole vectors: no predicate to build; 4 per loop step */
+        vst1q_s8(dst, v);
+        vst1q_s8(dst + 16, v);
+        vst1q_s8(dst + 32, v);
+        vst1q_s8(dst + 48, v);
+    }
+    for (; bytes >= 16; bytes -= 16, dst += 16) {
+        vst1q_s8(dst, v);
+    }
+    if (bytes > 0) {
         vstrbq_p_s8(dst, v, vctp8q((uint32_t)bytes));
     }
 }
@@ -422,6 +448,198 @@ tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_c
 {
     return tm_dw_run(ctx, params, channel_data, input_dims, input, filter_dims, filter, output_dims, output,
                      tm_dw_row_any);
+}
+
+/* ---- Channel-lane variant (tm_depthwise_conv2d_s8_mve_cl, see the header) ----
+ * One output pixel of 4 channels per step: each channel's window (<= 16 taps) is gathered from its padded
+ * plane with one VLDRB gather (byte offsets of the taps, the same for every pixel and channel) and reduced
+ * with one VMLADAV.S8 against the channel's 16-byte weight vector (zeros past the last tap). The 4 sums form
+ * one vector: bias, requantization with per-lane constants and a contiguous 4-byte store. No lane is
+ * wasted on small images, which the pixel-lane variants pad up to multiples of 4 pixels per channel. */
+
+/* The output pixels are walked in two nested loops, the longer output axis inside (fewer loop set-ups). */
+typedef struct {
+    int32_t c_out, plane;
+    int32_t outer, outer_in_step, outer_out_step; /* count, input and output steps of the outer loop */
+    int32_t inner, in_step, out_step;             /* the same for the inner loop */
+    uint8x16_t offsets;
+} tm_dw_cl_geometry;
+
+/* {a, b, c, d} in two instructions: VMOV Dm, Rt, Rt2 (Dm bits [31:0] = Rt) into each half of the Q register.
+ * GCC 12 builds the vector through the stack, or with 4 lane moves; the MVE two-lane VMOV is avoided, its
+ * operand order differs between tools. */
+TM_DW_ALWAYS_INLINE int32x4_t tm_dw_lanes(int32_t a, int32_t b, int32_t c, int32_t d)
+{
+    int32x4_t v;
+    __asm__("vmov %e0, %1, %2\n\tvmov %f0, %3, %4" : "=w"(v) : "r"(a), "r"(b), "r"(c), "r"(d));
+    return v;
+}
+
+/* 4 channels (c .. c + 3), every lane shifting right (tm_dw_requantize with ROUND_RIGHT, per-lane constants).
+ * no-auto-inc-dec: else GCC copies the constants' pointer each step to load the first with write-back. */
+__attribute__((optimize("no-auto-inc-dec")))
+static void tm_dw_cl_group(const tm_dw_cl_geometry *k, const int8_t *plane, const int8_t *w, const int32_t *cdata,
+                           int32_t output_offset, int8_t *out)
+{
+    const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16), w2 = vldrbq_s8(w + 32), w3 = vldrbq_s8(w + 48);
+    const uint8x16_t offsets = k->offsets;
+    const int32_t p = k->plane, inner = k->inner, in_step = k->in_step, out_step = k->out_step;
+    for (int32_t i = 0; i < k->outer; ++i) {
+        const int8_t *x = plane + i * k->outer_in_step;
+        int8_t *o = out + i * k->outer_out_step;
+        const int32_t *cd = cdata;
+        for (int32_t j = 0; j < inner; ++j) {
+            /* Opaque to GCC (it may have changed), so the constants load with immediate offsets from this one
+             * register instead of one hoisted pointer each (which spilled the loop's steps). */
+            __asm__ volatile("" : "+r"(cd));
+            const int32_t a0 = vmladavq_s8(vldrbq_gather_offset_s8(x, offsets), w0);
+            const int32_t a1 = vmladavq_s8(vldrbq_gather_offset_s8(x + p, offsets), w1);
+            const int32_t a2 = vmladavq_s8(vldrbq_gather_offset_s8(x + 2 * p, offsets), w2);
+            const int32_t a3 = vmladavq_s8(vldrbq_gather_offset_s8(x + 3 * p, offsets), w3);
+            const int32x4_t acc = vaddq_s32(tm_dw_lanes(a0, a1, a2, a3), vldrwq_s32(cd));
+            int32x4_t y = vqrdmulhq_s32(acc, vldrwq_s32(cd + 4));
+            y = vqaddq_s32(y, vshrq_n_s32(y, 31));
+            y = vrshlq_s32(y, vldrwq_s32(cd + 8));
+            y = vaddq_n_s32(y, output_offset);
+            /* the clamp vectors from cd too: kept in registers they are spilled, and reloading a spill
+             * costs an extra address computation */
+            vstrbq_s32(o, vminq_s32(vmaxq_s32(y, vldrwq_s32(cd + 12)), vldrwq_s32(cd + 16)));
+            o += out_step;
+            x += in_step;
+        }
+    }
+}
+
+static void tm_dw_cl_groups(const tm_dw_cl_geometry *k, const int8_t *buf, const int8_t *filter,
+                            const int32_t *channel_data, int32_t output_offset, int8_t *out)
+{
+    for (int32_t c = 0; c < k->c_out; c += 4) {
+        tm_dw_cl_group(k, buf + c * k->plane, filter + c * 16, channel_data + c * 5, output_offset, out + c);
+    }
+}
+
+/* One input row into its row of the padded planes (the padding keeps the zero point set when the call
+ * starts): 8 channels of one pixel per widening load and byte scatter (16-bit offsets: 7 planes < 64 KiB). */
+static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int8_t *dst_row, const int8_t *in_row, uint16x8_t planes)
+{
+    const int32_t c_in = f->c_in, plane = f->channel_bytes;
+    int32_t first = f->pad_w, last = f->pad_w + f->w_in;
+    first = first < 0 ? 0 : (first > f->pixels ? f->pixels : first);
+    last = last < first ? first : (last > f->pixels ? f->pixels : last);
+    const int32_t n = last - first;
+    const int8_t *const src0 = in_row + (first - f->pad_w) * c_in;
+    int8_t *const dst0 = dst_row + first;
+    /* channels outside, columns inside: both steps are constant, so the inner loop is 2 loads/stores */
+    int32_t c = 0;
+    for (; c + 8 <= c_in; c += 8) {
+        const int8_t *src = src0 + c;
+        int8_t *dst = dst0 + c * plane;
+        for (int32_t i = 0; i < n; ++i) {
+            vstrbq_scatter_offset_s16(dst, planes, vldrbq_s16(src));
+            src += c_in;
+            ++dst;
+        }
+    }
+    if (c < c_in) {
+        const mve_pred16_t p = vctp16q((uint32_t)(c_in - c));
+        const int8_t *src = src0 + c;
+        int8_t *dst = dst0 + c * plane;
+        for (int32_t i = 0; i < n; ++i) {
+            vstrbq_scatter_offset_p_s16(dst, planes, vldrbq_z_s16(src, p), p);
+            src += c_in;
+            ++dst;
+        }
+    }
+}
+
+tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                        const int32_t *channel_data,
+                                        const tm_dims *input_dims, const int8_t *input,
+                                        const tm_dims *filter_dims, const int8_t *filter,
+                                        const tm_dims *output_dims, int8_t *output)
+{
+    if (ctx == NULL || params == NULL || channel_data == NULL || input == NULL || filter == NULL ||
+        output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||
+        params->ch_mult != 1 || filter_dims->n != 1 || filter_dims->h * filter_dims->w > 16 ||
+        filter_dims->c != input_dims->c || output_dims->c != input_dims->c || input_dims->c % 4 != 0 ||
+        output_dims->n != input_dims->n || !tm_window_ok(&params->stride, &params->dilation) ||
+        !tm_activation_ok(&params->activation) || params->input_offset < -127 || params->input_offset > 128) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t hp = tm_dw_cl_extent(output_dims->h, filter_dims->h, params->stride.h, params->dilation.h);
+    const int32_t wp = tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    if ((kh - 1) * params->dilation.h * wp + (kw - 1) * params->dilation.w > 255 || 7 * hp * wp > 65535) {
+        return TM_ARG_ERROR; /* the gather's byte offsets, the fill's 16-bit scatter offsets */
+    }
+    const int32_t needed = tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(params, input_dims, filter_dims,
+                                                                         output_dims);
+    if (ctx->buf == NULL || ctx->size < needed) {
+        return TM_ARG_ERROR;
+    }
+    for (int32_t c = 0; c < output_dims->c; c += 4) { /* a group's 4 lanes at once */
+        const int32_t *cd = channel_data + c * 5;
+        const int32x4_t right = vldrwq_s32(cd + 8);
+        const mve_pred16_t bad = vcmpgtq_n_s32(right, -1) | vcmpltq_n_s32(right, -31) |
+                                 vcmpneq_n_s32(vldrwq_s32(cd + 12), params->activation.min) |
+                                 vcmpneq_n_s32(vldrwq_s32(cd + 16), params->activation.max);
+        if (bad != 0) {
+            return TM_ARG_ERROR;
+        }
+    }
+
+    /* The fill's view of the planes: rows of wp columns (pixels), one plane of hp * wp bytes per channel. */
+    tm_dw_geometry f;
+    f.c_in = input_dims->c;
+    f.w_in = input_dims->w;
+    f.stride_w = 1;
+    f.pixels = wp;
+    f.channel_bytes = hp * wp;
+    f.slot_bytes = f.c_in * f.channel_bytes;
+    f.pad_w = params->padding.w;
+    f.input_zp = -params->input_offset;
+
+    tm_dw_cl_geometry k;
+    k.c_out = output_dims->c;
+    k.plane = hp * wp;
+    const int32_t row_in = params->stride.h * wp, row_out = output_dims->w * k.c_out;
+    if (output_dims->h > output_dims->w) { /* columns outside, rows inside */
+        k.outer = output_dims->w;
+        k.outer_in_step = params->stride.w;
+        k.outer_out_step = k.c_out;
+        k.inner = output_dims->h;
+        k.in_step = row_in;
+        k.out_step = row_out;
+    } else {
+        k.outer = output_dims->h;
+        k.outer_in_step = row_in;
+        k.outer_out_step = row_out;
+        k.inner = output_dims->w;
+        k.in_step = params->stride.w;
+        k.out_step = k.c_out;
+    }
+    uint8_t offsets[16];
+    for (int32_t t = 0; t < 16; ++t) {
+        offsets[t] = t < kh * kw ? (uint8_t)((t / kw) * params->dilation.h * wp + (t % kw) * params->dilation.w)
+                                 : 0;
+    }
+    k.offsets = vldrbq_u8(offsets);
+
+    const uint16x8_t plane_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)k.plane);
+    int8_t *const buf = (int8_t *)ctx->buf;
+    const int32_t h_in = input_dims->h, row_bytes = input_dims->w * input_dims->c;
+    for (int32_t b = 0; b < output_dims->n; ++b) {
+        tm_dw_set(buf, (int8_t)f.input_zp, f.slot_bytes);
+        for (int32_t iy = 0; iy < h_in; ++iy) {
+            const int32_t r = iy + params->padding.h;
+            if (r >= 0 && r < hp) {
+                tm_dw_cl_fill_row(&f, buf + r * wp, input + ((int64_t)b * h_in + iy) * row_bytes, plane_offsets);
+            }
+        }
+        tm_dw_cl_groups(&k, buf, filter, channel_data, params->output_offset,
+                        output + (int64_t)b * output_dims->h * output_dims->w * k.c_out);
+    }
+    return TM_OK;
 }
 
 #pragma GCC pop_options

@@ -54,6 +54,28 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
                                                    const tm_dims *input_dims, const tm_dims *filter_dims,
                                                    const tm_dims *output_dims);
 
+/* Channel-lane variant, for small images with many channels (DS-CNN, late MobileNet layers): lanes are 4
+ * channels of one output pixel, each channel's window gathered and reduced with VMLADAV.S8 (see the C file).
+ * Takes ch_mult == 1, c_in % 4 == 0, kh * kw <= 16, any stride, dilation and padding whose padded window
+ * offsets fit a byte: (kh - 1) * dilation.h * wp + (kw - 1) * dilation.w <= 255, with
+ * wp = (w_out - 1) * stride.w + (kw - 1) * dilation.w + 1 (hp likewise), and 7 * hp * wp <= 65535.
+ * Its own layouts:
+ * - filter: [c][16] int8: channel c's taps ky * kw + kx, zeros after the last tap;
+ * - channel_data: 20 int32 per group of 4 channels c0 .. c0 + 3 (lane j = channel c0 + j):
+ *     [0..3] folded bias (as above)  [4..7] multiplier  [8..11] min(shift, 0), which must be < 0 (every
+ *     channel shifts right: the compiler picks this variant only then)
+ *     [12..15] activation.min  [16..19] activation.max (repeated per group: one base register for all).
+ * Scratch (tm_depthwise_conv2d_s8_mve_cl_get_buffer_size): c_in * hp * wp bytes, the padded input planes. */
+tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                        const int32_t *channel_data,
+                                        const tm_dims *input_dims, const int8_t *input,
+                                        const tm_dims *filter_dims, const int8_t *filter,
+                                        const tm_dims *output_dims, int8_t *output);
+
+int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params,
+                                                      const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                      const tm_dims *output_dims);
+
 #ifdef __cplusplus
 }
 #endif

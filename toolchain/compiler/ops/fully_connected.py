@@ -1,10 +1,12 @@
 import math
 import sys
 
+import numpy as np
+
 from toolchain.compiler import quant as q
 from toolchain.compiler.ops.base import (
-    MAX_SHIFT, OpDef, activation, check_activation, check_output_shape, check_weights, register, require_int8,
-    weights_call,
+    MAX_SHIFT, OpDef, activation, bias_id, check_activation, check_output_shape, check_weights, register,
+    require_int8, weights_call,
 )
 from toolchain.compiler.ops.params import Activation, FullyConnectedParams, FullyConnectedQuant, Symbol
 from toolchain.errors import ToolchainError
@@ -25,6 +27,8 @@ class FullyConnected(OpDef):
         problems += check_weights(g, op, 1, 0, units)
         if not problems:
             problems += check_scales(rescales(inp, w, g.tensors[op.outputs[0]]))
+        if not problems:
+            problems += check_product_range(op, g, rescales(inp, w, g.tensors[op.outputs[0]]))
         if op.options.get("weightsFormat", 0) != 0:
             problems.append("shuffled FULLY_CONNECTED weights are not supported")
         if inp.size % depth:
@@ -90,6 +94,22 @@ def check_scales(scales) -> list[str]:
     if bad:
         return [f"the output rescale factor {bad[0]!r} (input scale * weight scale / output scale) is not a "
                 f"positive, finite, normal double (>= {sys.float_info.min:.3g})"]
+    return []
+
+
+def check_product_range(op, g, scales) -> list[str]:
+    """The rescaled accumulator must fit an int32 for every input (the kernels, like LiteRT's reference, take
+    round(acc * scale) as an int32): refused when scale * the largest possible |acc| reaches 2^31. Trained
+    models are orders of magnitude below it (scales < 1); a larger factor means scales out of all proportion."""
+    w = g.tensors[op.inputs[1]]
+    bias = bias_id(op, 2)
+    largest_bias = int(np.max(np.abs(g.tensors[bias].data.astype(np.int64)))) if bias is not None else 0
+    largest_acc = w.shape[1] * 255 * 128 + largest_bias  # |input + input_offset| <= 255, |w| <= 128
+    worst = max(scales)
+    if worst * largest_acc >= 2**31:
+        return [f"the output rescale factor {worst:.3g} (input scale * weight scale / output scale) is too large: "
+                "the rescaled accumulator could overflow int32 (the tensors' quantization scales are out of "
+                "proportion)"]
     return []
 
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from toolchain.compiler.codegen import Emitter
 
 
+# Op option set by the planner's second pass (planner.with_scratch_budgets): the arena bytes free while the op
+# runs. A variant with a faster but scratch-hungrier form takes it only within this budget (absent: 0).
+SCRATCH_BUDGET = "scratch_budget"
+
+
 class Variant:
     """One op's kernel variant(s) on one kernel path (the folder of its module)."""
 

@@ -3,7 +3,8 @@
 Every layer is a GEMM of K = kh * kw * c_in bytes per output pixel, run with VMLADAVA.S8 two pixels by four
 output channels at a time. At compile time the filter is re-laid-out so one pointer walks a block of four
 channels in load order, the input offset is folded into the bias, and the requantization constants are
-stored as per-block vectors (layouts: the C header).
+stored as per-block vectors, interleaved with the weights in one stream (`pack_stream`; layouts: the C
+header). With K <= 32 the kernels keep a pair of rows in registers.
 - `tm_conv2d_s8_mve_1x1`: 1x1 filters without padding (any stride): the GEMM reads the input pixels in place.
 - `tm_conv2d_s8_mve_im2col`: everything else (any filter, stride, padding, dilation): two pixels' windows
   are gathered into scratch, padding filled with the input zero point.
@@ -65,6 +66,14 @@ def requant_blocks(w: np.ndarray, bias: np.ndarray | None, input_offset: int,
     return fields.reshape(4, c4 // BLOCK, BLOCK).transpose(1, 0, 2).reshape(-1)
 
 
+def pack_stream(packed: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Per block of 4 channels, its packed weight vectors (as little-endian int32 words) then its 4 constant
+    vectors: one stream the kernels walk with a single pointer (tm_conv2d_s8.h, mve)."""
+    n_blocks = blocks.size // (4 * BLOCK)
+    weights = packed.astype(np.int8).reshape(n_blocks, -1).view("<i4").astype(np.int64)
+    return np.concatenate([weights, blocks.reshape(-1, 4 * BLOCK)], axis=1).reshape(-1)
+
+
 @register_variant("CONV_2D", "mve")
 class Conv2DMve(Variant):
     def applies(self, op, g):
@@ -88,8 +97,9 @@ class Conv2DMve(Variant):
         multipliers, shifts = per_channel_multipliers(inp, w, out, w.shape[0])
         blocks = requant_blocks(w.data, g.tensors[bias].data if bias is not None else None, -inp.zero_point,
                                 multipliers, shifts)
-        filt = em.weights("int8_t", pack_filter(w.data), "mvefilter", f"{w.name} packed [c/4][k/16][4][16]")
-        table = em.weights("int32_t", blocks, "mveblocks", "per 4 channels: bias, multiplier, left, -right shift")
+        table = em.weights("int32_t", pack_stream(pack_filter(w.data), blocks), "mvestream",
+                           f"{w.name} per 4 channels: [k/16][4][16] weight bytes; bias, multiplier, left, -right shift")
+        filt = f"(const int8_t *){table}"
         quant = em.static("tm_conv2d_mve_quant", "mvequant", f"{{ .blocks = {table} }}")
         in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "

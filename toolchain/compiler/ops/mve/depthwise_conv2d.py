@@ -1,10 +1,12 @@
 """DEPTHWISE_CONV_2D on the mve path (Cortex-M55 Helium): firmware/kernels/mve/tm_depthwise_conv2d_s8.c.
 
-Two variants, both vectorised over 4 neighbouring output pixels of one channel (VMLA vector-by-scalar) from
-a channel-planar row buffer in the scratch memory: `_3x3` (3x3 window, stride 1 or 2, no dilation: the
+Two pixel-lane variants, vectorised over 4 neighbouring output pixels of one channel (VMLA vector-by-scalar)
+from a channel-planar row buffer in the scratch memory: `_3x3` (3x3 window, stride 1 or 2, no dilation: the
 MobileNet/DS-CNN layers, taps unrolled) and the generic one (any window up to TM_DW_MVE_MAX_KH rows, any
-stride and dilation). Both take any depth multiplier. The compiler re-lays-out the filter per channel and
-folds the input offset into the bias (see the C header for both layouts).
+stride and dilation). Both take any depth multiplier. The channel-lane variant `_cl` (4 channels of one output
+pixel per step, each window gathered and reduced with VMLADAV.S8 from padded per-channel planes) takes the
+narrow layers (use_channel_lanes) where the pixel lanes are mostly empty. The compiler re-lays-out the filter
+per channel and folds the input offset into the bias (see the C header for the layouts).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
-from toolchain.compiler.ops.variants import Variant, register_variant
+from toolchain.compiler.ops.variants import SCRATCH_BUDGET, Variant, register_variant
 
 MAX_KH = 16  # TM_DW_MVE_MAX_KH
 KERNEL = "tm_depthwise_conv2d_s8_mve"
@@ -34,6 +36,48 @@ def buffer_size(kh: int, kw: int, c_in: int, w_out: int, stride_w: int, dilation
     return kh * c_in * stride_w * row_pixels(w_out, kw, stride_w, dilation_w)
 
 
+def cl_extent(out: int, k: int, stride: int, dilation: int) -> int:
+    """tm_dw_cl_extent: the padded input rows (columns) the channel-lane variant keeps per channel."""
+    return (out - 1) * stride + (k - 1) * dilation + 1
+
+
+def cl_buffer_size(op, g) -> int:
+    """tm_depthwise_conv2d_s8_mve_cl_get_buffer_size: c_in padded planes of hp * wp bytes."""
+    inp, w, out, geo = _geometry(op, g)
+    _, h_out, w_out, _ = out.nhwc()
+    (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
+    return inp.shape[3] * cl_extent(h_out, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
+
+
+def channel_lanes_fit(op, g) -> bool:
+    """The shapes tm_depthwise_conv2d_s8_mve_cl takes (see its header), every channel shifting right."""
+    inp, w, out, geo = _geometry(op, g)
+    _, kh, kw, c_out = w.shape
+    _, h_out, w_out, _ = out.nhwc()
+    (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
+    hp, wp = cl_extent(h_out, kh, sh, dh), cl_extent(w_out, kw, sw, dw)
+    if not (c_out == inp.shape[3] and c_out % 4 == 0 and kh * kw <= 16 and (kh - 1) * dh * wp + (kw - 1) * dw <= 255
+            and 7 * hp * wp <= 65535):
+        return False
+    _, shift = per_channel_multipliers(inp, w, out, c_out)
+    return bool(np.all(np.asarray(shift) < 0))
+
+
+CL_MAX_W_OUT = 32  # wider rows: the pixel-lane variants are about as fast, with a 3-row buffer, not the planes
+
+
+def use_channel_lanes(op, g) -> bool:
+    """Channel lanes cost about the same per output pixel whatever the shape; the pixel-lane variants lose on
+    narrow rows (a vector of 4 pixels per channel is partly empty, per-channel overhead over few pixels).
+    Measured on mps3-an547 (instr/MAC, pixel -> channel lanes): KWS 25x5x64 3.50 -> 1.00, VWW 6x6x128
+    2.97 -> 1.09, 24x24x32 1.56 -> 0.95; at 48x48x8 both ~1.4, where the planes would cost 20 KB of arena
+    instead of 1 KB. The planes are a padded copy of the input: taken only where the arena has that much free at
+    this layer (the planner's `scratch_budget`), so the faster kernel never costs RAM."""
+    _, _, out, _ = _geometry(op, g)
+    return (channel_lanes_fit(op, g) and out.nhwc()[2] < CL_MAX_W_OUT
+            and cl_buffer_size(op, g) <= op.options.get(SCRATCH_BUDGET, 0))
+
+
 def is_3x3(op, g) -> bool:
     _, w, _, geo = _geometry(op, g)
     return (w.shape[1], w.shape[2]) == (3, 3) and geo["dilation"] == (1, 1) and all(
@@ -47,9 +91,13 @@ class DepthwiseConv2DMve(Variant):
         return len(inp.shape) == 4 and w.shape[1] <= MAX_KH and out.shape[3] % inp.shape[3] == 0
 
     def kernel_for(self, op, g):
+        if use_channel_lanes(op, g):
+            return f"{KERNEL}_cl"
         return f"{KERNEL}_3x3" if is_3x3(op, g) else KERNEL
 
     def scratch_bytes(self, op, g):
+        if use_channel_lanes(op, g):
+            return cl_buffer_size(op, g)
         inp, w, out, geo = _geometry(op, g)
         return buffer_size(w.shape[1], w.shape[2], inp.shape[3], out.nhwc()[2], geo["stride"][1],
                            geo["dilation"][1])
@@ -69,9 +117,20 @@ class DepthwiseConv2DMve(Variant):
         mult, shift = per_channel_multipliers(inp, w, out, c_out)
         channel_data = np.stack([folded, np.asarray(mult, np.int64), np.maximum(shift, 0),
                                  np.minimum(shift, 0)], axis=1)
-        cd = em.weights("int32_t", channel_data, "dwmve_ch",
-                        "per channel: folded bias, multiplier, left shift, -right shift")
-        filt = em.weights("int8_t", weights.T, "dwmve_w", "depthwise filter as [c_out][kh][kw]")
+        if use_channel_lanes(op, g):
+            # [group][field][lane]: folded bias, multiplier, -right shift (no left shifts: channel_lanes_fit)
+            groups = channel_data[:, [0, 1, 3]].reshape(c_out // 4, 4, 3).transpose(0, 2, 1)
+            act_min, act_max = activation(op, out)
+            clamp = np.broadcast_to(np.array([[act_min] * 4, [act_max] * 4], np.int64), (c_out // 4, 2, 4))
+            cd = em.weights("int32_t", np.concatenate([groups, clamp], axis=1).reshape(-1), "dwmve_ch",
+                            "per 4 channels: folded bias, multiplier, -right shift, activation min, max")
+            taps = np.zeros((c_out, 16), np.int64)
+            taps[:, :kh * kw] = weights.T
+            filt = em.weights("int8_t", taps, "dwmve_w", "depthwise filter as [c][16] (taps, then zeros)")
+        else:
+            cd = em.weights("int32_t", channel_data, "dwmve_ch",
+                            "per channel: folded bias, multiplier, left shift, -right shift")
+            filt = em.weights("int8_t", weights.T, "dwmve_w", "depthwise filter as [c_out][kh][kw]")
         in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {cd}, {in_dims}, {em.ptr(op.inputs[0])}, "
                 f"{w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")

@@ -33,7 +33,7 @@ from toolchain.report.plots import figure, save_png  # noqa: E402
 from toolchain.report.table import format_table, markdown_table  # noqa: E402
 
 DEFAULT_BOARDS = "mps2-an386,mps2-an500,mps2-an505,mps3-an547"
-CALL = re.compile(r"TM_CHECK\((\w+)\(")
+CALL = re.compile(r"TM_CHECK\((?:\(\w+\))?(\w+)\(")  # (tm_status) casts a CMSIS-NN status
 
 
 def layer_kernels(model_c: Path) -> list[str]:

@@ -2,7 +2,8 @@
 BUILTIN_REF on the host and on mps2-an386 (M4) / mps2-an505 (M33) across odd channel counts (1, 3, 5, 17),
 SAME/VALID with odd and even sizes (padding on every side, a folded ZeroPadding2D), stride 2, fused
 ReLU/ReLU6, per-channel and per-tensor weights and int8 extreme inputs; dilation 2 and ch_mult 2 fall back to
-the portable kernel; scratch sizes equal the C companions'; the folded requantization is TFLite's."""
+the portable kernel; scratch sizes equal the C companions' for every scratch budget, the layout chosen within
+the budget (the leanest layouts bit-exact too); the folded requantization is TFLite's."""
 from __future__ import annotations
 
 import ctypes
@@ -19,8 +20,9 @@ from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.frontend import load_tflite
-from toolchain.compiler.ops.dsp.depthwise_conv2d import DepthwiseConv2DDsp, scratch_layout
-from toolchain.compiler.ops.variants import variant_for
+from toolchain.compiler.ops.dsp import depthwise_conv2d as dsp_dw
+from toolchain.compiler.ops.dsp.depthwise_conv2d import DepthwiseConv2DDsp, scratch_budget, scratch_layout
+from toolchain.compiler.ops.variants import SCRATCH_BUDGET, variant_for
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import compile_stage, deploy
 from toolchain.verify.check import check_against_reference
@@ -156,27 +158,68 @@ def dsp_lib(tmp_path_factory) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
+BUDGETS = [0, 300, 1000, 1600, 3000, 4096, 100_000]  # leanest, 1-3 channel groups, groups of 4, capped
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_scratch_bytes_equal_the_c_buffer_size(name, tflites, dsp_lib):
+    """For every plane budget (the planner's first pass: none; second pass: the arena bytes free)."""
     g = optimize(load_tflite(tflites[name]))
     checked, layouts = 0, set()
-    for op in (op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"):
-        v = variant_for(op, g, "dsp")
-        if v is None:
-            continue
-        assert isinstance(v, DepthwiseConv2DDsp)
-        fn = getattr(dsp_lib, f"{v.kernel_for(op, g)}_get_buffer_size")
-        fn.restype = ctypes.c_int32
-        fn.argtypes = [ctypes.POINTER(Dims)] * 3
-        dims = [g.tensors[t].nhwc() for t in (op.inputs[0], op.inputs[1], op.outputs[0])]
-        assert fn(*(ctypes.byref(Dims(*d)) for d in dims)) == v.scratch_bytes(op, g) > 0
-        _, h_out, w_out, channels = dims[2]
-        stride = int(v.kernel_for(op, g)[-1])  # ..._3x3s1 / ..._3x3s2
-        layouts.add(scratch_layout(h_out, w_out, channels, stride)[0])
-        checked += 1
-    assert checked == sum(k != REF for k in MODELS[name][3])
+    for base in (op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"):
+        for budget in [None, *BUDGETS]:
+            op = base if budget is None else base.replace(options={**base.options, SCRATCH_BUDGET: budget})
+            v = variant_for(op, g, "dsp")
+            if v is None:
+                continue
+            assert isinstance(v, DepthwiseConv2DDsp)
+            fn = getattr(dsp_lib, f"{v.kernel_for(op, g)}_get_buffer_size")
+            fn.restype = ctypes.c_int32
+            fn.argtypes = [ctypes.POINTER(Dims)] * 3 + [ctypes.c_int32]
+            dims = [g.tensors[t].nhwc() for t in (op.inputs[0], op.inputs[1], op.outputs[0])]
+            assert fn(*(ctypes.byref(Dims(*d)) for d in dims), scratch_budget(op)) == v.scratch_bytes(op, g) > 0
+            _, h_out, w_out, channels = dims[2]
+            stride = int(v.kernel_for(op, g)[-1])  # ..._3x3s1 / ..._3x3s2
+            layouts.add(scratch_layout(h_out, w_out, channels, stride, scratch_budget(op))[0])
+            checked += 1
+    assert checked == (len(BUDGETS) + 1) * sum(k != REF for k in MODELS[name][3])
     if name == "many_layers":
-        assert {0, 4, 3} <= layouts  # the ring, planes in groups of 4 and of every channel
+        assert {0, 1, 2, 4, 3} <= layouts  # the ring, planes in groups of 1, 2, 4 and of every channel
+
+
+def test_scratch_budget_choice():
+    """Planes within min(budget, 4096) bytes, the ring within the budget; the leanest (budget 0, the planner's
+    first pass) is one channel's planes or the ring, whichever is smaller. KWS (25x5x64, lines down the
+    columns): one channel's planes are 7 rows x 28 int16 = 392 bytes, the ring 10,752."""
+    kws = [scratch_layout(25, 5, 64, 1, b) for b in (0, 391, 392, 1200, 1568, 2048, 3136, 4096, 10**6)]
+    assert kws == [(1, 392), (1, 392), (1, 392), (3, 1176), (4, 1568), (4, 1568), (8, 3136), (8, 3136),
+                   (8, 3136)]
+    # VWW's 12x12x32 stride 2: a plane 25 rows x 26 (1,300 bytes), no 4 within 4096; the ring (4,992 bytes)
+    # where the budget allows it, else 3 channels' planes.
+    assert scratch_layout(12, 12, 32, 2, 5000) == (0, 4992)
+    assert scratch_layout(12, 12, 32, 2, 4991) == (3, 3900)
+    assert scratch_layout(12, 12, 32, 2, 0) == (1, 1300)
+    # Wide (48x48x8): a plane (50 rows x 50) is over the cap; the ring (2,400 bytes) whatever the budget.
+    assert {scratch_layout(48, 48, 8, 1, b) for b in (0, 2400, 4096, 10**6)} == {(0, 2400)}
+    # Every channel's planes where they fit (6x6x3: 8 x 8 int16 = 128 bytes per channel), else the ring when
+    # it is within the budget (3 rows x 3 channels x 8 int16 = 144 bytes); with no budget one channel's planes,
+    # smaller than the ring.
+    assert scratch_layout(6, 6, 3, 1, 384) == (3, 384)
+    assert scratch_layout(6, 6, 3, 1, 200) == (0, 144)
+    assert scratch_layout(6, 6, 3, 1, 0) == (1, 128)
+
+
+def test_leanest_layouts_bit_exact_on_host(tflites, tmp_path, monkeypatch):
+    """Every layer with plane budget 0 (the planner's first pass), then 300 bytes (groups of 1-3 channels):
+    the kernels still match LiteRT, the budget reaches the call."""
+    for budget in (0, 300):
+        monkeypatch.setattr(dsp_dw, "scratch_budget", lambda op, b=budget: b)
+        compiled = compile_stage(tflites["many_layers"], tmp_path / f"c{budget}", target="dsp")
+        model_c = (compiled.out_dir / "model.c").read_text()
+        assert _calls(model_c) == MODELS["many_layers"][3]
+        assert re.search(rf"{S1}\(&\w+, &\w+, \w+, {budget}, ", model_c), model_c
+        report = check_against_reference(tflites["many_layers"], compiled.out_dir, samples=3, seed=5)
+        assert report.ok, report.summary()
 
 
 def _tflite_requantize(acc: int, multiplier: int, shift: int) -> int:

@@ -4,7 +4,8 @@ One model holds many depthwise layers (channel counts 1, 3, 5, 12, 16, 17, 40; S
 stride 1, 2, (1, 2) and (2, 1); 3x3, 5x5 and 2x3 windows; depth multipliers 3, 5, 8, 12, 16; dilation 2;
 ReLU/ReLU6; per-channel and per-tensor weights), so one firmware build covers them; the inputs include int8
 extremes. The layers cover all three variants: pixel lanes (`_3x3`, generic) and channel lanes (`_cl`, the
-narrow layers with a multiple of 4 channels, 12 channels exercising the fill's 8-channel tail).
+narrow layers with a multiple of 4 channels, 12 channels exercising the fill's 8-channel tail; in bands of
+1 or 2 output rows, a shorter last band, and one band of the whole input).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.driver import plan_with_variants
 from toolchain.compiler.frontend import load_tflite
-from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve
+from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve, band_rows
 from toolchain.compiler.ops.variants import VARIANTS
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import deploy
@@ -65,7 +66,11 @@ def many_depthwise(keras, seed: int = 0):
     g12 = dw(a, mult=12, name="c12_mult12")                                         # 11x13x12
     g12a = dw(g12, kernel=(2, 3), name="c12_2x3_same")                              # 11x13x12 (cl)
     g12b = dw(g12, strides=(2, 1), activation="relu6", name="c12_s21_relu6")        # 6x13x12 (cl)
-    outputs = [b2, c5b, d16c, d16d, dil, e17a, e17b, f40b, g12a, g12b]
+    # channel lanes in bands (a ring of rows, not the whole padded input): 5 rows in bands of 2, 2, 1
+    h16 = dw(d16b, kernel=(2, 3), padding="valid", name="c16_2x3_valid_band2")       # 5x5x16 (cl, 2-row bands)
+    h16a = dw(h16, activation="relu", name="c16_s1_same_band2")                     # 5x5x16 (cl, 2-row bands)
+    h16b = dw(d16c, kernel=(2, 3), padding="valid", name="c16_2x3_one_band")        # 2x2x16 (cl, one band)
+    outputs = [b2, c5b, d16c, d16d, dil, e17a, e17b, f40b, g12a, g12b, h16a, h16b]
     return keras.Model(x, [keras.layers.Flatten()(o) for o in outputs], name="many_depthwise")
 
 
@@ -113,7 +118,10 @@ def test_many_depthwise_layers_bit_exact(model, tmp_path):
     calls = check_on_device(model, tmp_path, extreme_inputs())
     assert calls.count("tm_depthwise_conv2d_s8_mve_3x3") == kernels.count("tm_depthwise_conv2d_s8_mve_3x3") >= 6
     assert calls.count("tm_depthwise_conv2d_s8_mve") == kernels.count("tm_depthwise_conv2d_s8_mve") >= 2
-    assert calls.count("tm_depthwise_conv2d_s8_mve_cl") == kernels.count("tm_depthwise_conv2d_s8_mve_cl") >= 6
+    assert calls.count("tm_depthwise_conv2d_s8_mve_cl") == kernels.count("tm_depthwise_conv2d_s8_mve_cl") >= 8
+    # the bands as planned: one row, several rows with a shorter last band, and the whole input in one band
+    bands = {(band_rows(op, g), g.tensors[op.outputs[0]].nhwc()[1]) for op in ops if band_rows(op, g)}
+    assert (1, 11) in bands and (2, 5) in bands and (2, 2) in bands, bands
     assert "tm_depthwise_conv2d_s8" not in calls  # nothing fell back to the portable kernel
 
 
@@ -149,15 +157,20 @@ def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
     pixel_fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_get_buffer_size
     cl_fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_cl_get_buffer_size
     pixel_fn.restype = cl_fn.restype = ctypes.c_int32
+    cl_fn.argtypes = [ctypes.POINTER(Params), ctypes.c_int32, *[ctypes.POINTER(Dims)] * 3]
     g, ops = depthwise_ops(model)
     from toolchain.compiler.ops.base import window_geometry
-    from toolchain.compiler.ops.mve.depthwise_conv2d import use_channel_lanes
-
     for op in ops:
         inp, w, out = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
         geo = window_geometry(op, g, w.shape[1], w.shape[2])
         params = Params(0, 0, out.shape[3] // inp.shape[3], Tile(*geo["stride"]), Tile(*geo["pad"]),
                         Tile(*geo["dilation"]), -128, 127)
         dims = [ctypes.byref(Dims(*t.nhwc())) for t in (inp, w, out)]
-        fn = cl_fn if use_channel_lanes(op, g) else pixel_fn
-        assert fn(ctypes.byref(params), *dims) == DepthwiseConv2DMve().scratch_bytes(op, g) > 0, op.location
+        band = band_rows(op, g)
+        c_size = cl_fn(ctypes.byref(params), band, *dims) if band else pixel_fn(ctypes.byref(params), *dims)
+        assert c_size == DepthwiseConv2DMve().scratch_bytes(op, g) > 0, op.location
+        if band:  # a band of every output row: the whole padded input (the planes)
+            full = cl_fn(ctypes.byref(params), out.nhwc()[1], *dims)
+            assert full >= c_size and full == cl_fn(ctypes.byref(params), 10**6, *dims) == inp.shape[3] * (
+                (out.nhwc()[1] - 1) * geo["stride"][0] + (w.shape[1] - 1) * geo["dilation"][0] + 1) * (
+                (out.nhwc()[2] - 1) * geo["stride"][1] + (w.shape[2] - 1) * geo["dilation"][1] + 1)

@@ -142,14 +142,16 @@ def test_cli_boards_and_build(zoo_tflite, tmp_path, capsys):
 
 def test_cli_bench_matrix_writes_csv_and_json(zoo_tflite, tmp_path, capsys):
     csv_path, json_path = tmp_path / "b.csv", tmp_path / "b.json"
-    rc = main(["bench", str(zoo_tflite("ad")), "--boards", "mps2-an385,mps3-an547", "--out", str(tmp_path / "w"),
-               "--csv", str(csv_path), "--json", str(json_path)])
+    rc = main(["bench", str(zoo_tflite("ad")), "--boards", "mps2-an385,mps3-an547", "--kernels", "board,mve",
+               "--out", str(tmp_path / "w"), "--csv", str(csv_path), "--json", str(json_path)])
     assert rc == 0
-    rows = json.loads(json_path.read_text())
-    assert {(r["board"], r["kernels"]) for r in rows} == {("mps2-an385", "ref"), ("mps3-an547", "ref")}
-    assert all(r["bit_exact"] and r["instructions"] > r["macs"] for r in rows)
+    rows = {(r["board"], r["kernels"]): r for r in json.loads(json_path.read_text())}
+    assert set(rows) == {("mps2-an385", "ref"), ("mps3-an547", "mve")}  # each board's default; no MVE on the M3
+    assert all(r["bit_exact"] and r["est_cycles"] >= r["instructions"] > 0 for r in rows.values())
+    assert rows[("mps2-an385", "ref")]["instructions"] > 4 * rows[("mps3-an547", "mve")]["instructions"]
     assert csv_path.read_text().splitlines()[0].startswith("model,board,kernels,bit_exact")
-    assert "mps3-an547" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mps3-an547" in out and "skipped: mve on mps2-an385" in out
 
 
 def test_cli_bench_refuses_unknown_kernel_path(zoo_tflite, capsys):

@@ -12,8 +12,9 @@
 /* A ring slot's key when it holds an input row of the padding (all zeros). */
 #define DW_ZERO_ROW INT32_MIN
 
-/* Scratch for whole-height planes of a channel group; above it (wide images) a ring of three rows of every
- * channel is used. Mirrored by toolchain/compiler/ops/dsp/depthwise_conv2d.py. */
+/* Largest scratch taken for planes, whatever the compiler's budget (`scratch_budget`, the arena bytes free at
+ * the layer): beyond it more channels per group save little. Mirrored by
+ * toolchain/compiler/ops/dsp/depthwise_conv2d.py. */
 #define DW_PLANE_BUDGET 4096
 
 /* Line width (int16 per channel and input row) of a stride: the pairs of outputs of a row read up to line
@@ -34,31 +35,45 @@ static inline int dw_transposed(const tm_dims *output_dims)
 /* The scratch layout of a layer. Planes (narrow images): channels in groups of `group`, each channel's
  * lines for every padded input row (rows = (outputs across - 1) * stride + 3) one after the other, so a
  * channel keeps its weights in registers down the whole output. Ring (group == 0): three slots, each one
- * input row of every channel. */
+ * input row of every channel. Chosen within `budget` bytes, planes within min(budget, DW_PLANE_BUDGET): every
+ * channel's planes if they fit, else groups of a multiple of 4 channels (four per widened word), else the
+ * ring if it fits, else groups of 1-3 channels if one fits, else the smaller of one channel's planes and the
+ * ring (the leanest form: the compiler's first memory pass passes budget 0). */
 typedef struct {
     int32_t lw, rows, group, bytes;
 } dw_layout;
 
-static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride)
+static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride, int32_t budget)
 {
     const int t = dw_transposed(output_dims);
+    const int32_t channels = output_dims->c;
     dw_layout l;
     l.lw = dw_line_width(t ? output_dims->h : output_dims->w, stride);
     l.rows = ((t ? output_dims->w : output_dims->h) - 1) * stride + 3;
-    const int32_t plane = l.rows * l.lw * 2;
-    int32_t group = DW_PLANE_BUDGET / plane;
-    group = group >= output_dims->c ? output_dims->c : group & ~3;
+    const int32_t plane = l.rows * l.lw * 2, ring = 3 * channels * l.lw * 2;
+    const int32_t b = budget < 0 ? 0 : budget;
+    int32_t group = (b > DW_PLANE_BUDGET ? DW_PLANE_BUDGET : b) / plane;
+    if (group >= channels) {
+        group = channels;
+    } else if (group >= 4) {
+        group &= ~3;
+    } else if (ring <= b) {
+        group = 0;
+    } else if (group == 0) {
+        group = plane < ring ? 1 : 0;
+    }
     l.group = group;
-    l.bytes = group > 0 ? group * plane : 3 * output_dims->c * l.lw * 2;
+    l.bytes = group > 0 ? group * plane : ring;
     return l;
 }
 
-static inline int32_t dw_scratch_bytes(const tm_dims *input_dims, const tm_dims *output_dims, int32_t stride)
+static inline int32_t dw_scratch_bytes(const tm_dims *input_dims, const tm_dims *output_dims, int32_t stride,
+                                       int32_t scratch_budget)
 {
     if (!tm_dims_ok(input_dims) || !tm_dims_ok(output_dims)) {
         return 0;
     }
-    return dw_plan(output_dims, stride).bytes;
+    return dw_plan(output_dims, stride, scratch_budget).bytes;
 }
 
 /* The lines are read as words: single int16 values go in through memcpy, which may alias anything. */
@@ -88,12 +103,43 @@ static void dw_widen_column(int16_t *dst, int32_t line_step, const int8_t *in, i
     }
 }
 
+/* dw_widen_row for groups of 1-3 channels (small plane budgets): channel by channel, two pixels per stored
+ * word, instead of the four-channel words below, whose per-pixel set-up would dominate. */
+static void dw_widen_narrow(int16_t *lines, int32_t line_step, const int8_t *row, int32_t pixel_step,
+                            int32_t channels, int32_t cols, int32_t pad_left, int32_t input_offset)
+{
+    for (int32_t c = 0; c < channels; ++c) {
+        int16_t *dst = lines + c * line_step + pad_left;
+        const int8_t *src = row + c;
+        int32_t n = cols;
+        if ((pad_left & 1) && n > 0) { /* the words below start at an even position */
+            dw_store_s16(dst, src[0] + input_offset);
+            dst += 1;
+            src += pixel_step;
+            n -= 1;
+        }
+        uint32_t *d = (uint32_t *)(void *)dst;
+        for (int32_t k = n >> 1; k > 0; --k) {
+            const int32_t v0 = src[0] + input_offset, v1 = src[pixel_step] + input_offset;
+            *d++ = tm_pack_lo16((uint32_t)v0, (uint32_t)v1);
+            src += 2 * pixel_step;
+        }
+        if (n & 1) {
+            dw_store_s16((int16_t *)(void *)d, src[0] + input_offset);
+        }
+    }
+}
+
 /* One input row of `channels` channels (from `row`, pixels `pixel_step` bytes apart) into lines `line_step`
  * apart: line[c][pad_left + x] = row[x][c] + input_offset for the `cols` columns that fit. The lines'
  * padding columns are never written: they stay 0 from the start of the call. */
 static void dw_widen_row(int16_t *lines, int32_t line_step, const int8_t *row, int32_t pixel_step,
                          int32_t channels, int32_t cols, int32_t pad_left, int32_t input_offset)
 {
+    if (channels < 4) {
+        dw_widen_narrow(lines, line_step, row, pixel_step, channels, cols, pad_left, input_offset);
+        return;
+    }
     /* Both lanes get the offset: SXTAB16 adds it while sign-extending (x + offset fits int16). */
     const uint32_t offset2 = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
     int16_t *dst = lines + pad_left;
@@ -305,8 +351,8 @@ static void dw_ring(const dw_layer *L, const dw_layout *lay, int16_t *scratch, c
 }
 
 static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params, const int32_t *packed,
-                        const tm_dims *input_dims, const int8_t *input, const tm_dims *output_dims, int8_t *output,
-                        int32_t stride)
+                        int32_t scratch_budget, const tm_dims *input_dims, const int8_t *input,
+                        const tm_dims *output_dims, int8_t *output, int32_t stride)
 {
     if (params == NULL || packed == NULL || input == NULL || output == NULL || ctx == NULL ||
         !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) || output_dims->n != input_dims->n ||
@@ -315,7 +361,7 @@ static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params 
         params->padding.h < 0 || params->padding.w < 0 || !tm_activation_ok(&params->activation)) {
         return TM_ARG_ERROR;
     }
-    const dw_layout lay = dw_plan(output_dims, stride);
+    const dw_layout lay = dw_plan(output_dims, stride, scratch_budget);
     if (ctx->buf == NULL || ctx->size < lay.bytes || ((uintptr_t)ctx->buf & 3u) != 0) {
         return TM_ARG_ERROR;
     }
@@ -367,31 +413,31 @@ static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params 
 }
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                           const int32_t *packed,
+                                           const int32_t *packed, int32_t scratch_budget,
                                            const tm_dims *input_dims, const int8_t *input,
                                            const tm_dims *output_dims, int8_t *output)
 {
-    return dw_3x3(ctx, params, packed, input_dims, input, output_dims, output, 1);
+    return dw_3x3(ctx, params, packed, scratch_budget, input_dims, input, output_dims, output, 1);
 }
 
 int32_t tm_depthwise_conv2d_s8_dsp_3x3s1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
-                                                         const tm_dims *output_dims)
+                                                         const tm_dims *output_dims, int32_t scratch_budget)
 {
     (void)filter_dims;
-    return dw_scratch_bytes(input_dims, output_dims, 1);
+    return dw_scratch_bytes(input_dims, output_dims, 1, scratch_budget);
 }
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                           const int32_t *packed,
+                                           const int32_t *packed, int32_t scratch_budget,
                                            const tm_dims *input_dims, const int8_t *input,
                                            const tm_dims *output_dims, int8_t *output)
 {
-    return dw_3x3(ctx, params, packed, input_dims, input, output_dims, output, 2);
+    return dw_3x3(ctx, params, packed, scratch_budget, input_dims, input, output_dims, output, 2);
 }
 
 int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
-                                                         const tm_dims *output_dims)
+                                                         const tm_dims *output_dims, int32_t scratch_budget)
 {
     (void)filter_dims;
-    return dw_scratch_bytes(input_dims, output_dims, 2);
+    return dw_scratch_bytes(input_dims, output_dims, 2, scratch_budget);
 }

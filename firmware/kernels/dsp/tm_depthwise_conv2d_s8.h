@@ -31,6 +31,10 @@
  * use the portable kernel.
  * params: input_offset, activation and padding are read (output_offset is folded into [8]); stride,
  * dilation and ch_mult must match the variant.
+ * `scratch_budget`: the scratch bytes the layout may use (the compiler passes the arena bytes free at the
+ * layer). Planes of every channel or of groups of channels within min(budget, 4096), else the ring within
+ * the budget, else the leanest layout (one channel's planes or the ring, the smaller): budget 0 gives the
+ * leanest. The kernel and its _get_buffer_size must get the same value (ctx->size must hold that size).
  */
 #ifndef TM_DSP_DEPTHWISE_CONV2D_S8_H
 #define TM_DSP_DEPTHWISE_CONV2D_S8_H
@@ -44,19 +48,19 @@ extern "C" {
 #define TM_DW3X3_WORDS 10
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                           const int32_t *packed,
+                                           const int32_t *packed, int32_t scratch_budget,
                                            const tm_dims *input_dims, const int8_t *input,
                                            const tm_dims *output_dims, int8_t *output);
-/* The lines: whole planes of a group of channels within 4096 bytes, else three rows of every channel. */
+/* The scratch of the layout chosen within scratch_budget (above). */
 int32_t tm_depthwise_conv2d_s8_dsp_3x3s1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
-                                                         const tm_dims *output_dims);
+                                                         const tm_dims *output_dims, int32_t scratch_budget);
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                           const int32_t *packed,
+                                           const int32_t *packed, int32_t scratch_budget,
                                            const tm_dims *input_dims, const int8_t *input,
                                            const tm_dims *output_dims, int8_t *output);
 int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
-                                                         const tm_dims *output_dims);
+                                                         const tm_dims *output_dims, int32_t scratch_budget);
 
 #ifdef __cplusplus
 }

@@ -31,14 +31,21 @@ static int32_t tm_dw_cl_extent(int32_t out, int32_t k, int32_t stride, int32_t d
     return (out - 1) * stride + (k - 1) * dilation + 1;
 }
 
-int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params,
+/* Output rows per band: band_rows clamped to [1, h_out] (h_out: one band, the ring holds the whole padded input). */
+static int32_t tm_dw_cl_band(int32_t band_rows, int32_t h_out)
+{
+    return band_rows < 1 ? 1 : (band_rows > h_out ? h_out : band_rows);
+}
+
+int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params, int32_t band_rows,
                                                       const tm_dims *input_dims, const tm_dims *filter_dims,
                                                       const tm_dims *output_dims)
 {
     if (params == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
         return 0;
     }
-    return input_dims->c * tm_dw_cl_extent(output_dims->h, filter_dims->h, params->stride.h, params->dilation.h) *
+    const int32_t band = tm_dw_cl_band(band_rows, output_dims->h);
+    return input_dims->c * tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h) *
            tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
 }
 
@@ -553,7 +560,7 @@ static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int8_t *dst_row, const in
 }
 
 tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                        const int32_t *channel_data,
+                                        const int32_t *channel_data, int32_t band_rows,
                                         const tm_dims *input_dims, const int8_t *input,
                                         const tm_dims *filter_dims, const int8_t *filter,
                                         const tm_dims *output_dims, int8_t *output)
@@ -566,14 +573,15 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
         !tm_activation_ok(&params->activation) || params->input_offset < -127 || params->input_offset > 128) {
         return TM_ARG_ERROR;
     }
-    const int32_t hp = tm_dw_cl_extent(output_dims->h, filter_dims->h, params->stride.h, params->dilation.h);
+    const int32_t band = tm_dw_cl_band(band_rows, output_dims->h);
+    const int32_t hp = tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h); /* ring rows */
     const int32_t wp = tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     if ((kh - 1) * params->dilation.h * wp + (kw - 1) * params->dilation.w > 255 || 7 * hp * wp > 65535) {
         return TM_ARG_ERROR; /* the gather's byte offsets, the fill's 16-bit scatter offsets */
     }
-    const int32_t needed = tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(params, input_dims, filter_dims,
-                                                                         output_dims);
+    const int32_t needed = tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(params, band_rows, input_dims,
+                                                                         filter_dims, output_dims);
     if (ctx->buf == NULL || ctx->size < needed) {
         return TM_ARG_ERROR;
     }
@@ -603,21 +611,6 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
     k.c_out = output_dims->c;
     k.plane = hp * wp;
     const int32_t row_in = params->stride.h * wp, row_out = output_dims->w * k.c_out;
-    if (output_dims->h > output_dims->w) { /* columns outside, rows inside */
-        k.outer = output_dims->w;
-        k.outer_in_step = params->stride.w;
-        k.outer_out_step = k.c_out;
-        k.inner = output_dims->h;
-        k.in_step = row_in;
-        k.out_step = row_out;
-    } else {
-        k.outer = output_dims->h;
-        k.outer_in_step = row_in;
-        k.outer_out_step = row_out;
-        k.inner = output_dims->w;
-        k.in_step = params->stride.w;
-        k.out_step = k.c_out;
-    }
     uint8_t offsets[16];
     for (int32_t t = 0; t < 16; ++t) {
         offsets[t] = t < kh * kw ? (uint8_t)((t / kw) * params->dilation.h * wp + (t % kw) * params->dilation.w)
@@ -627,17 +620,41 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
 
     const uint16x8_t plane_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)k.plane);
     int8_t *const buf = (int8_t *)ctx->buf;
-    const int32_t h_in = input_dims->h, row_bytes = input_dims->w * input_dims->c;
+    const int32_t h_in = input_dims->h, h_out = output_dims->h, row_bytes = input_dims->w * input_dims->c;
+    int32_t clean = 0; /* the ring's padding columns hold the zero point (the fill never writes them) */
     for (int32_t b = 0; b < output_dims->n; ++b) {
-        tm_dw_set(buf, (int8_t)f.input_zp, f.slot_bytes);
-        for (int32_t iy = 0; iy < h_in; ++iy) {
-            const int32_t r = iy + params->padding.h;
-            if (r >= 0 && r < hp) {
-                tm_dw_cl_fill_row(&f, buf + r * wp, input + ((int64_t)b * h_in + iy) * row_bytes, plane_offsets);
+        const int8_t *const in = input + (int64_t)b * h_in * row_bytes;
+        for (int32_t oy = 0; oy < h_out; oy += band) {
+            const int32_t rows = h_out - oy < band ? h_out - oy : band;
+            const int32_t ring_rows = tm_dw_cl_extent(rows, kh, params->stride.h, params->dilation.h);
+            const int32_t iy0 = oy * params->stride.h - params->padding.h; /* input row of ring row 0 */
+            /* Rows in the vertical padding: the whole ring back to the zero point (first/last bands only) */
+            if (!clean || iy0 < 0 || iy0 + ring_rows > h_in) {
+                tm_dw_set(buf, (int8_t)f.input_zp, f.slot_bytes);
+                clean = 1;
             }
+            const int32_t r0 = iy0 < 0 ? -iy0 : 0, r1 = iy0 + ring_rows > h_in ? h_in - iy0 : ring_rows;
+            for (int32_t r = r0; r < r1; ++r) {
+                tm_dw_cl_fill_row(&f, buf + r * wp, in + (int64_t)(iy0 + r) * row_bytes, plane_offsets);
+            }
+            if (rows > output_dims->w) { /* columns outside, rows inside: fewer loop set-ups */
+                k.outer = output_dims->w;
+                k.outer_in_step = params->stride.w;
+                k.outer_out_step = k.c_out;
+                k.inner = rows;
+                k.in_step = row_in;
+                k.out_step = row_out;
+            } else {
+                k.outer = rows;
+                k.outer_in_step = row_in;
+                k.outer_out_step = row_out;
+                k.inner = output_dims->w;
+                k.in_step = params->stride.w;
+                k.out_step = k.c_out;
+            }
+            tm_dw_cl_groups(&k, buf, filter, channel_data, params->output_offset,
+                            output + ((int64_t)b * h_out + oy) * row_out);
         }
-        tm_dw_cl_groups(&k, buf, filter, channel_data, params->output_offset,
-                        output + (int64_t)b * output_dims->h * output_dims->w * k.c_out);
     }
     return TM_OK;
 }

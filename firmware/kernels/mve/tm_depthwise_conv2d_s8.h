@@ -56,23 +56,30 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
 
 /* Channel-lane variant, for small images with many channels (DS-CNN, late MobileNet layers): lanes are 4
  * channels of one output pixel, each channel's window gathered and reduced with VMLADAV.S8 (see the C file).
+ * The output rows are computed in bands of band_rows rows (clamped to [1, h_out]); the scratch is a ring of
+ * the padded input rows one band reads, refilled per band, per-channel planar:
+ *   ring[c][r][x] = padded input row (oy0 * stride.h + r), column x of channel c, for the band starting at
+ *   output row oy0, r in [0, hp), x in [0, wp) (the input zero point in the padding), with
+ *   hp = (band - 1) * stride.h + (kh - 1) * dilation.h + 1, wp = (w_out - 1) * stride.w + (kw - 1) * dilation.w + 1.
+ * band_rows = h_out keeps the whole padded input (fastest: no row is filled twice); a small band keeps the
+ * scratch to a few rows (the overlap of consecutive bands, (kh - 1) * dilation.h + 1 - stride.h rows, is
+ * filled again per band).
  * Takes ch_mult == 1, c_in % 4 == 0, kh * kw <= 16, any stride, dilation and padding whose padded window
- * offsets fit a byte: (kh - 1) * dilation.h * wp + (kw - 1) * dilation.w <= 255, with
- * wp = (w_out - 1) * stride.w + (kw - 1) * dilation.w + 1 (hp likewise), and 7 * hp * wp <= 65535.
+ * offsets fit a byte: (kh - 1) * dilation.h * wp + (kw - 1) * dilation.w <= 255, and 7 * hp * wp <= 65535.
  * Its own layouts:
  * - filter: [c][16] int8: channel c's taps ky * kw + kx, zeros after the last tap;
  * - channel_data: 20 int32 per group of 4 channels c0 .. c0 + 3 (lane j = channel c0 + j):
  *     [0..3] folded bias (as above)  [4..7] multiplier  [8..11] min(shift, 0), which must be < 0 (every
  *     channel shifts right: the compiler picks this variant only then)
  *     [12..15] activation.min  [16..19] activation.max (repeated per group: one base register for all).
- * Scratch (tm_depthwise_conv2d_s8_mve_cl_get_buffer_size): c_in * hp * wp bytes, the padded input planes. */
+ * Scratch (tm_depthwise_conv2d_s8_mve_cl_get_buffer_size, same band_rows): c_in * hp * wp bytes, the ring. */
 tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                        const int32_t *channel_data,
+                                        const int32_t *channel_data, int32_t band_rows,
                                         const tm_dims *input_dims, const int8_t *input,
                                         const tm_dims *filter_dims, const int8_t *filter,
                                         const tm_dims *output_dims, int8_t *output);
 
-int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params,
+int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params, int32_t band_rows,
                                                       const tm_dims *input_dims, const tm_dims *filter_dims,
                                                       const tm_dims *output_dims);
 

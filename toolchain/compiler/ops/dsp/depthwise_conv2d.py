@@ -3,7 +3,8 @@
 The compiler packs, per output channel, the doubled 3x3 weights as int16 pairs of neighbouring taps, the
 doubled bias and the requantization with the output offset folded in (layout in the C header). Other shapes
 (filter sizes, dilation, ch_mult > 1) and the rare layers where the fast requantization would not be exact
-(shift >= 0, huge biases or shifts) use the portable kernel.
+(shift >= 0, huge biases or shifts) use the portable kernel. The scratch layout (planes of channel groups or
+the ring of rows) is chosen within the planner's `scratch_budget` for the layer, passed to the kernel.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from toolchain.compiler.ir import Graph, Op
 from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
-from toolchain.compiler.ops.variants import Variant, register_variant
+from toolchain.compiler.ops.variants import SCRATCH_BUDGET, Variant, register_variant
 
 KERNEL = "tm_depthwise_conv2d_s8_dsp_3x3s"
 WORDS_PER_CHANNEL = 10  # TM_DW3X3_WORDS
@@ -25,14 +26,33 @@ def transposed(h_out: int, w_out: int) -> bool:
     return h_out > w_out
 
 
-def scratch_layout(h_out: int, w_out: int, channels: int, stride: int) -> tuple[int, int]:
-    """(channels per plane group or 0 for the ring of three rows, scratch bytes): the C dw_plan."""
+def scratch_layout(h_out: int, w_out: int, channels: int, stride: int, budget: int = PLANE_BUDGET
+                   ) -> tuple[int, int]:
+    """(channels per plane group or 0 for the ring of three rows, scratch bytes) within `budget` bytes, planes
+    within min(budget, PLANE_BUDGET): the C dw_plan. Every channel's planes, else groups of a multiple of 4
+    channels, else the ring, else groups of 1-3 channels, if they fit; else the leaner of one channel's planes
+    and the ring."""
     along, across = (h_out, w_out) if transposed(h_out, w_out) else (w_out, h_out)
     line = stride * ((along + 1) & ~1) + 2
     plane = ((across - 1) * stride + 3) * line * 2
-    group = PLANE_BUDGET // plane
-    group = channels if group >= channels else group & ~3
-    return group, (group * plane if group else 3 * channels * line * 2)
+    ring = 3 * channels * line * 2
+    b = max(budget, 0)
+    group = min(b, PLANE_BUDGET) // plane
+    if group >= channels:
+        group = channels
+    elif group >= 4:
+        group &= ~3
+    elif ring <= b:
+        group = 0
+    elif group == 0:
+        group = 1 if plane < ring else 0
+    return group, (group * plane if group else ring)
+
+
+def scratch_budget(op: Op) -> int:
+    """The kernel's `scratch_budget` argument: the arena bytes free at this layer (the planner's second pass;
+    an int32), 0 (the leanest layout) in the first pass."""
+    return min(int(op.options.get(SCRATCH_BUDGET, 0)), 2**31 - 1)
 
 
 def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -97,7 +117,7 @@ class DepthwiseConv2DDsp(Variant):
     def scratch_bytes(self, op: Op, g: Graph) -> int:
         """tm_depthwise_conv2d_s8_dsp_3x3s<stride>_get_buffer_size: int16 lines of the input."""
         _, h_out, w_out, channels = g.tensors[op.outputs[0]].nhwc()
-        return scratch_layout(h_out, w_out, channels, self._stride(op, g))[1]
+        return scratch_layout(h_out, w_out, channels, self._stride(op, g), scratch_budget(op))[1]
 
     def emit(self, op: Op, g: Graph, em) -> str:
         layer = _Layer(op, g)
@@ -108,6 +128,6 @@ class DepthwiseConv2DDsp(Variant):
             activation=Activation(*activation(op, layer.out))))
         packed = em.weights("int32_t", layer.packed(), "dwpack",
                             f"{layer.w.name}: 3x3 weights x2 as int16 tap pairs, 2*bias, requantization")
-        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {packed}, "
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {packed}, {scratch_budget(op)}, "
                 f"{em.dims_value(layer.inp.nhwc())}, {em.ptr(op.inputs[0])}, "
                 f"{em.dims_value(layer.out.nhwc())}, {em.ptr(op.outputs[0])})")

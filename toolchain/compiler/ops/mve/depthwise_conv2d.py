@@ -5,7 +5,8 @@ from a channel-planar row buffer in the scratch memory: `_3x3` (3x3 window, stri
 MobileNet/DS-CNN layers, taps unrolled) and the generic one (any window up to TM_DW_MVE_MAX_KH rows, any
 stride and dilation). Both take any depth multiplier. The channel-lane variant `_cl` (4 channels of one output
 pixel per step, each window gathered and reduced with VMLADAV.S8 from padded per-channel planes) takes the
-narrow layers (use_channel_lanes) where the pixel lanes are mostly empty. The compiler re-lays-out the filter
+narrow layers (use_channel_lanes) where the pixel lanes are mostly empty, in bands of output rows whose ring of
+padded input rows fits the scratch (band_rows). The compiler re-lays-out the filter
 per channel and folds the input offset into the bias (see the C header for the layouts).
 """
 from __future__ import annotations
@@ -41,23 +42,26 @@ def cl_extent(out: int, k: int, stride: int, dilation: int) -> int:
     return (out - 1) * stride + (k - 1) * dilation + 1
 
 
-def cl_buffer_size(op, g) -> int:
-    """tm_depthwise_conv2d_s8_mve_cl_get_buffer_size: c_in padded planes of hp * wp bytes."""
+def cl_buffer_size(op, g, band: int) -> int:
+    """tm_depthwise_conv2d_s8_mve_cl_get_buffer_size: the ring of c_in planar rows of wp bytes a band of `band`
+    output rows reads (band = h_out: the whole padded input)."""
     inp, w, out, geo = _geometry(op, g)
     _, h_out, w_out, _ = out.nhwc()
     (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
-    return inp.shape[3] * cl_extent(h_out, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
+    band = min(max(band, 1), h_out)
+    return inp.shape[3] * cl_extent(band, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
 
 
 def channel_lanes_fit(op, g) -> bool:
-    """The shapes tm_depthwise_conv2d_s8_mve_cl takes (see its header), every channel shifting right."""
+    """The shapes tm_depthwise_conv2d_s8_mve_cl takes (see its header), every channel shifting right (a band of
+    one row: 7 * hp * wp <= 65535 is checked per band in band_rows)."""
     inp, w, out, geo = _geometry(op, g)
     _, kh, kw, c_out = w.shape
     _, h_out, w_out, _ = out.nhwc()
     (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
-    hp, wp = cl_extent(h_out, kh, sh, dh), cl_extent(w_out, kw, sw, dw)
+    wp = cl_extent(w_out, kw, sw, dw)
     if not (c_out == inp.shape[3] and c_out % 4 == 0 and kh * kw <= 16 and (kh - 1) * dh * wp + (kw - 1) * dw <= 255
-            and 7 * hp * wp <= 65535):
+            and 7 * cl_extent(1, kh, sh, dh) * wp <= 65535):
         return False
     _, shift = per_channel_multipliers(inp, w, out, c_out)
     return bool(np.all(np.asarray(shift) < 0))
@@ -66,16 +70,34 @@ def channel_lanes_fit(op, g) -> bool:
 CL_MAX_W_OUT = 32  # wider rows: the pixel-lane variants are about as fast, with a 3-row buffer, not the planes
 
 
-def use_channel_lanes(op, g) -> bool:
-    """Channel lanes cost about the same per output pixel whatever the shape; the pixel-lane variants lose on
+def pixel_buffer_size(op, g) -> int:
+    inp, w, out, geo = _geometry(op, g)
+    return buffer_size(w.shape[1], w.shape[2], inp.shape[3], out.nhwc()[2], geo["stride"][1], geo["dilation"][1])
+
+
+def band_rows(op, g) -> int:
+    """The channel-lane variant's output rows per band, 0 where the pixel-lane variants run instead.
+    Channel lanes cost about the same per output pixel whatever the shape; the pixel-lane variants lose on
     narrow rows (a vector of 4 pixels per channel is partly empty, per-channel overhead over few pixels).
     Measured on mps3-an547 (instr/MAC, pixel -> channel lanes): KWS 25x5x64 3.50 -> 1.00, VWW 6x6x128
-    2.97 -> 1.09, 24x24x32 1.56 -> 0.95; at 48x48x8 both ~1.4, where the planes would cost 20 KB of arena
-    instead of 1 KB. The planes are a padded copy of the input: taken only where the arena has that much free at
-    this layer (the planner's `scratch_budget`), so the faster kernel never costs RAM."""
-    _, _, out, _ = _geometry(op, g)
-    return (channel_lanes_fit(op, g) and out.nhwc()[2] < CL_MAX_W_OUT
-            and cl_buffer_size(op, g) <= op.options.get(SCRATCH_BUDGET, 0))
+    2.97 -> 1.09, 24x24x32 1.56 -> 0.95; at 48x48x8 both ~1.4. The band is the tallest whose ring fits both the
+    pixel-lane row buffer's bytes (so the first, leanest plan pass never grows the arena) or, if larger, the
+    arena bytes free at this layer (the planner's `scratch_budget`): the faster kernel never costs RAM."""
+    _, _, out, geo = _geometry(op, g)
+    _, h_out, w_out, _ = out.nhwc()
+    if not channel_lanes_fit(op, g) or w_out >= CL_MAX_W_OUT:
+        return 0
+    cap = max(op.options.get(SCRATCH_BUDGET, 0), pixel_buffer_size(op, g))
+    c_in = g.tensors[op.inputs[0]].shape[3]
+    for band in range(h_out, 0, -1):
+        size = cl_buffer_size(op, g, band)
+        if size <= cap and 7 * (size // c_in) <= 65535:  # the fill's 16-bit scatter offsets: 7 ring planes
+            return band
+    return 0
+
+
+def use_channel_lanes(op, g) -> bool:
+    return band_rows(op, g) > 0
 
 
 def is_3x3(op, g) -> bool:
@@ -96,11 +118,8 @@ class DepthwiseConv2DMve(Variant):
         return f"{KERNEL}_3x3" if is_3x3(op, g) else KERNEL
 
     def scratch_bytes(self, op, g):
-        if use_channel_lanes(op, g):
-            return cl_buffer_size(op, g)
-        inp, w, out, geo = _geometry(op, g)
-        return buffer_size(w.shape[1], w.shape[2], inp.shape[3], out.nhwc()[2], geo["stride"][1],
-                           geo["dilation"][1])
+        band = band_rows(op, g)
+        return cl_buffer_size(op, g, band) if band else pixel_buffer_size(op, g)
 
     def emit(self, op, g, em):
         inp, w, out, geo = _geometry(op, g)
@@ -117,7 +136,8 @@ class DepthwiseConv2DMve(Variant):
         mult, shift = per_channel_multipliers(inp, w, out, c_out)
         channel_data = np.stack([folded, np.asarray(mult, np.int64), np.maximum(shift, 0),
                                  np.minimum(shift, 0)], axis=1)
-        if use_channel_lanes(op, g):
+        band = band_rows(op, g)
+        if band:
             # [group][field][lane]: folded bias, multiplier, -right shift (no left shifts: channel_lanes_fit)
             groups = channel_data[:, [0, 1, 3]].reshape(c_out // 4, 4, 3).transpose(0, 2, 1)
             act_min, act_max = activation(op, out)
@@ -132,5 +152,6 @@ class DepthwiseConv2DMve(Variant):
                             "per channel: folded bias, multiplier, left shift, -right shift")
             filt = em.weights("int8_t", weights.T, "dwmve_w", "depthwise filter as [c_out][kh][kw]")
         in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
-        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {cd}, {in_dims}, {em.ptr(op.inputs[0])}, "
-                f"{w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")
+        band_arg = f"{band}, " if band else ""  # the channel-lane kernel's rows per band
+        return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {cd}, {band_arg}{in_dims}, "
+                f"{em.ptr(op.inputs[0])}, {w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")

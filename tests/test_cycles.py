@@ -12,7 +12,7 @@ import pytest
 from toolchain.boards import all_boards, get_board
 from toolchain.runners.cycles import CLASSES, EXTRAS, MODELS, P, cycle_model
 from toolchain.runners.plugin.icount import SOURCES, build_plugin, marker_address, plugin_args, read_profile
-from toolchain.runners.qemu import SANDBOX
+from marker_firmware import PREAMBLE, build_elf, run_with_plugin
 
 pytestmark = pytest.mark.emulator
 
@@ -27,19 +27,8 @@ MACHINES = {
             0x10000000, 0x30000000),
 }
 
-PROGRAM = """\
-extern unsigned int __stack_top;
-void reset_handler(void);
-static void default_handler(void) { for (;;) { } }
-__attribute__((section(".vectors"), used))
-static void (*const vectors[16])(void) = {
-    (void (*)(void))&__stack_top, reset_handler,
-    default_handler, default_handler, default_handler, default_handler, default_handler,
-    0, 0, 0, 0, default_handler, default_handler, 0, default_handler, default_handler,
-};
-volatile int sink;
+PROGRAM = PREAMBLE + """\
 unsigned int data[64] __attribute__((aligned(16)));
-__attribute__((noinline)) void tm_profile_layer(int layer) { sink = layer; }
 void reset_handler(void) {
     *(volatile unsigned int *)0xE000ED88u |= 0xFu << 20;  /* CPACR: FPU and MVE on */
     __asm__ volatile("dsb\\n isb" ::: "memory");
@@ -65,39 +54,18 @@ VECTOR = ("m55", '''"dls lr, r0\\n 1: vldrb.u8 q0, [r1]\\n vldrb.u8 q1, [r1, #16
               " vadd.i8 q2, q0, q1\\n vstrb.8 q2, [r1, #32]\\n le lr, 1b"''',
           {"mve_mem": 2, "mve_overlap": 2, "mve_op": 1, "loop_end": 1})
 
-LINKER_SCRIPT = """\
-MEMORY {{ FLASH (rx) : ORIGIN = {flash:#x}, LENGTH = 512K
-         RAM (rwx)  : ORIGIN = {ram:#x}, LENGTH = 512K }}
-ENTRY(reset_handler)
-SECTIONS {{
-  .text : {{ KEEP(*(.vectors)) *(.text*) *(.rodata*) }} > FLASH
-  .bss (NOLOAD) : {{ *(.bss*) *(COMMON) }} > RAM
-  __stack_top = ORIGIN(RAM) + LENGTH(RAM);
-}}
-"""
-
-
 def _build(tmp: Path, core: str, body: str, k: int) -> Path:
     flags, _, flash, ram = MACHINES[core]
-    d = tmp / f"{core}-{k}"
-    d.mkdir(parents=True)
-    (d / "link.ld").write_text(LINKER_SCRIPT.format(flash=flash, ram=ram))
     one_line = " ".join(body.split("\n"))
-    (d / "prog.c").write_text(f"#define K {k}\n#define LOOP_BODY {one_line}\n" + PROGRAM)
-    subprocess.run(["arm-none-eabi-gcc", *flags, "-mthumb", "-nostdlib", "-O1", "-T", str(d / "link.ld"),
-                    str(d / "prog.c"), "-o", str(d / "prog.elf")], check=True, capture_output=True)
-    return d / "prog.elf"
+    return build_elf(tmp / f"{core}-{k}", f"#define K {k}\n#define LOOP_BODY {one_line}\n" + PROGRAM, flags, flash,
+                     ram, "512K")
 
 
 def _loop_counts(so: Path, tmp: Path, core: str, body: str, k: int) -> dict[str, int]:
     """Per-class executions between the two markers of a K-iteration loop."""
     elf = _build(tmp, core, body, k)
     out = elf.parent / "counts.txt"
-    cmd = ["qemu-system-arm", "-M", MACHINES[core][1], "-nographic", "-monitor", "none", "-no-reboot", *SANDBOX,
-           "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf),
-           *plugin_args(so, marker_address(elf), out, classes=True)]
-    proc = subprocess.run(cmd, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    run_with_plugin(elf, MACHINES[core][1], plugin_args(so, marker_address(elf), out, classes=True))
     profile = read_profile(out)
     first, second = (profile.counters(h) for h in profile.hits)
     span = {name: second[name] - first[name] for name in profile.names}

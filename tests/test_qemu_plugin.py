@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from toolchain.errors import ToolchainError
 from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_counts
-from toolchain.runners.qemu import SANDBOX
+from marker_firmware import PREAMBLE, build_elf, run_with_plugin
 
 pytestmark = pytest.mark.emulator
 
@@ -17,31 +16,9 @@ needs_tools = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("qemu-system-arm", "arm-none-eabi-gcc", "arm-none-eabi-nm", "gcc")),
     reason="needs qemu-system-arm, arm-none-eabi-gcc/nm and a host gcc")
 
-LINKER_SCRIPT = """\
-MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M
-         RAM (rwx)  : ORIGIN = 0x20000000, LENGTH = 4M }
-ENTRY(reset_handler)
-SECTIONS {
-  .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH
-  .bss (NOLOAD) : { *(.bss*) *(COMMON) } > RAM
-  __stack_top = ORIGIN(RAM) + LENGTH(RAM);
-}
-"""
-
 # Two marker calls around a loop of exactly K iterations of LOOP_BODY, then a system reset request
 # (AIRCR.SYSRESETREQ), which QEMU -no-reboot turns into its exit, as the firmware's own exit does.
-PROGRAM = """\
-extern unsigned int __stack_top;
-void reset_handler(void);
-static void default_handler(void) { for (;;) { } }
-__attribute__((section(".vectors"), used))
-static void (*const vectors[16])(void) = {
-    (void (*)(void))&__stack_top, reset_handler,
-    default_handler, default_handler, default_handler, default_handler, default_handler,
-    0, 0, 0, 0, default_handler, default_handler, 0, default_handler, default_handler,
-};
-volatile int sink;
-__attribute__((noinline)) void tm_profile_layer(int layer) { sink = layer; }
+PROGRAM = PREAMBLE + """\
 void reset_handler(void) {
     tm_profile_layer(0);
     __asm__ volatile("mov r0, %0\\n ldr r1, =0xE000E018\\n" LOOP_BODY
@@ -61,22 +38,12 @@ MMIO = ('"1: ldr r2, [r1]\\n adds r3, #1\\n adds r3, #1\\n subs r0, #1\\n bne 1b
 
 
 def _build(tmp: Path, body: str, k: int) -> Path:
-    d = tmp / f"fw{k}"
-    d.mkdir()
-    (d / "link.ld").write_text(LINKER_SCRIPT)
-    (d / "prog.c").write_text(f"#define K {k}\n#define LOOP_BODY {body}\n" + PROGRAM)
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-O1",
-                    "-T", str(d / "link.ld"), str(d / "prog.c"), "-o", str(d / "prog.elf")],
-                   check=True, capture_output=True)
-    return d / "prog.elf"
+    return build_elf(tmp / f"fw{k}", f"#define K {k}\n#define LOOP_BODY {body}\n" + PROGRAM, ["-mcpu=cortex-m4"],
+                     0x00000000, 0x20000000, "4M")
 
 
 def _run(so: Path, elf: Path, out: Path) -> tuple[list[int], int]:
-    cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-           "-no-reboot", *SANDBOX, "-icount", "shift=0,align=off,sleep=off",
-           "-kernel", str(elf), *plugin_args(so, marker_address(elf), out)]
-    proc = subprocess.run(cmd, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    run_with_plugin(elf, "mps2-an386", plugin_args(so, marker_address(elf), out))
     return read_counts(out)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from toolchain.compiler import quant as q
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops.params import Activation, Tile
@@ -224,6 +226,20 @@ def check_weights(g: Graph, op: Op, weight_index: int, channel_axis: int, channe
 
 def bias_id(op: Op, index: int) -> int | None:
     return op.inputs[index] if len(op.inputs) > index and op.inputs[index] >= 0 else None
+
+
+def wrap_int32(values) -> np.ndarray:
+    """Integers reduced to int32 the way two's-complement C arithmetic wraps them (as int64 values)."""
+    return (np.asarray(values, np.int64) + 2**31) % 2**32 - 2**31
+
+
+def fold_input_offset(weights, bias, input_offset: int) -> np.ndarray:
+    """bias[c] + input_offset * sum(weights[c, ...]), wrapped to int32 as the kernels' int32 accumulators wrap:
+    the input zero point folded into a per-channel bias at compile time, so the kernels multiply raw int8 values.
+    `weights` has the channels on axis 0; `bias` None means no bias."""
+    w = np.asarray(weights, np.int64)
+    sums = w.reshape(w.shape[0], -1).sum(axis=1)
+    return wrap_int32((np.asarray(bias, np.int64) if bias is not None else 0) + input_offset * sums)
 
 
 def weights_call(kernel: str, em: "Emitter", params: str, quant: str, op: Op, dims) -> str:

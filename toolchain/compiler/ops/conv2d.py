@@ -39,9 +39,15 @@ class Conv2D(OpDef):
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-        geo = window_geometry(op, g, w.shape[1], w.shape[2])
-        params = em.params(Conv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
-            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        params = em.params(conv2d_params(op, g))
         quant = em.quant(*per_channel_multipliers(inp, w, out, w.shape[0]))
         return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+
+
+def conv2d_params(op, g) -> Conv2DParams:
+    """The tm_conv2d_params of a CONV_2D (offsets, window, activation): the same for every kernel path."""
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    geo = window_geometry(op, g, w.shape[1], w.shape[2])
+    return Conv2DParams(input_offset=-inp.zero_point, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
+                        padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
+                        activation=Activation(*activation(op, out)))

@@ -38,10 +38,16 @@ class DepthwiseConv2D(OpDef):
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-        geo = window_geometry(op, g, w.shape[1], w.shape[2])
-        params = em.params(DepthwiseConv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point, ch_mult=out.shape[3] // inp.shape[3],
-            stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
-            activation=Activation(*activation(op, out))))
+        params = em.params(depthwise_params(op, g))
         quant = em.quant(*per_channel_multipliers(inp, w, out, w.shape[3]))
         return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+
+
+def depthwise_params(op, g) -> DepthwiseConv2DParams:
+    """The tm_depthwise_conv2d_params of a DEPTHWISE_CONV_2D: the same for every kernel path."""
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    geo = window_geometry(op, g, w.shape[1], w.shape[2])
+    return DepthwiseConv2DParams(
+        input_offset=-inp.zero_point, output_offset=out.zero_point, ch_mult=out.shape[3] // inp.shape[3],
+        stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
+        activation=Activation(*activation(op, out)))

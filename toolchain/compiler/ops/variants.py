@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 SCRATCH_BUDGET = "scratch_budget"
 
 
+def scratch_budget(op: Op) -> int:
+    """The op's SCRATCH_BUDGET (0 in the planner's first pass: the leanest form), capped to an int32 for C."""
+    return min(int(op.options.get(SCRATCH_BUDGET, 0)), 2**31 - 1)
+
+
 class Variant:
     """One op's kernel variant(s) on one kernel path (the folder of its module)."""
 

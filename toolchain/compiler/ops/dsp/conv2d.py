@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
-from toolchain.compiler.ops.params import Activation, Conv2DParams, Quant, Symbol, Tile
+from toolchain.compiler.ops.base import bias_id, fold_input_offset, per_channel_multipliers, window_geometry, wrap_int32
+from toolchain.compiler.ops.conv2d import conv2d_params
+from toolchain.compiler.ops.params import Quant, Symbol
 from toolchain.compiler.ops.variants import Variant, register_variant
 
 # The fast requantization's largest right shift (TM_CONV_FAST_MAX_E in tm_conv2d_s8.h).
@@ -41,14 +42,7 @@ def pack_filter(w: np.ndarray) -> np.ndarray:
 def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
     """bias[c] + input_offset * sum(w[c]) wrapped to int32 (LiteRT's accumulator wraps), padded to even."""
     cout = w.shape[0]
-    sums = w.reshape(cout, -1).astype(np.int64).sum(axis=1)
-    folded = sums * input_offset + (bias.astype(np.int64) if bias is not None else 0)
-    wrapped = ((folded + 2**31) % 2**32) - 2**31
-    return np.concatenate([wrapped, np.zeros(_round_up(cout, 2) - cout, np.int64)])
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    return ((v.astype(np.int64) + 2**31) % 2**32) - 2**31
+    return np.concatenate([fold_input_offset(w, bias, input_offset), np.zeros(_round_up(cout, 2) - cout, np.int64)])
 
 
 def channel_table(folded: np.ndarray, multipliers: list[int], shifts: list[int], output_offset: int) -> np.ndarray:
@@ -59,7 +53,7 @@ def channel_table(folded: np.ndarray, multipliers: list[int], shifts: list[int],
     mult = np.array(list(multipliers) + [0] * pad, np.int64)
     e = -np.array(list(shifts) + [shifts[-1]] * pad, np.int64)
     if all(2 <= -s <= FAST_MAX_E for s in shifts):
-        high, e1 = _wrap32(2 ** (e - 2) + output_offset * 2 ** (e - 1)), e - 1
+        high, e1 = wrap_int32(2 ** (e - 2) + output_offset * 2 ** (e - 1)), e - 1
     else:
         high, e1 = np.zeros_like(e), np.zeros_like(e)
     words = np.stack([folded, mult, high, e1])  # [4, channels]
@@ -88,11 +82,8 @@ class DspConv2D(Variant):
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         cout, kh, kw, cin = w.shape
-        geo = window_geometry(op, g, kh, kw)
         input_offset = -inp.zero_point
-        params = em.params(Conv2DParams(
-            input_offset=input_offset, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
-            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        params = em.params(conv2d_params(op, g))
         multipliers, shifts = per_channel_multipliers(inp, w, out, cout)
         extra = _round_up(cout, 2) - cout  # the dropped channel of an odd count: any valid (multiplier, shift)
         quant = em.params(Quant(multiplier=Symbol(em.array("int32_t", multipliers + [0] * extra, "mult")),

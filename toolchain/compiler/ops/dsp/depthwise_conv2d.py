@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from toolchain.compiler.ir import Graph, Op
-from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
-from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
-from toolchain.compiler.ops.variants import SCRATCH_BUDGET, Variant, register_variant
+from toolchain.compiler.ops.base import bias_id, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.depthwise_conv2d import depthwise_params
+from toolchain.compiler.ops.variants import Variant, register_variant, scratch_budget
 
 KERNEL = "tm_depthwise_conv2d_s8_dsp_3x3s"
 WORDS_PER_CHANNEL = 10  # TM_DW3X3_WORDS
@@ -48,11 +48,6 @@ def scratch_layout(h_out: int, w_out: int, channels: int, stride: int, budget: i
         group = 1 if plane < ring else 0
     return group, (group * plane if group else ring)
 
-
-def scratch_budget(op: Op) -> int:
-    """The kernel's `scratch_budget` argument: the arena bytes free at this layer (the planner's second pass;
-    an int32), 0 (the leanest layout) in the first pass."""
-    return min(int(op.options.get(SCRATCH_BUDGET, 0)), 2**31 - 1)
 
 
 def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -121,11 +116,7 @@ class DepthwiseConv2DDsp(Variant):
 
     def emit(self, op: Op, g: Graph, em) -> str:
         layer = _Layer(op, g)
-        geo = layer.geo
-        params = em.params(DepthwiseConv2DParams(
-            input_offset=-layer.inp.zero_point, output_offset=layer.out.zero_point, ch_mult=1,
-            stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
-            activation=Activation(*activation(op, layer.out))))
+        params = em.params(depthwise_params(op, g))  # ch_mult 1: applies() takes no other
         packed = em.weights("int32_t", layer.packed(), "dwpack",
                             f"{layer.w.name}: 3x3 weights x2 as int16 tap pairs, 2*bias, requantization")
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {packed}, {scratch_budget(op)}, "

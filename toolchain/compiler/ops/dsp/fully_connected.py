@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.compiler.ops.base import OPS, bias_id
+from toolchain.compiler.ops.base import OPS, bias_id, fold_input_offset
 from toolchain.compiler.ops.fully_connected import decompose_scale, fc_params, rescales, tflm_multipliers
 from toolchain.compiler.ops.params import FullyConnectedQuant, Symbol
 from toolchain.compiler.ops.variants import Variant, register_variant
@@ -42,11 +42,8 @@ def litert_fast_ok(op, g) -> bool:
 def folded_bias(op, g) -> np.ndarray:
     """bias[o] + input_offset * sum_k w[o, k], wrapping in int32 as the accumulator does."""
     inp, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
-    weights = w.data.astype(np.int64)
     bias = bias_id(op, 2)
-    total = (g.tensors[bias].data.astype(np.int64) if bias is not None else np.zeros(w.shape[0], np.int64))
-    total = total + (-inp.zero_point) * weights.sum(axis=1)
-    return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
+    return fold_input_offset(w.data, g.tensors[bias].data if bias is not None else None, -inp.zero_point)
 
 
 def fast_quant(op, g, em) -> str:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
-from toolchain.compiler.ops.params import Activation, Conv2DParams, Tile
+from toolchain.compiler.ops.base import bias_id, fold_input_offset, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.conv2d import conv2d_params
 from toolchain.compiler.ops.variants import Variant, register_variant
 
 LANES = 16  # int8 lanes of an MVE vector: the GEMM's rows are padded to whole vectors
@@ -54,10 +54,7 @@ def requant_blocks(w: np.ndarray, bias: np.ndarray | None, input_offset: int,
     """Per block of 4 channels: bias' (input offset folded in, wrapped to int32), multiplier, left shift,
     negated right shift, each a 4-lane vector."""
     c_out = w.shape[0]
-    sums = w.reshape(c_out, -1).astype(np.int64).sum(axis=1)
-    b = np.zeros(c_out, np.int64) if bias is None else bias.astype(np.int64)
-    folded = (b + input_offset * sums) & 0xFFFFFFFF
-    folded = np.where(folded >= 2**31, folded - 2**32, folded)
+    folded = fold_input_offset(w, bias, input_offset)
     mult = np.resize(np.asarray(multipliers, np.int64), c_out)  # per tensor: one value for every channel
     shift = np.resize(np.asarray(shifts, np.int64), c_out)
     c4 = -(-c_out // BLOCK) * BLOCK
@@ -89,10 +86,7 @@ class Conv2DMve(Variant):
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-        geo = window_geometry(op, g, w.shape[1], w.shape[2])
-        params = em.params(Conv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point, stride=Tile(*geo["stride"]),
-            padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]), activation=Activation(*activation(op, out))))
+        params = em.params(conv2d_params(op, g))
         bias = bias_id(op, 2)
         multipliers, shifts = per_channel_multipliers(inp, w, out, w.shape[0])
         blocks = requant_blocks(w.data, g.tensors[bias].data if bias is not None else None, -inp.zero_point,

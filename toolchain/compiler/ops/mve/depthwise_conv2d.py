@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
-from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
-from toolchain.compiler.ops.variants import SCRATCH_BUDGET, Variant, register_variant
+from toolchain.compiler.ops.base import activation, bias_id, fold_input_offset, per_channel_multipliers, window_geometry
+from toolchain.compiler.ops.depthwise_conv2d import depthwise_params
+from toolchain.compiler.ops.variants import Variant, register_variant, scratch_budget
 
 MAX_KH = 16  # TM_DW_MVE_MAX_KH
 KERNEL = "tm_depthwise_conv2d_s8_mve"
@@ -87,7 +87,7 @@ def band_rows(op, g) -> int:
     _, h_out, w_out, _ = out.nhwc()
     if not channel_lanes_fit(op, g) or w_out >= CL_MAX_W_OUT:
         return 0
-    cap = max(op.options.get(SCRATCH_BUDGET, 0), pixel_buffer_size(op, g))
+    cap = max(scratch_budget(op), pixel_buffer_size(op, g))
     c_in = g.tensors[op.inputs[0]].shape[3]
     for band in range(h_out, 0, -1):
         size = cl_buffer_size(op, g, band)
@@ -124,15 +124,10 @@ class DepthwiseConv2DMve(Variant):
     def emit(self, op, g, em):
         inp, w, out, geo = _geometry(op, g)
         _, kh, kw, c_out = w.shape
-        params = em.params(DepthwiseConv2DParams(
-            input_offset=-inp.zero_point, output_offset=out.zero_point, ch_mult=c_out // inp.shape[3],
-            stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), dilation=Tile(*geo["dilation"]),
-            activation=Activation(*activation(op, out))))
+        params = em.params(depthwise_params(op, g))
         weights = np.asarray(w.data, dtype=np.int64).reshape(kh * kw, c_out)
         bias = bias_id(op, 2)
-        b = np.zeros(c_out, np.int64) if bias is None else np.asarray(g.tensors[bias].data, np.int64)
-        # bias + input_offset * sum(w), wrapped to int32 as the kernel's int32 sums wrap.
-        folded = (b + (-inp.zero_point) * weights.sum(axis=0) + 2**31) % 2**32 - 2**31
+        folded = fold_input_offset(weights.T, g.tensors[bias].data if bias is not None else None, -inp.zero_point)
         mult, shift = per_channel_multipliers(inp, w, out, c_out)
         channel_data = np.stack([folded, np.asarray(mult, np.int64), np.maximum(shift, 0),
                                  np.minimum(shift, 0)], axis=1)

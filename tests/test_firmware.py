@@ -131,6 +131,8 @@ def test_cli_boards_and_build(zoo_tflite, tmp_path, capsys):
     assert main(["boards"]) == 0
     listing = capsys.readouterr().out
     assert all(b in listing for b in QEMU_BOARDS)
+    assert "kernels" in listing.splitlines()[0]  # each board's default path, as `--kernels` help says
+    assert any(line.startswith("mps3-an547") and " mve " in line for line in listing.splitlines())
     assert main(["compile", str(zoo_tflite("kws")), "-o", str(tmp_path / "c")]) == 0
     capsys.readouterr()
     assert main(["build", str(tmp_path / "c"), "--board", "mps3-an547"]) == 0

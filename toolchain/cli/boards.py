@@ -12,11 +12,12 @@ def kib(n: int) -> str:
 
 @command("boards")
 class Boards(Command):
-    help = "list the supported boards with CPU, clock and memories"
+    help = "list the supported boards with CPU, default kernel path, clock and memories"
 
     def run(self, args):
-        rows = [[b.name, b.cpu, ",".join(b.features) or "-", f"{b.clock_hz / 1e6:g} MHz", kib(b.flash.size),
+        rows = [[b.name, b.cpu, ",".join(b.features) or "-", b.kernels, f"{b.clock_hz / 1e6:g} MHz", kib(b.flash.size),
                  kib(b.ram.size), f"qemu -M {b.qemu_machine}" if b.emulated else "board only", b.description]
                 for b in all_boards().values()]
-        print(format_table(["board", "cpu", "features", "clock", "flash", "ram", "runs on", "description"], rows))
+        print(format_table(["board", "cpu", "features", "kernels", "clock", "flash", "ram", "runs on", "description"],
+                           rows))
         return 0

@@ -37,8 +37,9 @@ CALL = re.compile(r"TM_CHECK\((?:\(\w+\))?(\w+)\(")  # (tm_status) casts a CMSIS
 
 
 def layer_kernels(model_c: Path) -> list[str]:
-    """The C function each layer calls, in layer order."""
-    return CALL.findall(model_c.read_text())
+    """The C function each layer calls, in layer order (a layer run in row bands calls it once per band run)."""
+    layers = re.split(r"TM_LAYER\(\d+\);", model_c.read_text().split("int32_t tm_model_run(", 1)[1])[1:]
+    return [next(iter(CALL.findall(body)), "") for body in layers]
 
 
 def layer_kind(info) -> str:

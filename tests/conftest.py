@@ -29,9 +29,10 @@ def convert(model, rep: np.ndarray, path: Path, **kwargs) -> Path:
     return path
 
 
-def compile_and_check(tflite: Path, out_dir: Path, samples: int = 8, seed: int = 0):
-    """Compile, run `samples` random inputs on the host and on LiteRT BUILTIN_REF, assert bit-exact."""
-    result = compile_model(tflite, out_dir)
+def compile_and_check(tflite: Path, out_dir: Path, samples: int = 8, seed: int = 0, **options):
+    """Compile (`options` of compile_model), run `samples` random inputs on the host and on LiteRT BUILTIN_REF,
+    assert bit-exact."""
+    result = compile_model(tflite, out_dir, **options)
     report = check_against_reference(tflite, out_dir, samples=samples, seed=seed)
     assert report.ok, report.summary()
     return result

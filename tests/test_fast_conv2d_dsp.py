@@ -85,7 +85,7 @@ def _conv_ops(tflite):
 def test_host_check_with_extremes(tflites, tmp_path, name):
     """Host build of the dsp C (tm_simd.h's C equivalents) against LiteRT, inputs at -128 and 127 included."""
     tflite = tflites[name]
-    compile_model(tflite, tmp_path, target="dsp")
+    compile_model(tflite, tmp_path, target="dsp", bands="none")
     g, _ = _conv_ops(tflite)
     shape = g.tensors[g.inputs[0]].shape
     rng = np.random.default_rng(1)
@@ -104,7 +104,8 @@ def test_host_check_with_extremes(tflites, tmp_path, name):
 def test_device_bit_exact(tflites, tmp_path, board, name):
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not found")
-    result = deploy(tflites[name], get_board(board), tmp_path, kernels="dsp", samples=2, progress=lambda _: None)
+    result = deploy(tflites[name], get_board(board), tmp_path, kernels="dsp", samples=2, bands="none",
+                    progress=lambda _: None)
     assert result.bit_exact
     model_c = (tmp_path / "c" / "model.c").read_text()
     _, ops = _conv_ops(tflites[name])
@@ -148,7 +149,7 @@ def test_refuses_huge_windows(tmp_path, keras):
                      tmp_path / "deep.tflite")
     g, ops = _conv_ops(tflite)
     assert variant_for(ops[0], g, "dsp") is None
-    compile_model(tflite, tmp_path / "c", target="dsp")
+    compile_model(tflite, tmp_path / "c", target="dsp", bands="none")
     assert "tm_conv2d_s8(" in (tmp_path / "c" / "model.c").read_text()
     assert check_against_reference(tflite, tmp_path / "c", samples=2).ok
 

@@ -107,7 +107,7 @@ def tflites(tmp_path_factory, keras):
 @pytest.mark.parametrize("name", MODELS)
 def test_host_bit_exact_and_variants_used(name, tflites, tmp_path):
     _, _, _, expected = MODELS[name]
-    compiled = compile_stage(tflites[name], tmp_path / "c", target="dsp")
+    compiled = compile_stage(tflites[name], tmp_path / "c", target="dsp", bands="none")
     model_c = (compiled.out_dir / "model.c").read_text()
     assert _calls(model_c) == expected
     assert "tm_pad_s8(" not in model_c  # the ZeroPadding2D is folded into the depthwise's padding
@@ -120,7 +120,7 @@ def test_device_bit_exact_on_extreme_inputs(board, tflites, tmp_path):
     name = "many_layers"
     _, shape, _, expected = MODELS[name]
     result = deploy(tflites[name], get_board(board), tmp_path, inputs=_extreme_inputs(shape, 7), kernels="dsp",
-                    progress=lambda _: None)
+                    bands="none", progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     assert _calls((tmp_path / "c" / "model.c").read_text()) == expected
 
@@ -135,7 +135,7 @@ def test_a_left_shift_requantization_falls_back(tflites, tmp_path):
         q.scale = [s / 1000 for s in q.scale]
 
     tflite.write_bytes(te.edit(tflites["per_tensor_tall"].read_bytes(), shrink_last_output_scale))
-    compiled = compile_stage(tflite, tmp_path / "c", target="dsp")
+    compiled = compile_stage(tflite, tmp_path / "c", target="dsp", bands="none")
     assert _calls((compiled.out_dir / "model.c").read_text()) == [S1, S2, REF]
     report = check_against_reference(tflite, compiled.out_dir, samples=4, seed=4)
     assert report.ok, report.summary()
@@ -214,7 +214,7 @@ def test_leanest_layouts_bit_exact_on_host(tflites, tmp_path, monkeypatch):
     the kernels still match LiteRT, the budget reaches the call."""
     for budget in (0, 300):
         monkeypatch.setattr(dsp_dw, "scratch_budget", lambda op, b=budget: b)
-        compiled = compile_stage(tflites["many_layers"], tmp_path / f"c{budget}", target="dsp")
+        compiled = compile_stage(tflites["many_layers"], tmp_path / f"c{budget}", target="dsp", bands="none")
         model_c = (compiled.out_dir / "model.c").read_text()
         assert _calls(model_c) == MODELS["many_layers"][3]
         assert re.search(rf"{S1}\(&\w+, &\w+, \w+, {budget}, ", model_c), model_c

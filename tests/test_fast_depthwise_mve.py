@@ -103,7 +103,7 @@ def model_per_tensor(tmp_path_factory, keras):
 
 def check_on_device(tflite, tmp_path, inputs):
     result = deploy(tflite, get_board("mps3-an547"), tmp_path, inputs=inputs, samples=len(inputs),
-                    kernels="mve", progress=lambda _: None)
+                    kernels="mve", bands="none", progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     model_c = (tmp_path / "c" / "model.c").read_text()
     calls = re.findall(r"\b(tm_depthwise_conv2d_s8\w*)\(", model_c)

@@ -265,7 +265,8 @@ EXPECTED = {  # calls in model.c: (variant, count), (portable kernel, count)
 def test_bit_exact_on_device(models, name, board, path, tmp_path):
     from toolchain.pipeline.api import deploy
 
-    result = deploy(models[name], get_board(board), tmp_path, kernels=path, samples=2, progress=lambda _: None)
+    result = deploy(models[name], get_board(board), tmp_path, kernels=path, samples=2, bands="none",
+                    progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:5]
     model_c = (tmp_path / "c" / "model.c").read_text()
     for call, count in EXPECTED[name].items():
@@ -279,7 +280,7 @@ def test_dsp_c_is_bit_exact_on_the_host(models, name, tmp_path):
     from toolchain.verify.check import check_against_reference
 
     _need_gcc()
-    compile_model(models[name], tmp_path, target="dsp")
+    compile_model(models[name], tmp_path, target="dsp", bands="none")
     assert "_dsp(" in (tmp_path / "model.c").read_text()
     report = check_against_reference(models[name], tmp_path, samples=4, seed=1)
     assert report.ok, report.summary()

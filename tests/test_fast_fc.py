@@ -82,7 +82,7 @@ def test_model_covers_the_shapes(models):
 @pytest.mark.parametrize("reference", ["litert", "tflm"])
 def test_dsp_host_bit_exact(models, tmp_path, weights, reference):
     out = tmp_path / "c"
-    compile_model(models[weights], out, target="dsp", reference=reference)
+    compile_model(models[weights], out, target="dsp", reference=reference, bands="none")
     model_c = (out / "model.c").read_text()
     kernel = "tm_fully_connected_s8_dsp" + ("_tflm" if reference == "tflm" else "")
     assert len(re.findall(rf"\b{kernel}\(", model_c)) == 7
@@ -102,7 +102,7 @@ def test_device_bit_exact(models, tmp_path, board, kernels, weights, reference):
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
     result = deploy(models[weights], get_board(board), tmp_path, kernels=kernels, reference=reference, samples=3,
-                    progress=lambda _: None)
+                    bands="none", progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     kernel = f"tm_fully_connected_s8_{kernels}" + ("_tflm" if reference == "tflm" else "")
     assert len(re.findall(rf"\b{kernel}\(", (tmp_path / "c" / "model.c").read_text())) == 7

@@ -17,12 +17,16 @@ def overlaps_in_time_and_space(a: dict, b: dict) -> bool:
 
 
 def assert_no_overlap(plan: dict) -> None:
+    """No two tensors alive together share a byte, except an output over the input its layer finishes, where
+    the plan says so (`overlaps`: that layer never writes over input bytes it still reads)."""
     tensors = plan["tensors"]
+    allowed = {frozenset((o["reader"], o["writer"])) for o in plan["overlaps"]}
     for i, a in enumerate(tensors):
         assert a["offset"] % 16 == 0, a
         assert a["offset"] + a["bytes"] <= plan["arena_bytes"], a
         for b in tensors[i + 1:]:
-            assert not overlaps_in_time_and_space(a, b), f"{a['name']} and {b['name']} overlap"
+            if frozenset((a["id"], b["id"])) not in allowed:
+                assert not overlaps_in_time_and_space(a, b), f"{a['name']} and {b['name']} overlap"
 
 
 def test_place_reuses_memory_of_dead_buffers():
@@ -47,4 +51,4 @@ def test_compiled_plan_has_no_overlap(builder, tmp_path, keras):
     plan = json.loads((tmp_path / "out" / "model_plan.json").read_text())
     assert plan == result.plan.to_dict()
     assert_no_overlap(plan)
-    assert plan["live_peak_bytes"] <= plan["arena_bytes"]
+    assert plan["live_peak_bytes"] <= plan["arena_bytes"]  # the lower bound

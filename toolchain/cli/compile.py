@@ -5,19 +5,22 @@ from pathlib import Path
 
 from toolchain.cli.base import Command, check_output_dir, command, non_negative_int, probability
 from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
+from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
 
-def print_compile_summary(result) -> None:
+def print_compile_summary(result, tflm=None, tflm_note: str = "") -> None:
     plan = result.plan
-    rows = [[layer.index, layer.op, "x".join(map(str, layer.outputs[0])), layer.macs] for layer in plan.layers]
-    print(format_table(["#", "op", "output", "MACs"], rows, title=f"{plan.source} -> {result.out_dir}"))
+    rows = [[layer.index, layer.op, "x".join(map(str, layer.outputs[0])), layer.macs,
+             f"{layer.band_rows}-row bands" if layer.band_rows else ""] for layer in plan.layers]
+    print(format_table(["#", "op", "output", "MACs", "runs in"], rows, title=f"{plan.source} -> {result.out_dir}"))
     print()
     print(format_table(["memory", "bytes"], [
-        ["arena (all activations, static)", plan.arena_bytes],
-        ["  lower bound: most bytes alive at once", plan.live_peak_bytes],
+        *ram_rows(plan, tflm=tflm),
         ["weights + quantization constants (flash)", plan.weights_bytes],
     ]))
+    if tflm_note:
+        print(f"(no TFLM comparison: {tflm_note})")
     print(f"\n{plan.layers_generated} layers ({plan.ops_in_model} ops in the model), {plan.macs:,} MACs; "
           f"wrote model.c, model.h, model_plan.json, kernels/")
 
@@ -55,12 +58,12 @@ class Compile(Command):
                        "(default 1.0: never)")
 
     def run(self, args):
-        from toolchain.pipeline.api import compile_stage
+        from toolchain.pipeline.api import compile_stage, tflm_arena
 
         check_output_dir(args.out, "-o/--out")
         result = compile_stage(args.model, args.out, target=args.kernels, early_exit=args.early_exit,
                                reference=args.reference, host_check=args.check > 0)
-        print_compile_summary(result)
+        print_compile_summary(result, *tflm_arena(args.model))
         for ex in result.plan.exits:
             print(f"early exit {ex.index}: output '{ex.output}' after {ex.layers} layers, "
                   f"{ex.macs:,} MACs (full model {result.plan.macs:,})")

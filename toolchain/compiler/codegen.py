@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from toolchain.compiler import cmsis_nn
+from toolchain.compiler import cmsis_nn, inplace
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS, variants
 from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, designated
@@ -44,6 +44,8 @@ class Emitter:
         self._ids = itertools.count()
         self.op_index = 0
         self.const_bytes = 0
+        self.views: dict[int, str] = {}  # tensor id -> its C pointer (a layer's row band, inplace.emit_bands)
+        self.scratch_at: tuple[int, int] | None = None  # (arena offset, bytes): the scratch of a band's call
 
     def _declare(self, prefix: str, template: str, nbytes: int = 0) -> str:
         """`template` contains @NAME@ where the symbol goes; equal declarations share one symbol."""
@@ -88,10 +90,13 @@ class Emitter:
 
     def context(self) -> str:
         """The current op's tm_context: its scratch buffer in the arena, as the planner placed it."""
-        buf = self.plan.scratch.get(self.op_index)
-        if buf is None:
+        if self.scratch_at is not None:
+            offset, size = self.scratch_at
+        elif self.op_index in self.plan.scratch and not self.views:
+            offset, size = self.plan.scratch[self.op_index].offset, self.plan.scratch[self.op_index].size
+        else:
             return "&tm_no_scratch"
-        return "&" + self.params(Context(buf=ArenaPointer(buf.offset), size=buf.size))
+        return "&" + self.params(Context(buf=ArenaPointer(offset), size=size))
 
     def const(self, tid: int) -> str:
         if tid not in self._consts:
@@ -107,12 +112,13 @@ class Emitter:
         return self._consts[tid]
 
     def ptr(self, tid: int, ctype: str = "int8_t") -> str:
+        if tid in self.views:
+            view = self.views[tid]
+            return view if ctype == "int8_t" else f"(({ctype} *){view})"
         root = self.g.root(tid)
         t = self.g.tensors[root]
         if t.is_const:
             return self.const(root)
-        if root in self.plan.input_offsets:
-            return f"((const {ctype} *)((const int8_t *)input + {self.plan.input_offsets[root]}))"
         offset = self.plan.buffers[root].offset
         return f"(tm_arena + {offset})" if ctype == "int8_t" else f"(({ctype} *)(tm_arena + {offset}))"
 
@@ -123,9 +129,10 @@ class Layer:
     kind: str
     location: str
     macs: int
-    call: str
+    call: str  # the kernel call (empty when `block` holds the layer's statements)
     exit_check: str = ""  # C statement run after this layer: an early exit
     dumps: tuple[str, ...] = ()  # TM_DUMP calls for the layer's outputs (active only with TM_DUMP_TENSORS)
+    block: str = ""  # the layer's statements when it is more than one call (row bands)
 
 
 def exit_check(g: Graph, plan: Plan, em: Emitter, k: int, point) -> str:
@@ -133,7 +140,9 @@ def exit_check(g: Graph, plan: Plan, em: Emitter, k: int, point) -> str:
     ptr = em.ptr(point.output)
     return (f"if (tm_max_s8({ptr}, {out.size}) >= exit_threshold) {{\n"
             f"        TM_LAYER({point.after});\n"
-            f"        memcpy((int8_t *)output + {plan.output_offsets[point.output]}, {ptr}, {out.nbytes});\n"
+            f"        if (output != NULL) {{\n"
+            f"            memcpy((int8_t *)output + {plan.output_offsets[point.output]}, {ptr}, {out.nbytes});\n"
+            f"        }}\n"
             f"        return {k};\n    }}")
 
 
@@ -156,21 +165,18 @@ def generate(g: Graph, plan: Plan, source: str, target: str = "ref", reference: 
         em.op_index = i
         opdef = OPS.get(op.kind)
         dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs)
-        call = cmsis_nn.emit(op, g, em) if target == cmsis_nn.TARGET else variants.emit(op, g, em)
+        block = inplace.emit_bands(op, g, em, plan, i) if op.options.get(inplace.BANDS) else ""
+        call = "" if block else cmsis_nn.emit(op, g, em) if target == cmsis_nn.TARGET else variants.emit(op, g, em)
         layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), call,
-                            checks.get(i, ""), dumps))
-    outputs = [
-        {"index": k, "offset": plan.output_offsets[tid], "bytes": g.tensors[tid].nbytes, "src": em.ptr(tid)}
-        for k, tid in enumerate(g.outputs)
-    ]
-    inputs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.input_offsets[tid]}
-              for tid, name in zip(g.inputs, g.input_names)]
-    outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid]}
-            for tid, name in zip(g.outputs, g.output_names)]
+                            checks.get(i, ""), dumps, block))
+    inputs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.input_offsets[tid],
+               "arena_offset": plan.buffers[g.root(tid)].offset} for tid, name in zip(g.inputs, g.input_names)]
+    outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid],
+             "arena_offset": plan.buffers[g.root(tid)].offset} for tid, name in zip(g.outputs, g.output_names)]
     ctx = {
         "source": c_comment(source), "target": target, "reference": reference, "headers": list(headers),
         "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
-        "outputs": outputs, "inputs": inputs, "outs": outs, "input_size": plan.input_size,
+        "inputs": inputs, "outs": outs, "input_size": plan.input_size,
         "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
         "exits": [{"index": k, "output": g.outputs.index(p.output)} for k, p in enumerate(g.exits)],
     }

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import __version__
-from toolchain.compiler import cmsis_nn
+from toolchain.compiler import cmsis_nn, inplace
 from toolchain.compiler.codegen import describe_io, generate
 from toolchain.compiler.exits import schedule_exits
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ir import Graph
-from toolchain.compiler.model_plan import PLAN_FILE, ArenaTensor, ExitInfo, LayerInfo, ModelPlan, TensorIO
+from toolchain.compiler.model_plan import (
+    PLAN_FILE, ArenaTensor, ExitInfo, LayerInfo, ModelPlan, OverlapInfo, TensorIO,
+)
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory, with_scratch_budgets
@@ -118,28 +120,40 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
         macs=sum(layer.macs for layer in layers),
         ops_in_model=len(g_in.ops),
         layers_generated=len(layers),
-        inputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.input_offsets[t]})
+        inputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.input_offsets[t],
+                                         "arena_offset": plan.buffers[g.root(t)].offset})
                      for t, n in zip(g.inputs, g.input_names)),
-        outputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.output_offsets[t]})
+        outputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.output_offsets[t],
+                                          "arena_offset": plan.buffers[g.root(t)].offset})
                       for t, n in zip(g.outputs, g.output_names)),
         layers=tuple(
             LayerInfo(layer.index, layer.kind, layer.location, layer.macs,
                       tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].inputs if t >= 0),
-                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].outputs))
+                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].outputs),
+                      int(g.ops[layer.index].options.get(inplace.BANDS, 0)))
             for layer in layers
         ),
+        overlaps=tuple(OverlapInfo(o.op, o.reader, o.writer,
+                                   plan.buffers[o.writer].offset - plan.buffers[o.reader].offset)
+                       for o in plan.overlaps),
+        plan_strategy=plan.strategy,
         tensors=tuple(tensors),
         exits=tuple(ExitInfo(k, g.output_names[g.outputs.index(p.output)], p.after,
                              sum(layer.macs for layer in layers[:p.after])) for k, p in enumerate(g.exits)),
     )
 
 
+BAND_CHOICES = ("auto", "all", "none")
+
+
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
-                  early_exit: bool = False, reference: str | None = None) -> CompiledModel:
+                  early_exit: bool = False, reference: str | None = None, bands: str = "auto") -> CompiledModel:
     """`target`: the kernel path (TARGETS). `early_exit`: the outputs other than the final one are exits the
     generated code may return at. `reference`: whose rounding to reproduce (REFERENCES; default litert).
     `target` cmsis-nn: CMSIS_NN_ROOT must name a CMSIS-NN checkout (checked first, nothing written otherwise); the
-    code reproduces tflite-micro (`tflm`, the default there): CMSIS-NN's FULLY_CONNECTED rounds as it does."""
+    code reproduces tflite-micro (`tflm`, the default there): CMSIS-NN's FULLY_CONNECTED rounds as it does.
+    `bands`: run windowed layers in row bands where that lowers the arena (auto), wherever possible (all: tests
+    every kernel that way), or never (none)."""
     model_path, out_dir = Path(model_path), Path(out_dir)
     checkout = cmsis_nn.find_checkout() if target == cmsis_nn.TARGET else None
     sources = kernel_sources(target)
@@ -155,9 +169,10 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         g = schedule_exits(g)
     if not g.ops:
         raise ToolchainError(f"{model_path} computes nothing (no operators left after removing reshapes)")
-    if target in EXTERNAL_TARGETS:  # the library's buffer sizes, our portable kernels' elsewhere
-        plan = plan_memory(g, cmsis_nn.scratch_requirements(g))
+    if target in EXTERNAL_TARGETS:  # the library's buffer sizes and no overlap (its in-place rules are not ours)
+        plan = plan_memory(g, cmsis_nn.scratch_requirements(g), overlaps=False)
     else:
+        g = band_layers(g, target, bands)
         g, plan = plan_with_variants(g, target)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
                                                       headers=path_headers(target))
@@ -169,6 +184,16 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         files[cmsis_nn.CHECKOUT_FILE] = checkout.to_json()
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
+
+
+def band_layers(g: Graph, target: str, bands: str) -> Graph:
+    if bands not in BAND_CHOICES:
+        raise ToolchainError(f"unknown row-band choice {bands!r}", f"use one of {', '.join(BAND_CHOICES)}")
+    if bands == "all":
+        return inplace.with_bands(g, {i: 1 for i, op in enumerate(g.ops) if inplace.can_band(op, g)})
+    if bands == "auto":
+        return inplace.choose_bands(g, lambda trial: plan_memory(trial, target=target).arena_size)
+    return g
 
 
 def plan_with_variants(g: Graph, target: str) -> tuple[Graph, Plan]:

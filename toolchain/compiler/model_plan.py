@@ -28,6 +28,7 @@ class TensorIO:
     scale: float | None
     zero_point: int | None
     offset: int | None = None  # None: described from the .tflite, not yet placed by the planner
+    arena_offset: int | None = None  # where the tensor lies in the arena (the model reads/writes it there)
 
     @property
     def sample_shape(self) -> Shape:
@@ -37,7 +38,7 @@ class TensorIO:
     @classmethod
     def from_dict(cls, d: dict) -> TensorIO:
         return cls(str(d["name"]), str(d.get("tensor", d["name"])), str(d["dtype"]), tuple(d["shape"]),
-                   int(d["bytes"]), d.get("scale"), d.get("zero_point"), d.get("offset"))
+                   int(d["bytes"]), d.get("scale"), d.get("zero_point"), d.get("offset"), d.get("arena_offset"))
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ class LayerInfo:
     macs: int
     inputs: tuple[Shape, ...]
     outputs: tuple[Shape, ...]
+    band_rows: int = 0  # > 0: run in bands of this many output rows (its output overlaps its input)
 
     @classmethod
     def from_dict(cls, d: dict) -> LayerInfo:
         return cls(int(d["index"]), str(d["op"]), str(d["location"]), int(d["macs"]),
-                   tuple(tuple(s) for s in d["inputs"]), tuple(tuple(s) for s in d["outputs"]))
+                   tuple(tuple(s) for s in d["inputs"]), tuple(tuple(s) for s in d["outputs"]),
+                   int(d.get("band_rows", 0)))
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,20 @@ class ArenaTensor:
     def from_dict(cls, d: dict) -> ArenaTensor:
         return cls(d["id"], str(d["name"]), str(d["dtype"]), tuple(d["shape"]), int(d["bytes"]), int(d["offset"]),
                    int(d["first_layer"]), int(d["last_layer"]))
+
+
+@dataclass(frozen=True)
+class OverlapInfo:
+    """At `layer`, the output tensor `writer` lies over the input tensor `reader` it finishes, `shift` bytes after
+    it (negative: before it); the layer never writes over input bytes it still reads."""
+    layer: int
+    reader: int
+    writer: int
+    shift: int
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OverlapInfo:
+        return cls(int(d["layer"]), int(d["reader"]), int(d["writer"]), int(d["shift"]))
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,17 @@ class ModelPlan:
     tensors: tuple[ArenaTensor, ...]
     exits: tuple[ExitInfo, ...] = ()
     reference: str = "litert"  # whose rounding the code reproduces: litert (BUILTIN_REF) or tflm
+    overlaps: tuple[OverlapInfo, ...] = ()
+    plan_strategy: str = ""  # the placement order that gave the smallest arena
+
+    def ram_parts(self) -> dict[str, int]:
+        """The arena by part: the model's inputs and outputs (inside it), the largest layer scratch, and the rest
+        (activations at the peak and placement slack); they add up to arena_bytes."""
+        inputs = sum(t.bytes for t in self.inputs)
+        outputs = sum(t.bytes for t in self.outputs)
+        scratch = max((t.bytes for t in self.tensors if t.id is None), default=0)
+        return {"inputs": inputs, "outputs": outputs, "largest scratch": scratch,
+                "other activations": max(self.arena_bytes - inputs - outputs - scratch, 0)}
 
     @property
     def output_names(self) -> list[str]:
@@ -116,7 +144,7 @@ class ModelPlan:
     @classmethod
     def from_dict(cls, d: dict) -> ModelPlan:
         nested = {"inputs": TensorIO, "outputs": TensorIO, "layers": LayerInfo, "tensors": ArenaTensor,
-                  "exits": ExitInfo}
+                  "exits": ExitInfo, "overlaps": OverlapInfo}
         values = {}
         for f in fields(cls):
             if f.name in nested:

@@ -1,17 +1,25 @@
-"""Static memory plan: every intermediate tensor gets a fixed offset in one arena.
+"""Static memory plan: every tensor the model computes, its inputs and its outputs get a fixed offset in one arena.
 
-Greedy by size: the largest buffers are placed first, each at the lowest aligned offset that does not
-overlap a buffer alive at the same time. Lifetimes are op indices [first write, last read]. A kernel's
-scratch buffer is alive during its own op only; the generated call gets it through its tm_context.
+Lifetimes are op indices [first write, last read]; the graph's inputs are written by the caller before op 0 and
+its outputs read after the last op. Two buffers alive at the same time do not share bytes, except where an op
+allows its output to overlap an input it is finishing (`Overlap`: the output may start `distance` bytes or more
+before that input; the kernel, or the row bands the op runs in, never write over input bytes it still reads).
+A kernel's scratch buffer is alive during its own op only; the generated call gets it through its tm_context.
+
+Placement: each strategy orders the buffers and puts each at the lowest aligned offset its neighbours in time
+allow; several orders are tried (by size, by first use, by lifetime, by size x lifetime) and, on small graphs,
+every order; the smallest arena wins. The lower bound beside it: the most bytes that must be alive at once.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import variants
 
 ALIGN = 16
+EXACT_SEARCH_MAX = 7  # every placement order is tried up to this many buffers (7! = 5040 orders)
 
 
 @dataclass(frozen=True)
@@ -25,15 +33,33 @@ class Buffer:
 
 
 @dataclass(frozen=True)
+class Overlap:
+    """At op `op`, the buffer of tensor `writer` may share bytes with the buffer of `reader` (whose last reader
+    that op is) when it starts `before` bytes or more before it (the op writes its output front to back), or
+    `after` bytes or more after it (back to front); None: not that way. The op never writes over input bytes it
+    still has to read."""
+    op: int
+    reader: int
+    writer: int
+    before: int | None
+    after: int | None = None
+
+
+Rules = dict[tuple[int, int], tuple[int | None, int | None]]  # (reader, writer) -> (before, after)
+
+
+@dataclass(frozen=True)
 class Plan:
     arena_size: int
-    buffers: dict[int, Buffer]  # root tensor id -> buffer
+    buffers: dict[int, Buffer]  # root tensor id -> buffer (inputs and outputs included)
     input_offsets: dict[int, int]  # graph input tensor id -> offset in the caller's input buffer
     output_offsets: dict[int, int]  # graph output tensor id -> offset in the caller's output buffer
     input_size: int
     output_size: int
-    live_peak: int  # the most bytes alive at once: no plan can use less
+    live_peak: int  # lower bound: the most bytes that must be alive at once (overlaps allowed)
     scratch: dict[int, Buffer] = field(default_factory=dict)  # op index -> scratch buffer
+    overlaps: tuple[Overlap, ...] = ()  # the overlaps the placement used
+    strategy: str = ""  # the placement order that won
 
 
 def _align(n: int, a: int = ALIGN) -> int:
@@ -49,48 +75,131 @@ def _io_layout(g: Graph, ids) -> tuple[dict[int, int], int]:
 
 
 def lifetimes(g: Graph) -> dict[int, tuple[int, int]]:
-    """Root tensor id -> (first op writing it, last op reading it) for tensors that need arena space."""
+    """Root tensor id -> (first op writing it, last op reading it) for every non-constant tensor. Graph inputs
+    are alive from op 0 (the caller writes them before the run), graph outputs until after the last op (n)."""
     n = len(g.ops)
-    spans: dict[int, list[int]] = {}
-    graph_inputs = {g.root(t) for t in g.inputs}
+    spans: dict[int, list[int]] = {g.root(t): [0, 0] for t in g.inputs}
     for i, op in enumerate(g.ops):
         for tid in op.inputs + op.outputs:
             if tid < 0:
                 continue
             root = g.root(tid)
-            if g.tensors[root].is_const or root in graph_inputs:
+            if g.tensors[root].is_const:
                 continue
             s = spans.setdefault(root, [i, i])
             s[0], s[1] = min(s[0], i), max(s[1], i)
-    for tid in g.outputs:  # outputs are copied to the caller after the last op
-        root = g.root(tid)
-        if root in spans:
-            spans[root][1] = n
+    for tid in g.outputs:  # the caller reads outputs after the last op
+        spans.setdefault(g.root(tid), [n, n])[1] = n
     return {t: (a, b) for t, (a, b) in spans.items()}
 
 
-def place(buffers: list[Buffer]) -> list[Buffer]:
+def _forbidden(buf: Buffer, other: Buffer, rules: Rules) -> tuple[int, int]:
+    """The open interval of offsets `buf` may not start at, given `other` (placed, alive at the same time)."""
+    lo, hi = other.offset - buf.size, other.offset + other.size
+    before, after = rules.get((other.tensor, buf.tensor), (None, None))  # buf writes over other
+    if before is not None:
+        lo = max(lo, other.offset - before)
+    if after is not None:
+        hi = min(hi, other.offset + after)
+    before, after = rules.get((buf.tensor, other.tensor), (None, None))  # other writes over buf
+    if before is not None:
+        hi = min(hi, other.offset + before)
+    if after is not None:
+        lo = max(lo, other.offset - after)
+    return lo, hi
+
+
+def place(buffers: list[Buffer], rules: Rules | None = None,
+          order=None, limit: int | None = None) -> list[Buffer] | None:
+    """Each buffer, in `order` (default: largest first), at the lowest aligned offset allowed by the placed buffers
+    alive with it (`rules`: how a reader and its writer may overlap). None once the arena would reach `limit`."""
+    rules = rules or {}
     placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.tensor)):
-        overlapping = sorted((p for p in placed if p.first <= buf.last and buf.first <= p.last),
-                             key=lambda p: p.offset)
+    for buf in (order if order is not None else sorted(buffers, key=lambda b: (-b.size, b.first, b.tensor))):
+        intervals = [_forbidden(buf, p, rules) for p in placed if p.first <= buf.last and buf.first <= p.last]
         offset = 0
-        for p in overlapping:
-            if offset + buf.size <= p.offset:
+        while True:
+            inside = [hi for lo, hi in intervals if lo < offset < hi]
+            if not inside:
                 break
-            offset = max(offset, _align(p.offset + p.size))
+            offset = _align(max(inside))
+        if limit is not None and _align(offset + buf.size) >= limit:
+            return None
         placed.append(Buffer(buf.tensor, buf.name, buf.size, buf.first, buf.last, offset))
     return placed
 
 
+def _arena(placed: list[Buffer]) -> int:
+    return max((_align(b.offset + b.size) for b in placed), default=0)
+
+
+STRATEGIES = {
+    "size": lambda b: (-b.size, b.first, b.tensor),
+    "first use": lambda b: (b.first, -b.size, b.tensor),
+    "lifetime": lambda b: (-(b.last - b.first), -b.size, b.tensor),
+    "size x lifetime": lambda b: (-b.size * (b.last - b.first + 1), b.first, b.tensor),
+}
+
+
+def best_placement(buffers: list[Buffer], rules: Rules) -> tuple[list[Buffer], str]:
+    """The smallest arena over the strategies' orders and, with at most EXACT_SEARCH_MAX buffers, every order."""
+    best, name = None, ""
+    for label, key in STRATEGIES.items():
+        placed = place(buffers, rules, sorted(buffers, key=key))
+        if best is None or _arena(placed) < _arena(best):
+            best, name = placed, label
+    if 1 < len(buffers) <= EXACT_SEARCH_MAX:
+        for order in itertools.permutations(sorted(buffers, key=STRATEGIES["size"])):
+            placed = place(buffers, rules, order, limit=_arena(best))
+            if placed is not None and _arena(placed) < _arena(best):
+                best, name = placed, "exhaustive"
+    return best or [], name
+
+
+def lower_bound(buffers: list[Buffer], overlaps: tuple[Overlap, ...], steps: int) -> int:
+    """The most bytes alive at one op, less what each allowed overlap can save (a reader and its writer need
+    max(writer, before + reader) or max(reader, after + writer) bytes together)."""
+    bound = 0
+    by_id = {b.tensor: b for b in buffers}
+    for i in range(steps + 1):
+        live = sum(b.size for b in buffers if b.first <= i <= b.last)
+        for o in overlaps:
+            if o.op == i:
+                x, y = by_id[o.reader].size, by_id[o.writer].size
+                need = min(max(y, o.before + x) if o.before is not None else x + y,
+                           max(x, o.after + y) if o.after is not None else x + y)
+                live -= max(x + y - need, 0)
+        bound = max(bound, live)
+    return bound
+
+
 def scratch_requirements(g: Graph, target: str = "ref") -> dict[int, int]:
     """Op index -> scratch bytes its kernel on kernel path `target` asks for (each op's `scratch_bytes`, the
-    C `_get_buffer_size`)."""
-    return {i: variants.scratch_bytes(op, g, target) for i, op in enumerate(g.ops)}
+    C `_get_buffer_size`; a layer run in row bands adds its band buffer)."""
+    from toolchain.compiler import inplace
+
+    return {i: inplace.scratch_bytes(op, g, target) for i, op in enumerate(g.ops)}
 
 
-def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: str = "ref") -> Plan:
-    """`scratch_sizes` (op index -> bytes) defaults to what the ops' kernels on path `target` ask for."""
+def overlap_rules(g: Graph, spans: dict[int, tuple[int, int]], target: str) -> tuple[Overlap, ...]:
+    """The overlaps the ops allow (inplace.overlaps) where the input really dies at the op and the output is
+    born there: a graph output, or an input another op still reads, is never written over."""
+    from toolchain.compiler import inplace
+
+    outputs = {g.root(t) for t in g.outputs}
+    found = []
+    for i, op in enumerate(g.ops):
+        for index, before, after in inplace.overlaps(op, g, target):
+            x, y = g.root(op.inputs[index]), g.root(op.outputs[0])
+            if x != y and x not in outputs and spans[x][1] == i and spans[y][0] == i:
+                found.append(Overlap(i, x, y, before, after))
+    return tuple(found)
+
+
+def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: str = "ref",
+                overlaps: bool = True) -> Plan:
+    """`scratch_sizes` (op index -> bytes) defaults to what the ops' kernels on path `target` ask for.
+    `overlaps`: use the overlaps the path's kernels allow (False: every live buffer apart)."""
     if scratch_sizes is None:
         scratch_sizes = scratch_requirements(g, target)
     spans = lifetimes(g)
@@ -99,20 +208,24 @@ def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: s
     for op_index, size in scratch_sizes.items():
         if size > 0:
             wanted.append(Buffer(-1 - op_index, f"scratch of op {op_index}", size, op_index, op_index))
-    placed = place(wanted)
-    arena = max((_align(b.offset + b.size) for b in placed), default=0)
-    live_peak = max((sum(b.size for b in placed if b.first <= i <= b.last) for i in range(len(g.ops) + 1)), default=0)
+    rules = overlap_rules(g, spans, target) if overlaps else ()
+    placed, strategy = best_placement(wanted, {(o.reader, o.writer): (o.before, o.after) for o in rules})
+    offsets = {b.tensor: b.offset for b in placed}
+    used = tuple(o for o in rules if offsets[o.reader] < offsets[o.writer] + g.tensors[o.writer].nbytes
+                 and offsets[o.writer] < offsets[o.reader] + g.tensors[o.reader].nbytes)
     in_offsets, in_size = _io_layout(g, g.inputs)
     out_offsets, out_size = _io_layout(g, g.outputs)
     return Plan(
-        arena_size=arena,
+        arena_size=_arena(placed),
         buffers={b.tensor: b for b in placed if b.tensor >= 0},
         input_offsets=in_offsets,
         output_offsets=out_offsets,
         input_size=in_size,
         output_size=out_size,
-        live_peak=live_peak,
+        live_peak=lower_bound(wanted, rules, len(g.ops)),
         scratch={-1 - b.tensor: b for b in placed if b.tensor < 0},
+        overlaps=used,
+        strategy=strategy,
     )
 
 
@@ -123,7 +236,17 @@ def with_scratch_budgets(g: Graph, plan: Plan) -> Graph:
     still fragment)."""
     ops = []
     for i, op in enumerate(g.ops):
-        held = sum(b.size for b in plan.buffers.values() if b.first <= i <= b.last)
-        held += sum(b.size for j, b in plan.scratch.items() if j != i and b.first <= i <= b.last)
+        held = _covered([b for b in plan.buffers.values() if b.first <= i <= b.last]
+                        + [b for j, b in plan.scratch.items() if j != i and b.first <= i <= b.last])
         ops.append(op.replace(options={**op.options, variants.SCRATCH_BUDGET: max(plan.arena_size - held, 0)}))
     return g.replace(ops=tuple(ops))
+
+
+def _covered(buffers: list[Buffer]) -> int:
+    """Bytes of the arena covered by these buffers (overlapping ones counted once)."""
+    total, end = 0, 0
+    for b in sorted(buffers, key=lambda b: b.offset):
+        start, stop = max(b.offset, end), b.offset + b.size
+        total += max(stop - start, 0)
+        end = max(end, stop)
+    return total

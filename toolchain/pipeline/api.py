@@ -33,12 +33,20 @@ KERNEL_TARGETS = KERNEL_PATHS  # `--kernels` choices of `tinyml compile` and `ti
 # -- compile -------------------------------------------------------------------------------------------------
 
 def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False,
-                  reference: str | None = None, host_check: bool = False) -> CompiledModel:
+                  reference: str | None = None, host_check: bool = False, bands: str = "auto") -> CompiledModel:
     """`early_exit`: the outputs other than the final one are exits the generated code may return at.
-    `host_check`: a host check (`check_stage`) follows, refused now for a path the host cannot run."""
+    `host_check`: a host check (`check_stage`) follows, refused now for a path the host cannot run.
+    `bands`: row bands for windowed layers (auto: where they lower the arena; all; none)."""
     if host_check:
         check_host_target(target)
-    return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference)
+    return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference, bands=bands)
+
+
+def tflm_arena(tflite: Path):
+    """TFLM's arena for the model from its recording allocator (head, total), or (None, why not)."""
+    from toolchain.verify.tflm_memory import tflm_arena as measure
+
+    return measure(tflite)
 
 
 def check_stage(tflite: Path, compiled: CompiledModel, *, samples: int, seed: int = 0,
@@ -140,7 +148,7 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
            labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
            early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
            dump_tensors: bool = False, kernels: str | None = None, reference: str | None = None,
-           progress: Callable[[str], None] = print) -> DeviceRun:
+           bands: str = "auto", progress: Callable[[str], None] = print) -> DeviceRun:
     """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
     `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared.
     `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce (default litert;
@@ -153,7 +161,8 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
         check_samples(samples)
     check_timeout(timeout)
     progress(f"compiling {tflite} for the {kernels} kernels")
-    compiled = compile_stage(tflite, out_dir / "c", target=kernels, early_exit=early_exit, reference=reference)
+    compiled = compile_stage(tflite, out_dir / "c", target=kernels, early_exit=early_exit, reference=reference,
+                             bands=bands)
     batch = random_batch(compiled, samples, seed) if inputs is None else input_batch(compiled, inputs)
     progress(f"building firmware for {board.name} ({board.cpu})")
     image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,

@@ -58,13 +58,14 @@ def test_band_geometry_and_distances(tmp_path, keras):
     model = om.depthwise(depth_multiplier=1, strides=1, padding="same")
     g = _graph(convert(model, om.representative(model.input_shape[1:]), tmp_path / "m.tflite"))
     i = next(i for i, op in enumerate(g.ops) if op.kind == "DEPTHWISE_CONV_2D")
-    op = g.ops[i].replace(options={**g.ops[i].options, inplace.BANDS: 1})
+    g = inplace.with_bands(g, {i: 1})
+    op = g.ops[i]
     parts = inplace.bands(op, g, 1)
     h = g.tensors[op.inputs[0]].shape[1]
     assert [b.out_row for b in parts] == list(range(h))
     assert parts[0].pad_top == 1 and parts[0].in_rows == 2 and parts[1].in_row == 0 and parts[-1].in_rows == 2
     row = g.tensors[op.inputs[0]].shape[2] * g.tensors[op.inputs[0]].shape[3]
-    assert inplace.band_distances(op, g) == (row, row)  # 3x3 stride 1: one row either way
+    assert inplace.band_distances(g, i) == (row, row)  # 3x3 stride 1: one row either way
 
 
 def _zoo_tflite(name, tmp_path):
@@ -161,5 +162,42 @@ def test_every_layer_in_bands_is_bit_exact_on_device(chain_tflite, board, kernel
     compiled = compile_model(chain_tflite, tmp_path / "c", target=kernels, bands="all")
     assert len(_overlapping(compiled.plan)) >= 4
     image = build_stage(compiled, get_board(board), tmp_path / "fw", batch=random_batch(compiled, 2, seed=9))
+    result = run_stage(chain_tflite, compiled, image)
+    assert result.bit_exact, result.mismatches[:3]
+
+
+# -- patch stages ---------------------------------------------------------------------------------------------
+
+def _force_stages(monkeypatch, rows: int):
+    """The compiler's band choice replaced by: the longest patch stage from layer 0 in bands of `rows` rows, every
+    other layer that can be in single-layer bands."""
+    def choose(g, arena):
+        first, end = max((c for c in inplace.stage_candidates(g) if c[0] == 0), key=lambda c: c[1])
+        singles = {i: 1 for i, op in enumerate(g.ops) if inplace.can_band(op, g) and i > end}
+        return inplace.with_bands(g, {**singles, first: rows}, {first: end})
+    monkeypatch.setattr(inplace, "choose_bands", choose)
+
+
+@pytest.mark.parametrize("target,rows", [("ref", 1), ("dsp", 2), ("ref", 3)])
+def test_patch_stage_is_bit_exact_on_the_host(chain_tflite, target, rows, tmp_path, monkeypatch):
+    _force_stages(monkeypatch, rows)
+    plan = compile_model(chain_tflite, tmp_path / "c", target=target).plan
+    head = plan.layers[0]
+    assert head.band_rows == rows and head.stage_end == 3  # conv stride 2, depthwise, 1x1, depthwise
+    assert [layer.in_stage for layer in plan.layers[1:4]] == [0, 0, 0]
+    assert head.computed_macs > sum(layer.macs for layer in plan.layers[:4])  # halo rows computed twice
+    # inside the stage, no tensor exists whole: nothing in the arena is born at layers 1-3
+    assert all(t.first_layer not in (1, 2, 3) for t in plan.tensors)
+    report = check_against_reference(chain_tflite, tmp_path / "c", samples=3, seed=6)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board,kernels", [("mps2-an386", "dsp"), ("mps3-an547", "mve")])
+def test_patch_stage_is_bit_exact_on_device(chain_tflite, board, kernels, tmp_path, monkeypatch):
+    _force_stages(monkeypatch, 2)
+    compiled = compile_model(chain_tflite, tmp_path / "c", target=kernels)
+    assert compiled.plan.layers[0].stage_end == 3
+    image = build_stage(compiled, get_board(board), tmp_path / "fw", batch=random_batch(compiled, 2, seed=8))
     result = run_stage(chain_tflite, compiled, image)
     assert result.bit_exact, result.mismatches[:3]

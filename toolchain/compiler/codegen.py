@@ -164,8 +164,14 @@ def generate(g: Graph, plan: Plan, source: str, target: str = "ref", reference: 
     for i, op in enumerate(g.ops):
         em.op_index = i
         opdef = OPS.get(op.kind)
-        dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs)
-        block = inplace.emit_bands(op, g, em, plan, i) if op.options.get(inplace.BANDS) else ""
+        dumps = tuple(f"TM_DUMP({i}, {tid}, {em.ptr(tid)}, {g.tensors[tid].nbytes});" for tid in op.outputs
+                      if g.root(tid) in plan.buffers)  # a patch stage's intermediate tensors never exist whole
+        if inplace.IN_STAGE in op.options:
+            block = f"/* computed by layer {op.options[inplace.IN_STAGE]}'s patch stage */"
+        elif op.options.get(inplace.BANDS):
+            block = inplace.emit_bands(g, i, em, plan)
+        else:
+            block = ""
         call = "" if block else cmsis_nn.emit(op, g, em) if target == cmsis_nn.TARGET else variants.emit(op, g, em)
         layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), call,
                             checks.get(i, ""), dumps, block))

@@ -126,13 +126,7 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
         outputs=tuple(TensorIO.from_dict({**describe_io(g, t, n), "offset": plan.output_offsets[t],
                                           "arena_offset": plan.buffers[g.root(t)].offset})
                       for t, n in zip(g.outputs, g.output_names)),
-        layers=tuple(
-            LayerInfo(layer.index, layer.kind, layer.location, layer.macs,
-                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].inputs if t >= 0),
-                      tuple(tuple(g.tensors[t].shape) for t in g.ops[layer.index].outputs),
-                      int(g.ops[layer.index].options.get(inplace.BANDS, 0)))
-            for layer in layers
-        ),
+        layers=tuple(layer_info(g, layer) for layer in layers),
         overlaps=tuple(OverlapInfo(o.op, o.reader, o.writer,
                                    plan.buffers[o.writer].offset - plan.buffers[o.reader].offset)
                        for o in plan.overlaps),
@@ -144,6 +138,16 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
 
 
 BAND_CHOICES = ("auto", "all", "none")
+
+
+def layer_info(g: Graph, layer) -> LayerInfo:
+    op = g.ops[layer.index]
+    stage_end = op.options.get(inplace.STAGE_END)
+    return LayerInfo(layer.index, layer.kind, layer.location, layer.macs,
+                     tuple(tuple(g.tensors[t].shape) for t in op.inputs if t >= 0),
+                     tuple(tuple(g.tensors[t].shape) for t in op.outputs),
+                     int(op.options.get(inplace.BANDS, 0)), stage_end, op.options.get(inplace.IN_STAGE),
+                     inplace.stage_macs(g, layer.index) if stage_end is not None else None)
 
 
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
@@ -192,7 +196,8 @@ def band_layers(g: Graph, target: str, bands: str) -> Graph:
     if bands == "all":
         return inplace.with_bands(g, {i: 1 for i, op in enumerate(g.ops) if inplace.can_band(op, g)})
     if bands == "auto":
-        return inplace.choose_bands(g, lambda trial: plan_memory(trial, target=target).arena_size)
+        with inplace.memoized():
+            return inplace.choose_bands(g, lambda trial: plan_memory(trial, target=target).arena_size)
     return g
 
 

@@ -1,4 +1,4 @@
-"""Where a layer may write over the input it is finishing, and row bands.
+"""Where a layer may write over the input it is finishing: element-wise kernels in place, row bands, patch stages.
 
 Element-wise kernels (ADD, requantize, ReLU, (de)quantize) read element i before they write element i, in
 increasing order, on every kernel path: their output may start where their input starts (a larger output
@@ -8,16 +8,24 @@ Windowed layers (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D) do no
 may run them in row bands instead: the layer's kernel is called once per band of output rows, on just the input
 rows that band reads (its own top padding), into a band buffer in the layer's scratch, and the band is then copied
 to its place in the output. A band's copy only lands on input rows no later band reads, which lets the output
-overlap the input by all but a few rows (`band_distance`). Any kernel, any path: each band is an ordinary call.
-`choose_bands` bands only the layers that lower the arena.
+overlap the input by all but a few rows (`band_distances`), from either end (bands top first or bottom first).
+Any kernel, any path: each band is an ordinary call.
+
+A patch stage (MCUNetV2's patch-based inference, in row bands) runs a chain of windowed layers band by band:
+for each band of the last layer's output rows, every layer of the chain computes just the rows the next one
+reads, into a buffer of a few rows, so the chain's intermediate tensors never exist whole. Rows two bands both
+read are computed twice (the halo); the extra MACs are reported (`stage_macs`).
+
+`choose_bands` bands layers and forms stages only where that lowers the arena.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from toolchain.compiler.ir import Graph, Op, Tensor
-from toolchain.compiler.ops import variants
+from toolchain.compiler.ops import OPS, variants
 from toolchain.compiler.ops.base import window_geometry
 
 if TYPE_CHECKING:
@@ -27,14 +35,44 @@ if TYPE_CHECKING:
 ELEMENTWISE = {"ADD": (0, 1), "QUANTIZE": (0,), "DEQUANTIZE": (0,), "RELU": (0,), "RELU6": (0,),
                "RELU_N1_TO_1": (0,)}
 WINDOWED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
-BANDS = "band_rows"  # op option: output rows per band (absent: one call for the whole layer)
+BANDS = "band_rows"  # on a stage's first layer: rows of the last layer's output per band
+STAGE_END = "stage_end"  # on a stage's first layer: the index of its last layer (absent: the layer alone)
+IN_STAGE = "in_stage"  # on a later layer of a stage: the index of the first layer, whose code computes it
 LOOP = "tm_b"  # the band loop's counter in the generated C
+STAGE_ROWS = (1, 2, 4)  # band heights tried for a patch stage
+STAGE_MAX = 4  # layers in a patch stage
+
+
+_memo: dict | None = None  # while `memoized()` runs: (what, tensors, op index, stage options, ...) -> result
+
+
+@contextlib.contextmanager
+def memoized():
+    """Within it, band geometry and scratch are computed once per layer and band choice (choose_bands plans
+    hundreds of variants of one graph, which differ only in their ops' band options)."""
+    global _memo
+    outer, _memo = _memo, {} if _memo is None else _memo
+    try:
+        yield
+    finally:
+        _memo = outer
+
+
+def _cached(what: str, g: Graph, i: int, compute, *extra):
+    if _memo is None:
+        return compute()
+    o = g.ops[i].options
+    key = (what, id(g.tensors), i, o.get(BANDS), o.get(STAGE_END), o.get(IN_STAGE),
+           o.get(variants.SCRATCH_BUDGET), *extra)
+    if key not in _memo:
+        _memo[key] = compute()
+    return _memo[key]
 
 
 @dataclass(frozen=True)
 class Band:
-    """Output rows [out_row, out_row + out_rows) read input rows [in_row, in_row + in_rows); the window's first
-    row starts `pad_top` rows above in_row (padding)."""
+    """One layer's part of a band: its output rows [out_row, out_row + out_rows) read its input rows
+    [in_row, in_row + in_rows); the window's first row starts `pad_top` rows above in_row (padding)."""
     out_row: int
     out_rows: int
     in_row: int
@@ -52,16 +90,39 @@ def _window(op: Op, g: Graph) -> tuple[int, int, int, int, int]:
     return kh, kw, geo["stride"][0], geo["dilation"][0], geo["pad"][0]
 
 
-def bands(op: Op, g: Graph, rows: int) -> list[Band]:
+def _band(op: Op, g: Graph, o0: int, o1: int) -> Band:
+    """The input rows output rows [o0, o1) of a windowed layer read."""
     kh, _, stride, dilation, pad = _window(op, g)
-    h, ho = g.tensors[op.inputs[0]].nhwc()[1], g.tensors[op.outputs[0]].nhwc()[1]
-    out = []
+    h = g.tensors[op.inputs[0]].nhwc()[1]
+    start = o0 * stride - pad
+    r0, r1 = max(start, 0), min((o1 - 1) * stride - pad + (kh - 1) * dilation + 1, h)
+    return Band(o0, o1 - o0, r0, r1 - r0, r0 - start)
+
+
+def stage_of(g: Graph, i: int) -> list[int]:
+    """The layers op i's code computes: i alone, or its patch stage i..end."""
+    return list(range(i, g.ops[i].options.get(STAGE_END, i) + 1))
+
+
+def stage_bands(g: Graph, i: int, rows: int) -> list[list[Band]]:
+    """Per band of `rows` rows of the stage's last output, each layer's Band, first layer first."""
+    layers = stage_of(g, i)
+    ho = g.tensors[g.ops[layers[-1]].outputs[0]].nhwc()[1]
+    result = []
     for o0 in range(0, ho, rows):
-        o1 = min(o0 + rows, ho)
-        start = o0 * stride - pad
-        r0, r1 = max(start, 0), min((o1 - 1) * stride - pad + (kh - 1) * dilation + 1, h)
-        out.append(Band(o0, o1 - o0, r0, r1 - r0, r0 - start))
-    return out
+        lo, hi, chain = o0, min(o0 + rows, ho), []
+        for k in reversed(layers):
+            band = _band(g.ops[k], g, lo, hi)
+            chain.insert(0, band)
+            lo, hi = band.in_row, band.in_row + band.in_rows
+        result.append(chain)
+    return result
+
+
+def bands(op: Op, g: Graph, rows: int) -> list[Band]:
+    """A single layer's bands of `rows` output rows."""
+    ho = g.tensors[op.outputs[0]].nhwc()[1]
+    return [_band(op, g, o0, min(o0 + rows, ho)) for o0 in range(0, ho, rows)]
 
 
 def can_band(op: Op, g: Graph) -> bool:
@@ -79,24 +140,37 @@ def _row_bytes(t: Tensor) -> int:
     return w * c * (t.nbytes // t.size)
 
 
-def band_distances(op: Op, g: Graph) -> tuple[int, int]:
+def _ends(g: Graph, i: int) -> tuple[Tensor, Tensor]:
+    """The stage's input and output tensors."""
+    return g.tensors[g.ops[i].inputs[0]], g.tensors[g.ops[stage_of(g, i)[-1]].outputs[0]]
+
+
+def band_distances(g: Graph, i: int) -> tuple[int, int]:
     """How far before its input the output may start when the bands run top to bottom (band b's copy ends
     above the first input row band b+1 reads), and how far after it when they run bottom to top (band b's copy
     starts below the last input row band b-1 reads)."""
-    parts = bands(op, g, op.options[BANDS])
-    irow, orow = _row_bytes(g.tensors[op.inputs[0]]), _row_bytes(g.tensors[op.outputs[0]])
+    return _cached("distances", g, i, lambda: _band_distances(g, i))
+
+
+def _band_distances(g: Graph, i: int) -> tuple[int, int]:
+    parts = stage_bands(g, i, g.ops[i].options[BANDS])
+    inp, out = _ends(g, i)
+    irow, orow = _row_bytes(inp), _row_bytes(out)
     pairs = list(zip(parts, parts[1:]))
-    before = max((b.out_row + b.out_rows) * orow - nxt.in_row * irow for b, nxt in pairs)
-    after = max((prev.in_row + prev.in_rows) * irow - b.out_row * orow for prev, b in pairs)
+    if not pairs:  # one band: the copy follows every read, any overlap will do
+        return -inp.nbytes, -out.nbytes
+    before = max((b[-1].out_row + b[-1].out_rows) * orow - nxt[0].in_row * irow for b, nxt in pairs)
+    after = max((prev[0].in_row + prev[0].in_rows) * irow - b[-1].out_row * orow for prev, b in pairs)
     return before, after
 
 
-def overlaps(op: Op, g: Graph, target: str) -> list[tuple[int, int | None, int | None]]:
-    """(input index, before, after): the output may start `before` bytes or more before that input, or `after`
-    bytes or more after it (None: not that way)."""
+def overlaps(g: Graph, i: int, target: str) -> list[tuple[int, int | None, int | None]]:
+    """(input index, before, after) for op i: its output may start `before` bytes or more before that input, or
+    `after` bytes or more after it (None: not that way)."""
+    op = g.ops[i]
     if op.options.get(BANDS):
-        return [(0, *band_distances(op, g))]
-    if op.kind not in ELEMENTWISE:
+        return [(0, *band_distances(g, i))]
+    if op.kind not in ELEMENTWISE or IN_STAGE in op.options:
         return []
     out = g.tensors[op.outputs[0]]
     result = []
@@ -107,18 +181,31 @@ def overlaps(op: Op, g: Graph, target: str) -> list[tuple[int, int | None, int |
     return result
 
 
+def planned_io(g: Graph, i: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The tensors op i reads and writes as the memory planner sees it: a stage reads its first layer's inputs
+    and writes its last layer's output at its first layer; the later layers of a stage touch nothing."""
+    op = g.ops[i]
+    if IN_STAGE in op.options:
+        return (), ()
+    last = g.ops[stage_of(g, i)[-1]]
+    return op.inputs, last.outputs
+
+
 def _align(n: int) -> int:
     return (n + 15) // 16 * 16
 
 
-def band_bytes(op: Op, g: Graph) -> int:
-    """The band buffer: `rows` output rows, at the start of the layer's scratch (16-byte aligned after it)."""
-    return _align(op.options[BANDS] * _row_bytes(g.tensors[op.outputs[0]]))
+def band_buffers(g: Graph, i: int) -> list[int]:
+    """Per layer of op i's stage, its band buffer (16-byte aligned): the most rows of its output a band holds."""
+    parts = stage_bands(g, i, g.ops[i].options[BANDS])
+    return [_align(max(b[k].out_rows for b in parts) * _row_bytes(g.tensors[g.ops[j].outputs[0]]))
+            for k, j in enumerate(stage_of(g, i))]
 
 
-def band_op(op: Op, g: Graph, band: Band) -> tuple[Op, Graph]:
-    """The layer restricted to one band: an op reading a view of the band's input rows and writing the band
-    buffer, in a graph that has those two tensors (ids past the graph's)."""
+def band_op(g: Graph, j: int, band: Band, budget: int) -> tuple[Op, Graph]:
+    """Layer j restricted to one band: an op reading a view of the band's input rows and writing a band buffer,
+    in a graph that has those two tensors (ids past the graph's); its kernel's scratch fits `budget`."""
+    op = g.ops[j]
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     view_id, temp_id = max(g.tensors) + 1, max(g.tensors) + 2
     _, _, w, c = inp.nhwc()
@@ -127,65 +214,115 @@ def band_op(op: Op, g: Graph, band: Band) -> tuple[Op, Graph]:
     temp = Tensor(temp_id, out.name, (1, band.out_rows, wo, co), out.dtype, out.quant)
     kh, kw, *_ = _window(op, g)
     left = window_geometry(op, g, kh, kw)["pad"][1]
-    budget = max(variants.scratch_budget(op) - band_bytes(op, g), 0)
-    options = {k: v for k, v in op.options.items() if k != BANDS}
+    options = {k: v for k, v in op.options.items() if k not in (BANDS, STAGE_END, IN_STAGE)}
     options.update({"explicit_pad": (band.pad_top, left), variants.SCRATCH_BUDGET: budget})
     sub = op.replace(inputs=(view_id, *op.inputs[1:]), outputs=(temp_id,), options=options)
     return sub, g.replace(tensors={**g.tensors, view_id: view, temp_id: temp})
 
 
-def scratch_bytes(op: Op, g: Graph, target: str) -> int:
-    """The layer's scratch on path `target`: its kernel's, or with bands the band buffer and the largest
-    scratch a band's call asks for."""
+def _kernel_budget(g: Graph, i: int) -> int:
+    return max(variants.scratch_budget(g.ops[i]) - sum(band_buffers(g, i)), 0)
+
+
+def _band_calls(g: Graph, i: int) -> list[tuple[int, Op, Graph]]:
+    """(how many, op, graph) for each distinct call op i's stage makes: the bands of one layer with the same
+    rows and padding make the same call on other rows."""
+    budget = _kernel_budget(g, i)
+    seen: dict[tuple, list] = {}
+    for chain in stage_bands(g, i, g.ops[i].options[BANDS]):
+        for j, band in zip(stage_of(g, i), chain):
+            key = (j, band.out_rows, band.in_rows, band.pad_top)
+            if key in seen:
+                seen[key][0] += 1
+            else:
+                seen[key] = [1, *band_op(g, j, band, budget)]
+    return [tuple(v) for v in seen.values()]
+
+
+def scratch_bytes(g: Graph, i: int, target: str) -> int:
+    """Op i's scratch on path `target`: its kernel's; with bands, the band buffers and the largest scratch a
+    band's call asks for; a later layer of a stage: none (the stage's first layer holds it)."""
+    op = g.ops[i]
+    if IN_STAGE in op.options:
+        return 0
     if not op.options.get(BANDS):
-        return variants.scratch_bytes(op, g, target)
-    kernel = max(variants.scratch_bytes(*band_op(op, g, b), target) for b in bands(op, g, op.options[BANDS]))
-    return band_bytes(op, g) + kernel
+        return _cached("scratch", g, i, lambda: variants.scratch_bytes(op, g, target), target)
+    return _cached("scratch", g, i, lambda: sum(band_buffers(g, i)) + max(
+        variants.scratch_bytes(sub, gb, target) for _, sub, gb in _band_calls(g, i)), target)
 
 
-def _runs(parts: list[Band]) -> list[list[Band]]:
-    """Consecutive bands of the same shape and padding, their input rows an equal step apart: one C loop each."""
-    runs: list[list[Band]] = []
-    for b in parts:
+def stage_macs(g: Graph, i: int) -> int:
+    """MACs op i's code computes: with a patch stage, every layer's bands, the rows computed twice included."""
+    op = g.ops[i]
+    if IN_STAGE in op.options:
+        return 0
+    if not op.options.get(BANDS):
+        return OPS.get(op.kind).macs(op, g)
+    return sum(n * OPS.get(sub.kind).macs(sub, gb) for n, sub, gb in _band_calls(g, i))
+
+
+def _shape(chain: list[Band]) -> tuple:
+    return tuple((b.out_rows, b.in_rows, b.pad_top) for b in chain)
+
+
+def _runs(parts: list[list[Band]]) -> list[list[list[Band]]]:
+    """Consecutive bands of the same shapes and paddings in every layer, the first layer's input rows and the last
+    layer's output rows an equal step apart: one C loop each."""
+    runs: list[list[list[Band]]] = []
+    for chain in parts:
         last = runs[-1] if runs else None
-        same = last is not None and (b.out_rows, b.in_rows, b.pad_top) == (last[0].out_rows, last[0].in_rows,
-                                                                            last[0].pad_top)
-        if same and (len(last) == 1 or b.in_row - last[-1].in_row == last[1].in_row - last[0].in_row):
-            last.append(b)
+        if last is not None and _shape(chain) == _shape(last[0]) and (
+                len(last) == 1 or (chain[0].in_row - last[-1][0].in_row == last[1][0].in_row - last[0][0].in_row
+                                   and chain[-1].out_row - last[-1][-1].out_row
+                                   == last[1][-1].out_row - last[0][-1].out_row)):
+            last.append(chain)
         else:
-            runs.append([b])
+            runs.append([chain])
     return runs
 
 
-def emit_bands(op: Op, g: Graph, em: "Emitter", plan: "Plan", op_index: int) -> str:
-    """The layer's C: per band (a loop over bands of one shape), the kernel call into the band buffer, then the
-    copy of the band to its output rows; top band first, or bottom band first where the output lies above the
-    input (Overlap.after)."""
-    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+def _times(step: int) -> str:
+    return f" + {LOOP} * {step}" if step >= 0 else f" - {LOOP} * {-step}"
+
+
+def emit_bands(g: Graph, i: int, em: "Emitter", plan: "Plan") -> str:
+    """Op i's C: per band (a loop over bands of one shape), each layer's call on the rows the next one reads, the
+    last into its band buffer, then the copy of the band to its output rows; top band first, or bottom band first
+    where the output lies above the input (Overlap.after)."""
+    layers = stage_of(g, i)
+    inp, out = _ends(g, i)
     irow, orow = _row_bytes(inp), _row_bytes(out)
-    src, dst = em.ptr(op.inputs[0]), em.ptr(op.outputs[0])
-    scratch = plan.scratch[op_index]
-    temp, kernel_scratch = scratch.offset, scratch.size - band_bytes(op, g)
-    parts = bands(op, g, op.options[BANDS])
-    x, y = plan.buffers[g.root(op.inputs[0])], plan.buffers[g.root(op.outputs[0])]
-    before, after = band_distances(op, g)
+    src, dst = em.ptr(g.ops[i].inputs[0]), em.ptr(g.ops[layers[-1]].outputs[0])
+    scratch = plan.scratch[i]
+    temps, offset = [], scratch.offset
+    for size in band_buffers(g, i):
+        temps.append(offset)
+        offset += size
+    kernel_scratch = scratch.offset + scratch.size - offset
+    parts = stage_bands(g, i, g.ops[i].options[BANDS])
+    x, y = plan.buffers[g.root(inp.id)], plan.buffers[g.root(out.id)]
+    before, after = band_distances(g, i)
     apart = y.offset + y.size <= x.offset or x.offset + x.size <= y.offset
     if not apart and x.offset - y.offset < before:  # only bottom band first keeps to the unread input
-        assert y.offset - x.offset >= after, (op.location, x, y, before, after)
+        assert y.offset - x.offset >= after, (g.ops[i].location, x, y, before, after)
         parts.reverse()
+    budget = _kernel_budget(g, i)
     lines = []
     for run in _runs(parts):
-        first = run[0]
-        sub, gb = band_op(op, g, first)
+        chain = run[0]
         loop = len(run) > 1
-        step = _times((run[1].in_row - first.in_row) * irow) if loop else ""
-        out_step = _times((run[1].out_row - first.out_row) * orow) if loop else ""
-        em.views = {sub.inputs[0]: f"({src} + {first.in_row * irow}{step})", sub.outputs[0]: f"(tm_arena + {temp})"}
-        em.scratch_at = (temp + band_bytes(op, g), kernel_scratch) if kernel_scratch > 0 else None
-        call = variants.emit(sub, gb, em)
-        em.views, em.scratch_at = {}, None
-        body = [f"TM_CHECK({call});",
-                f"memcpy({dst} + {first.out_row * orow}{out_step}, tm_arena + {temp}, {first.out_rows * orow});"]
+        body = []
+        for k, (j, band) in enumerate(zip(layers, chain)):
+            sub, gb = band_op(g, j, band, budget)
+            step = _times((run[1][0].in_row - chain[0].in_row) * irow) if loop else ""
+            view = f"({src} + {band.in_row * irow}{step})" if k == 0 else f"(tm_arena + {temps[k - 1]})"
+            em.views = {sub.inputs[0]: view, sub.outputs[0]: f"(tm_arena + {temps[k]})"}
+            em.scratch_at = (offset, kernel_scratch) if kernel_scratch > 0 else None
+            body.append(f"TM_CHECK({variants.emit(sub, gb, em)});")
+            em.views, em.scratch_at = {}, None
+        out_step = _times((run[1][-1].out_row - chain[-1].out_row) * orow) if loop else ""
+        body.append(f"memcpy({dst} + {chain[-1].out_row * orow}{out_step}, tm_arena + {temps[-1]}, "
+                    f"{chain[-1].out_rows * orow});")
         if loop:
             lines.append(f"for (int32_t {LOOP} = 0; {LOOP} < {len(run)}; ++{LOOP}) {{")
             lines += ["    " + s for s in body] + ["}"]
@@ -194,30 +331,74 @@ def emit_bands(op: Op, g: Graph, em: "Emitter", plan: "Plan", op_index: int) -> 
     return "\n    ".join(lines)
 
 
-def _times(step: int) -> str:
-    return f" + {LOOP} * {step}" if step >= 0 else f" - {LOOP} * {-step}"
+def with_bands(g: Graph, chosen: dict[int, int], stages: dict[int, int] | None = None) -> Graph:
+    """The graph with layer i run in bands of chosen[i] output rows, and layers i..stages[i] as one patch stage
+    (in bands of chosen[i] rows of layer stages[i]'s output)."""
+    stages = stages or {}
+    inner = {j: i for i, end in stages.items() for j in range(i + 1, end + 1)}
+    ops = []
+    for j, op in enumerate(g.ops):
+        options = {k: v for k, v in op.options.items() if k not in (BANDS, STAGE_END, IN_STAGE)}
+        if j in inner:
+            options[IN_STAGE] = inner[j]
+        elif j in chosen:
+            options[BANDS] = chosen[j]
+            if j in stages:
+                options[STAGE_END] = stages[j]
+        ops.append(op.replace(options=options))
+    return g.replace(ops=tuple(ops))
 
 
-def with_bands(g: Graph, chosen: dict[int, int]) -> Graph:
-    """The graph with layer i run in bands of chosen[i] output rows (the others as one call)."""
-    ops = tuple(op.replace(options={**op.options, BANDS: chosen[i]}) if i in chosen else op
-                for i, op in enumerate(g.ops))
-    return g.replace(ops=ops)
+def stage_candidates(g: Graph) -> list[tuple[int, int]]:
+    """(first, last) of chains of 2..STAGE_MAX windowed layers, each feeding only the next (an intermediate tensor
+    that is a graph output or read elsewhere must exist whole)."""
+    outputs = {g.root(t) for t in g.outputs}
+    found = []
+    for i in range(len(g.ops)):
+        for end in range(i + 1, min(i + STAGE_MAX, len(g.ops))):
+            mid = g.ops[end - 1].outputs[0]
+            if not can_band(g.ops[end], g) or g.ops[end].inputs[0] != mid or g.root(mid) in outputs \
+                    or len(g.consumers(mid)) != 1 or not can_band(g.ops[end - 1], g):
+                break
+            found.append((i, end))
+    return [(i, end) for i, end in found if all(b.in_rows > 0 for chain in stage_bands(
+        with_bands(g, {i: 1}, {i: end}), i, 1) for b in chain)]
 
 
 def choose_bands(g: Graph, arena: Callable[[Graph], int]) -> Graph:
-    """Band every layer that can be, keep that only if the arena (`arena(graph)`) shrinks, then return each layer
-    to one call, smallest first, while the arena stays that small."""
-    candidates = [i for i, op in enumerate(g.ops) if can_band(op, g)]
-    if not candidates:
-        return g
-    chosen = {i: 1 for i in candidates}
-    best = arena(with_bands(g, chosen))
+    """Row bands and patch stages where they lower the arena (`arena(graph)`): with every other layer that can be
+    banded in bands, add the patch stage (band height from STAGE_ROWS, the tallest of the best) that lowers the
+    arena most, as long as one does; then return each single layer to one call, smallest first, while the arena
+    stays that small (bands cost a copy and a call per band)."""
+    singles = [i for i, op in enumerate(g.ops) if can_band(op, g)]
+    stages: dict[int, tuple[int, int]] = {}  # first layer -> (last layer, band rows)
+
+    def config(stages):
+        inner = {j for i, (end, _) in stages.items() for j in range(i, end + 1)}
+        return {j: 1 for j in singles if j not in inner} | {i: rows for i, (_, rows) in stages.items()}
+
+    def size(chosen, stages):
+        return arena(with_bands(g, chosen, {i: end for i, (end, _) in stages.items()}))
+
+    best = size(config(stages), stages)
+    while True:
+        trials = []
+        for i, end in stage_candidates(g):
+            if any(not (end < s or e < i) for s, (e, _) in stages.items()):
+                continue
+            for rows in STAGE_ROWS:
+                trial = {**stages, i: (end, rows)}
+                trials.append((size(config(trial), trial), -rows, i, end))
+        if not trials or min(trials)[0] >= best:
+            break
+        best, rows, i, end = min(trials)
+        stages[i] = (end, -rows)
+    chosen = config(stages)
     if best >= arena(g):
         return g
-    size = {i: g.tensors[g.ops[i].inputs[0]].nbytes + g.tensors[g.ops[i].outputs[0]].nbytes for i in candidates}
-    for i in sorted(candidates, key=lambda i: (size[i], i)):
+    sizes = {i: g.tensors[g.ops[i].inputs[0]].nbytes + g.tensors[g.ops[i].outputs[0]].nbytes for i in singles}
+    for i in sorted((j for j in chosen if j not in stages), key=lambda j: (sizes[j], j)):
         trial = {j: r for j, r in chosen.items() if j != i}
-        if arena(with_bands(g, trial)) <= best:
+        if size(trial, stages) <= best:
             chosen = trial
-    return with_bands(g, chosen)
+    return with_bands(g, chosen, {i: end for i, (end, _) in stages.items()})

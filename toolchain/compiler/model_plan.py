@@ -49,13 +49,17 @@ class LayerInfo:
     macs: int
     inputs: tuple[Shape, ...]
     outputs: tuple[Shape, ...]
-    band_rows: int = 0  # > 0: run in bands of this many output rows (its output overlaps its input)
+    band_rows: int = 0  # > 0: run in bands of this many rows (of stage_end's output), its output over its input
+    stage_end: int | None = None  # a patch stage: this layer's code computes layers index..stage_end band by band
+    in_stage: int | None = None  # computed by the patch stage starting at that layer
+    computed_macs: int | None = None  # MACs the layer's code computes (a patch stage: all its layers, halo rows
+    # computed twice included); None: `macs`
 
     @classmethod
     def from_dict(cls, d: dict) -> LayerInfo:
         return cls(int(d["index"]), str(d["op"]), str(d["location"]), int(d["macs"]),
                    tuple(tuple(s) for s in d["inputs"]), tuple(tuple(s) for s in d["outputs"]),
-                   int(d.get("band_rows", 0)))
+                   int(d.get("band_rows", 0)), d.get("stage_end"), d.get("in_stage"), d.get("computed_macs"))
 
 
 @dataclass(frozen=True)

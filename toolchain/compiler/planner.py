@@ -76,11 +76,15 @@ def _io_layout(g: Graph, ids) -> tuple[dict[int, int], int]:
 
 def lifetimes(g: Graph) -> dict[int, tuple[int, int]]:
     """Root tensor id -> (first op writing it, last op reading it) for every non-constant tensor. Graph inputs
-    are alive from op 0 (the caller writes them before the run), graph outputs until after the last op (n)."""
+    are alive from op 0 (the caller writes them before the run), graph outputs until after the last op (n).
+    A patch stage reads and writes at its first layer; its intermediate tensors need no buffer."""
+    from toolchain.compiler import inplace
+
     n = len(g.ops)
     spans: dict[int, list[int]] = {g.root(t): [0, 0] for t in g.inputs}
-    for i, op in enumerate(g.ops):
-        for tid in op.inputs + op.outputs:
+    for i in range(n):
+        reads, writes = inplace.planned_io(g, i)
+        for tid in reads + writes:
             if tid < 0:
                 continue
             root = g.root(tid)
@@ -178,7 +182,7 @@ def scratch_requirements(g: Graph, target: str = "ref") -> dict[int, int]:
     C `_get_buffer_size`; a layer run in row bands adds its band buffer)."""
     from toolchain.compiler import inplace
 
-    return {i: inplace.scratch_bytes(op, g, target) for i, op in enumerate(g.ops)}
+    return {i: inplace.scratch_bytes(g, i, target) for i in range(len(g.ops))}
 
 
 def overlap_rules(g: Graph, spans: dict[int, tuple[int, int]], target: str) -> tuple[Overlap, ...]:
@@ -188,9 +192,10 @@ def overlap_rules(g: Graph, spans: dict[int, tuple[int, int]], target: str) -> t
 
     outputs = {g.root(t) for t in g.outputs}
     found = []
-    for i, op in enumerate(g.ops):
-        for index, before, after in inplace.overlaps(op, g, target):
-            x, y = g.root(op.inputs[index]), g.root(op.outputs[0])
+    for i in range(len(g.ops)):
+        reads, writes = inplace.planned_io(g, i)
+        for index, before, after in inplace.overlaps(g, i, target):
+            x, y = g.root(reads[index]), g.root(writes[0])
             if x != y and x not in outputs and spans[x][1] == i and spans[y][0] == i:
                 found.append(Overlap(i, x, y, before, after))
     return tuple(found)

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "toolchain"
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"toolchain", "errors", "fsutil", "registry", "tools", "paths", "fields", "tf"}),
     ("domain", {"zoo", "data", "boards", "report", "recipe"}),
-    ("stages", {"train", "compress", "export", "compiler", "firmware", "runners"}),
+    ("stages", {"train", "compress", "export", "compiler", "firmware", "stackbound", "runners"}),
     ("verify", {"verify"}),
     ("orchestration", {"pipeline", "tune"}),
     ("interface", {"cli", "__main__"}),
@@ -27,7 +27,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "export": {"compiler"},
     "train": {"compiler", "export", "report"},
     "compress": {"compiler"},  # it is handed an arena estimator (and an int8 runner) instead
-    "runners": {"compiler", "firmware"},
+    "runners": {"compiler", "firmware", "stackbound"},
 }
 
 

@@ -17,6 +17,7 @@ from toolchain.compiler.exits import NEVER, ExitThreshold
 from toolchain.compiler.model_plan import PLAN_FILE, ModelPlan, TensorIO
 from toolchain.errors import ToolchainError
 from toolchain.firmware import FirmwareImage, FirmwareSizes, TestSet, write_testset
+from toolchain.stackbound import Depth, StackBound
 from toolchain.pipeline.deploy import DeviceRun
 from toolchain.runners.protocol import parse
 from toolchain.verify.check import Mismatch
@@ -90,13 +91,16 @@ def test_firmware_image_round_trips(compiled, tmp_path):
     build.mkdir()
     for suffix in (".elf", ".bin", ".hex", ".map"):
         (build / f"image{suffix}").write_bytes(suffix.encode())
-    sizes = FirmwareSizes({"model weights": 100, "kernels": 50}, {"arena": 64, "stack": 16384})
+    bound = StackBound(Depth(500, ("Reset_Handler", "main")), Depth(108, ("frame 108", "SysTick_Handler")),
+                       Depth(400, ("tm_model_run",)), ("cb",))
+    sizes = FirmwareSizes({"model weights": 100, "kernels": 50}, {"arena": 64, "stack": 16384}, bound)
     image = FirmwareImage(build / "image.elf", get_board("mps2-an386"), sizes, TestSet.load(model.out_dir))
     saved = image.save(tmp_path / "stage")
     assert saved.elf == tmp_path / "stage" / "firmware.elf" and saved.elf.read_bytes() == b".elf"
     loaded = FirmwareImage.load(tmp_path / "stage")
     assert loaded == saved and loaded.samples == 1 and loaded.exit_threshold == ExitThreshold.never()
     assert loaded.sizes.flash_total == 150 and loaded.sizes.to_dict()["ram_total"] == 64 + 16384
+    assert loaded.sizes.stack_bound == bound == StackBound.load(tmp_path / "stage") and bound.bytes == 608
 
 
 def _log(plan: ModelPlan) -> str:
@@ -129,11 +133,11 @@ def test_device_run_round_trips(compiled, tmp_path):
 # --- the CLI calls the stage API --------------------------------------------------------------------------------
 
 # Stages a CLI module never imports: it calls `toolchain.pipeline` (the stage API, the pipeline) instead.
-STAGE_INTERNALS = {"compiler", "compress", "train", "export", "verify", "firmware", "runners"}
+STAGE_INTERNALS = {"compiler", "compress", "train", "export", "verify", "firmware", "stackbound", "runners"}
 # `tinyml train`, `evaluate`, `export` and `import` run the train/export stages, which have no stage function in
 # the stage API yet: they may import train/export/compress/verify, but never the compiler, firmware or runners.
 NOT_YET_IN_THE_API = {"train", "evaluate", "export", "import_onnx"}
-NEVER_FROM_CLI = {"compiler", "firmware", "runners"}
+NEVER_FROM_CLI = {"compiler", "firmware", "stackbound", "runners"}
 
 
 def _toolchain_imports(path: Path) -> set[str]:

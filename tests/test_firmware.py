@@ -11,6 +11,7 @@ import pytest
 
 import op_models as om
 from conftest import convert
+from test_stack_bound import check_stack
 from toolchain.boards import all_boards, get_board
 from toolchain.cli import main
 from toolchain.compiler import compile_model
@@ -38,7 +39,7 @@ def test_mlperf_tiny_bit_exact_on_cortex_m4(name, zoo_tflite, tmp_path):
     assert result.bit_exact, result.mismatches[:3]
     s = result.summary()
     assert s["samples"] == 3 and s["arena_bytes"] == result.plan.arena_bytes
-    assert 0 < s["stack_bytes"] < 16 * 1024
+    check_stack(result)
     assert s["instructions_mean"] > s["macs"]  # portable C: more than one instruction per MAC
     layers = result.layer_instructions(0)
     assert len(layers) == len(result.plan.layers) and all(n and n > 0 for n in layers)
@@ -52,6 +53,7 @@ def test_other_boards_bit_exact(board, name, zoo_tflite, tmp_path):
     result = deploy(zoo_tflite(name), get_board(board), tmp_path, samples=2, progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     assert result.run.board == board
+    check_stack(result)
 
 
 def test_runs_are_deterministic_and_exact_counts_match_systick(zoo_tflite, tmp_path):

@@ -23,10 +23,15 @@ def test_writer_may_start_before_its_reader_by_the_distance():
     x, y = Buffer(0, "x", 320, 0, 1), Buffer(1, "y", 320, 1, 2)
     apart = {b.name: b.offset for b in place([x, y])}
     assert abs(apart["x"] - apart["y"]) >= 320
-    before = {b.name: b.offset for b in place([x, y], {(0, 1): (None, 32)})}
+    before = {b.name: b.offset for b in place([x, y], {(0, 1): (None, 32, False)})}
     assert before["y"] - before["x"] == 32  # y over x, 32 bytes above it (written bottom band first)
-    both = {b.name: b.offset for b in place([x, y], {(0, 1): (0, None)}, order=[y, x])}
+    both = {b.name: b.offset for b in place([x, y], {(0, 1): (0, None, False)}, order=[y, x])}
     assert both["x"] == both["y"] == 0  # element-wise in place
+    z = Buffer(2, "z", 64, 0, 1)
+    exact = {b.name: b.offset for b in place([z, x, y], {(0, 1): (None, None, True)})}
+    assert exact["y"] == exact["x"] and exact["z"] >= 320  # exactly over x (or nowhere near it)
+    shifted = {b.name: b.offset for b in place([x, z, y], {(0, 1): (None, None, True)}, order=[z, x, y])}
+    assert shifted["y"] == shifted["x"] == 64
 
 
 def test_exhaustive_search_beats_every_single_order_on_a_small_graph():
@@ -83,6 +88,7 @@ def test_zoo_arena_meets_the_issue_goal(name, goal, tmp_path):
     result = compile_model(tflite, tmp_path / "c")
     assert result.arena_bytes <= goal
     assert result.plan.live_peak_bytes <= result.arena_bytes
+    assert all(t.offset >= 0 and t.offset + t.bytes <= result.arena_bytes for t in result.plan.tensors)
     report = check_against_reference(tflite, tmp_path / "c", samples=2, seed=3)
     assert report.ok, report.summary()
 

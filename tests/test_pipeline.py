@@ -84,6 +84,7 @@ def test_pipeline_end_to_end_and_cached(tiny_recipe, tmp_path, capsys):
     assert summary["macs"]["exit"] < summary["macs"]["full"]
     assert summary["instructions"]["mean"] > 0 and summary["estimated_latency_ms"] > 0
     assert summary["arena_bytes"] > 0 and summary["stack_bytes"] > 0 and summary["flash_bytes"] > 0
+    assert summary["stack_bound_bytes"] >= summary["stack_bytes"]
     for figure in ("accuracy exit_1", "accuracy final", "exit rate", "instructions / inference", "arena / stack"):
         assert figure in printed, figure
     for name in ("report.md", "report.html", "layer_instructions.png", "arena_plan.png",

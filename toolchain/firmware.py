@@ -21,9 +21,17 @@ from toolchain.compiler.model_plan import ModelPlan
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import sha256_file, write_atomic, write_json
 from toolchain.paths import REPO
+from toolchain.stackbound import BOUND_FILE, StackBound, image_bound, linker_map_sections
 from toolchain.tools import ARM_GCC_HINT, require_tool
 
-STACK_BYTES = 16 * 1024  # TM_STACK_SIZE default of firmware/runtime/sections.ld
+# The stack is sized from the image's static worst case (toolchain/stackbound.py), plus STACK_MARGIN: room for one
+# more exception frame (108 B at most), so that even a fault taken inside the SysTick handler pushes its frame and
+# TM FAULT reports its pc and lr; rounded up to 8 (the stack's alignment).
+STACK_MARGIN = 128
+# Before the build no bound exists: check_fits assumes this much, about twice the largest stack reserved for a zoo
+# model (400-1,200 B over the boards and kernel paths; VWW on the M55 the most). The link then checks exactly.
+STACK_ESTIMATE = 2048
+DEFAULT_STACK = 16 * 1024  # sections.ld's TM_STACK_SIZE default: the stack when the bound is unknown
 PLAN_STAMP = "made for model_plan.json sha256"
 
 
@@ -134,11 +142,12 @@ def check_testset(model_dir: Path) -> None:
 
 
 def check_fits(plan: ModelPlan, board: Board, testset_bytes: int = 0) -> None:
-    """Refuse before building when the model alone cannot fit; the linker checks the rest exactly."""
-    ram_need = plan.arena_bytes + STACK_BYTES
+    """Refuse before building when the model alone cannot fit (with the stack estimated: STACK_ESTIMATE); the linker
+    checks the rest exactly, with the stack sized from the image's bound."""
+    ram_need = plan.arena_bytes + STACK_ESTIMATE
     if ram_need > board.ram.size:
         raise ToolchainError(
-            f"the model needs {ram_need:,} bytes of RAM (arena {plan.arena_bytes:,} + stack {STACK_BYTES:,}) "
+            f"the model needs {ram_need:,} bytes of RAM (arena {plan.arena_bytes:,} + stack about {STACK_ESTIMATE:,}) "
             f"but {board.name} has {board.ram.size:,}: {ram_need - board.ram.size:,} bytes too many",
             "choose a board with more RAM, or shrink the model (prune, smaller input, fewer channels)")
     flash_need = plan.weights_bytes + testset_bytes
@@ -154,9 +163,15 @@ _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 @dataclass(frozen=True)
 class FirmwareSizes:
-    """Bytes by part (arena, model weights, kernels, test set, ...) in flash and in RAM."""
+    """Bytes by part (arena, model weights, kernels, test set, ...) in flash and in RAM (the stack reserved among
+    them), and the static stack bound the stack was sized from."""
     flash: dict[str, int]
     ram: dict[str, int]
+    stack_bound: StackBound | None = None
+
+    @property
+    def stack_reserved(self) -> int | None:
+        return self.ram.get("stack")
 
     @property
     def flash_total(self) -> int:
@@ -168,11 +183,14 @@ class FirmwareSizes:
 
     def to_dict(self) -> dict:
         return {"flash": dict(self.flash), "ram": dict(self.ram), "flash_total": self.flash_total,
-                "ram_total": self.ram_total}
+                "ram_total": self.ram_total,
+                "stack_bound": None if self.stack_bound is None else self.stack_bound.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> FirmwareSizes:
-        return cls({str(k): int(v) for k, v in d["flash"].items()}, {str(k): int(v) for k, v in d["ram"].items()})
+        bound = d.get("stack_bound")  # None: an image built before the bound existed
+        return cls({str(k): int(v) for k, v in d["flash"].items()}, {str(k): int(v) for k, v in d["ram"].items()},
+                   None if bound is None else StackBound.from_dict(bound))
 
 
 @dataclass(frozen=True)
@@ -206,6 +224,8 @@ class FirmwareImage:
             if src.is_file() and src.resolve() != (directory / f"firmware{suffix}").resolve():
                 shutil.copy2(src, directory / f"firmware{suffix}")
         self.testset.save(directory)
+        if self.sizes.stack_bound is not None:
+            self.sizes.stack_bound.save(directory)
         write_json(directory / IMAGE_FILE, {"elf": "firmware.elf", "board": self.board.name,
                                             "sizes": self.sizes.to_dict()})
         return FirmwareImage(directory / "firmware.elf", self.board, self.sizes, self.testset)
@@ -221,14 +241,42 @@ class FirmwareImage:
 
 def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: bool = True,
                    dump_tensors: bool = False) -> FirmwareImage:
-    """`dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`."""
+    """Build, bound the image's stack, and link again with the stack sized from the bound (only the link reruns: the
+    code, hence the bound, stays the same; checked). The bound is saved in the build directory (stack_bound.json).
+    `dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`."""
     require_tool("cmake", ARM_GCC_HINT)
     require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     check_testset(model_dir)
+    (build_dir / BOUND_FILE).unlink(missing_ok=True)  # an earlier build's: this one writes its own when done
     configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", "-DAPP=harness",
                  f"-DMODEL_DIR={model_dir}", f"-DTM_PROFILE={'ON' if profile else 'OFF'}",
                  f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}", f"-DCMSIS_NN_ROOT={cmsis_nn_root(model_dir)}"]
+    _cmake(configure + ["-DTM_STACK_SIZE=0"], build_dir, board)  # the code does not depend on the stack size
+    bound = image_bound(build_dir, fp_context=has_fp_context(board))
+    stack = reserved_stack(bound)
+    _cmake(configure + [f"-DTM_STACK_SIZE={stack}"], build_dir, board)
+    if image_bound(build_dir, fp_context=has_fp_context(board)) != bound:
+        raise RuntimeError(f"relinking {build_dir / 'firmware.elf'} with another stack size changed its code")
+    bound.save(build_dir)
+    return FirmwareImage(build_dir / "firmware.elf", board, size_by_part(build_dir / "firmware.map", board, stack,
+                                                                         bound), TestSet.load(model_dir))
+
+
+def has_fp_context(board: Board) -> bool:
+    """The core has FP (or MVE) registers, whose state an exception frame may hold."""
+    return board.fpu != "none" or "mve" in board.features
+
+
+def reserved_stack(bound: StackBound) -> int:
+    """The stack to link: the bound plus STACK_MARGIN, rounded up to 8; DEFAULT_STACK when the bound is unknown."""
+    if bound.bytes is None:
+        return DEFAULT_STACK
+    return -(-(bound.bytes + STACK_MARGIN) // 8) * 8
+
+
+def _cmake(configure: list[str], build_dir: Path, board: Board) -> None:
+    """Configure and build; a failure raises, an overflowing memory region by how many bytes."""
     for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", "2"]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -239,8 +287,6 @@ def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: b
                 raise ToolchainError(f"the firmware does not fit {board.name}: overflows {detail}",
                                      "embed fewer samples (--samples), or shrink the model")
             raise ToolchainError(f"firmware build failed ({' '.join(cmd[:2])}):\n{log[-3000:]}")
-    elf = build_dir / "firmware.elf"
-    return FirmwareImage(elf, board, size_by_part(build_dir / "firmware.map", board), TestSet.load(model_dir))
 
 
 def cmsis_nn_root(model_dir: Path) -> str:
@@ -253,7 +299,6 @@ def cmsis_nn_root(model_dir: Path) -> str:
     return str(root)
 
 
-_MAP_LINE = re.compile(r"^\s+(\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)\s*$")
 # (part, object file path contains, input section prefixes or None for any)
 # CMSIS-NN (--kernels cmsis-nn) first: its library lies in the build directory, whatever that path contains.
 PARTS = (("CMSIS-NN kernels", "libtm_cmsis_nn.a(", None),
@@ -269,25 +314,11 @@ def _part(obj: str, section: str) -> str:
     return "runtime (startup, drivers)"
 
 
-def size_by_part(map_file: Path, board: Board) -> FirmwareSizes:
-    """Attribute every input section of the linker map to a part, in flash and RAM."""
+def size_by_part(map_file: Path, board: Board, stack: int, stack_bound: StackBound | None = None) -> FirmwareSizes:
+    """Attribute every input section of the linker map to a part, in flash and RAM; `stack`: the bytes reserved."""
     flash: dict[str, int] = {}
     ram: dict[str, int] = {}
-    pending = None
-    in_map = False
-    for line in map_file.read_text(errors="replace").splitlines():
-        if line.startswith("Linker script and memory map"):
-            in_map = True
-        if not in_map or line.startswith(("LOAD ", "OUTPUT(")):
-            continue
-        m = _MAP_LINE.match(line)
-        if m is None:
-            stripped = line.strip()
-            pending = stripped if stripped.startswith(".") and " " not in stripped else None
-            continue
-        section = m.group(1) or pending or ""
-        pending = None
-        addr, size, obj = int(m.group(2), 16), int(m.group(3), 16), m.group(4)
+    for section, addr, size, obj in linker_map_sections(map_file):
         if size == 0 or not section.startswith(".") or section.startswith((".debug", ".comment", ".ARM.attr")):
             continue
         part = _part(obj, section)
@@ -297,5 +328,5 @@ def size_by_part(map_file: Path, board: Board) -> FirmwareSizes:
             ram[part] = ram.get(part, 0) + size
             if section.startswith(".data"):  # initial values live in flash too
                 flash[part] = flash.get(part, 0) + size
-    ram["stack"] = STACK_BYTES
-    return FirmwareSizes(flash, ram)
+    ram["stack"] = stack
+    return FirmwareSizes(flash, ram, stack_bound)

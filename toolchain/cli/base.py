@@ -104,3 +104,10 @@ def _check_writable_parent(parent: Path, what: str) -> None:
         raise ToolchainError(f"{what}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ToolchainError(f"{what}: {existing} is not writable")
+
+
+def add_bands_argument(p) -> None:
+    """`--bands` of compile and run: row bands and patch stages, the memory/speed trade-off."""
+    p.add_argument("--bands", choices=("auto", "all", "none"), default="auto",
+                   help="row bands and patch stages: auto (where they lower the arena, default), all (every "
+                        "windowed layer in one-row bands), none (every layer one call: a few %% faster, more RAM)")

@@ -17,6 +17,19 @@ def print_sizes(sizes, board) -> None:
     print(format_table(["memory", "part", "bytes"], rows, title=f"firmware size on {board.name}"))
 
 
+def print_stack(sizes) -> None:
+    """The static stack bound beside the stack reserved from it (`sizes`: a `FirmwareSizes`)."""
+    from toolchain.pipeline.api import STACK_MARGIN
+
+    bound = sizes.stack_bound
+    if bound is None:
+        return
+    rule = (f"bound + {STACK_MARGIN} B margin, rounded up to 8" if bound.bytes is not None
+            else "the default: the bound is unknown")
+    print(f"stack: static bound {bound.describe()}")
+    print(f"stack: reserved {sizes.stack_reserved:,} B ({rule})")
+
+
 @command("build")
 class Build(Command):
     help = "build the firmware (CMake + arm-none-eabi-gcc) for a compiled model directory"
@@ -37,5 +50,6 @@ class Build(Command):
         fw = build_stage(compiled, board, args.build_dir or args.model_dir / f"fw-{board.name}",
                          samples=args.samples, keep_testset=True)
         print_sizes(fw.sizes, board)
+        print_stack(fw.sizes)
         print(f"\nfirmware: {fw.elf} (.bin, .hex beside it)")
         return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.cli.base import Command, check_output_dir, command, non_negative_int, probability
+from toolchain.cli.base import Command, add_bands_argument, check_output_dir, command, non_negative_int, probability
 from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
 from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
@@ -49,6 +49,7 @@ class Compile(Command):
                        help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, the default) "
                             "or tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice; the default of "
                             "--kernels cmsis-nn)")
+        add_bands_argument(p)
         p.add_argument("--check", type=non_negative_int, default=0, metavar="N",
                        help="run N random inputs on the host and compare bit-exactly with LiteRT BUILTIN_REF")
         p.add_argument("--early-exit", action="store_true",
@@ -62,7 +63,7 @@ class Compile(Command):
 
         check_output_dir(args.out, "-o/--out")
         result = compile_stage(args.model, args.out, target=args.kernels, early_exit=args.early_exit,
-                               reference=args.reference, host_check=args.check > 0)
+                               reference=args.reference, host_check=args.check > 0, bands=args.bands)
         print_compile_summary(result, *tflm_arena(args.model))
         for ex in result.plan.exits:
             print(f"early exit {ex.index}: output '{ex.output}' after {ex.layers} layers, "

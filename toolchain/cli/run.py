@@ -5,15 +5,17 @@ from pathlib import Path
 
 from toolchain.boards import get_board
 from toolchain.cli.base import (
-    Command, check_output_dir, check_output_file, command, positive_float, positive_int, probability,
+    Command, add_bands_argument, check_output_dir, check_output_file, command, positive_float, positive_int,
+    probability,
 )
-from toolchain.cli.build import print_sizes
+from toolchain.cli.build import print_sizes, print_stack
 from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
 from toolchain.fsutil import write_json
+from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
 
-def print_run(result) -> None:
+def print_run(result, tflm=None) -> None:
     s = result.summary()
     layers = result.layer_instructions(0)
     cycles = result.layer_cycles(0) if s["cycles_mean"] is not None else None
@@ -24,6 +26,7 @@ def print_run(result) -> None:
                        title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
     print()
     print_sizes(result.firmware, result.board)
+    print_stack(result.firmware)
     print()
     mean = " (mean)" if s["exits"] else ""
     if s["cycles_mean"] is not None:
@@ -46,9 +49,13 @@ def print_run(result) -> None:
         *cycle_rows,
         [*latency, f"{s['estimated_latency_ms']:.2f} ms"],
         ["arena (static, exact)", s["arena_bytes"]],
-        ["stack high-water", s["stack_bytes"]],
+        ["stack high-water (measured)", s["stack_bytes"]],
+        ["stack bound (static, worst case)", "unknown" if s["stack_bound_bytes"] is None else s["stack_bound_bytes"]],
+        ["stack reserved", s["stack_reserved_bytes"]],
         ["flash total", s["flash_bytes"]],
     ], title=title))
+    print()
+    print(format_table(["model RAM", "bytes"], ram_rows(result.plan, s["stack_bound_bytes"], tflm)))
     if not result.exits_agree:
         print(f"  exit mismatch: device {result.exits} vs host {result.expected_exits}")
     for m in result.mismatches[:5]:
@@ -72,6 +79,7 @@ class Run(Command):
                        help="whose rounding to reproduce and check against: litert (LiteRT BUILTIN_REF, the default) "
                             "or tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice; the default of "
                             "--kernels cmsis-nn)")
+        add_bands_argument(p)
         p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
         p.add_argument("--samples", type=positive_int,
                        help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
@@ -103,9 +111,9 @@ class Run(Command):
         result = api.deploy(args.model, board, out, inputs=inputs, samples=samples, timeout=args.timeout,
                             exact=args.exact, early_exit=args.early_exit,
                             exit_threshold=api.exit_threshold(args.threshold), dump_tensors=args.dump_tensors,
-                            kernels=args.kernels, reference=args.reference,
+                            kernels=args.kernels, reference=args.reference, bands=args.bands,
                             progress=lambda msg: print(f"... {msg}", flush=True))
-        print_run(result)
+        print_run(result, api.tflm_arena(args.model)[0])
         if result.tensors is not None:
             print(f"\nlayer by layer (--dump-tensors; the instruction counts above include the dump): "
                   f"{result.tensors.summary()}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops import OPS, variants
+from toolchain.compiler.ops.variants import InPlace
 from toolchain.compiler.ops.base import window_geometry
 
 if TYPE_CHECKING:
@@ -164,21 +165,20 @@ def _band_distances(g: Graph, i: int) -> tuple[int, int]:
     return before, after
 
 
-def overlaps(g: Graph, i: int, target: str) -> list[tuple[int, int | None, int | None]]:
-    """(input index, before, after) for op i: its output may start `before` bytes or more before that input, or
-    `after` bytes or more after it (None: not that way)."""
+def overlaps(g: Graph, i: int, target: str) -> list[tuple[int, InPlace]]:
+    """(input index, how op i's output may lie over that input): bands, an element-wise kernel, or the kernel
+    variant's own `in_place` rule."""
     op = g.ops[i]
-    if op.options.get(BANDS):
-        return [(0, *band_distances(g, i))]
-    if op.kind not in ELEMENTWISE or IN_STAGE in op.options:
+    if IN_STAGE in op.options:
         return []
-    out = g.tensors[op.outputs[0]]
-    result = []
-    for index in ELEMENTWISE[op.kind]:
-        inp = g.tensors[op.inputs[index]]
-        if inp.size == out.size:
-            result.append((index, max(out.nbytes - inp.nbytes, 0), None))
-    return result
+    if op.options.get(BANDS):
+        return [(0, InPlace(*band_distances(g, i)))]
+    if op.kind in ELEMENTWISE:
+        out = g.tensors[op.outputs[0]]
+        return [(index, InPlace(before=max(out.nbytes - g.tensors[op.inputs[index]].nbytes, 0)))
+                for index in ELEMENTWISE[op.kind] if g.tensors[op.inputs[index]].size == out.size]
+    rule = _cached("in place", g, i, lambda: variants.in_place(op, g, target), target)
+    return [(0, rule)] if rule is not None else []
 
 
 def planned_io(g: Graph, i: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -369,7 +369,8 @@ def choose_bands(g: Graph, arena: Callable[[Graph], int]) -> Graph:
     """Row bands and patch stages where they lower the arena (`arena(graph)`): with every other layer that can be
     banded in bands, add the patch stage (band height from STAGE_ROWS, the tallest of the best) that lowers the
     arena most, as long as one does; then return each single layer to one call, smallest first, while the arena
-    stays that small (bands cost a copy and a call per band)."""
+    stays that small, and make each layer's bands as tall as the arena allows (bands cost a copy and a call per
+    band, a patch stage its halo rows)."""
     singles = [i for i, op in enumerate(g.ops) if can_band(op, g)]
     stages: dict[int, tuple[int, int]] = {}  # first layer -> (last layer, band rows)
 
@@ -401,4 +402,13 @@ def choose_bands(g: Graph, arena: Callable[[Graph], int]) -> Graph:
         trial = {j: r for j, r in chosen.items() if j != i}
         if size(trial, stages) <= best:
             chosen = trial
+    for i in sorted(chosen, key=lambda j: (-sizes.get(j, 0), j)):  # taller bands: fewer calls, less halo
+        end = stages.get(i, (i, 0))[0]
+        rows_out = g.tensors[g.ops[end].outputs[0]].nhwc()[1]
+        for rows in (2, 3, 4, 6, 8, 12, 16, 24, 32):
+            if rows >= rows_out or rows <= chosen[i]:
+                continue
+            if size({**chosen, i: rows}, stages) > best:
+                break
+            chosen = {**chosen, i: rows}
     return with_bands(g, chosen, {i: end for i, (end, _) in stages.items()})

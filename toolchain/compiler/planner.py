@@ -43,9 +43,10 @@ class Overlap:
     writer: int
     before: int | None
     after: int | None = None
+    same: bool = False  # the writer may also start exactly at the reader's offset
 
 
-Rules = dict[tuple[int, int], tuple[int | None, int | None]]  # (reader, writer) -> (before, after)
+Rules = dict[tuple[int, int], tuple[int | None, int | None, bool]]  # (reader, writer) -> (before, after, same)
 
 
 @dataclass(frozen=True)
@@ -97,20 +98,21 @@ def lifetimes(g: Graph) -> dict[int, tuple[int, int]]:
     return {t: (a, b) for t, (a, b) in spans.items()}
 
 
-def _forbidden(buf: Buffer, other: Buffer, rules: Rules) -> tuple[int, int]:
-    """The open interval of offsets `buf` may not start at, given `other` (placed, alive at the same time)."""
+def _forbidden(buf: Buffer, other: Buffer, rules: Rules) -> tuple[int, int, int | None]:
+    """The open interval of offsets `buf` may not start at, given `other` (placed, alive at the same time), and
+    the one offset inside it that is allowed all the same (an exact overlap), if any."""
     lo, hi = other.offset - buf.size, other.offset + other.size
-    before, after = rules.get((other.tensor, buf.tensor), (None, None))  # buf writes over other
-    if before is not None:
-        lo = max(lo, other.offset - before)
-    if after is not None:
-        hi = min(hi, other.offset + after)
-    before, after = rules.get((buf.tensor, other.tensor), (None, None))  # other writes over buf
-    if before is not None:
-        hi = min(hi, other.offset + before)
-    if after is not None:
-        lo = max(lo, other.offset - after)
-    return lo, hi
+    exempt = None
+    for key, writes in (((other.tensor, buf.tensor), True), ((buf.tensor, other.tensor), False)):
+        before, after, same = rules.get(key, (None, None, False))
+        if writes:  # buf writes over other
+            lo = lo if before is None else max(lo, other.offset - before)
+            hi = hi if after is None else min(hi, other.offset + after)
+        else:  # other writes over buf
+            hi = hi if before is None else min(hi, other.offset + before)
+            lo = lo if after is None else max(lo, other.offset - after)
+        exempt = other.offset if same else exempt
+    return lo, hi, exempt
 
 
 def place(buffers: list[Buffer], rules: Rules | None = None,
@@ -121,12 +123,9 @@ def place(buffers: list[Buffer], rules: Rules | None = None,
     placed: list[Buffer] = []
     for buf in (order if order is not None else sorted(buffers, key=lambda b: (-b.size, b.first, b.tensor))):
         intervals = [_forbidden(buf, p, rules) for p in placed if p.first <= buf.last and buf.first <= p.last]
-        offset = 0
-        while True:
-            inside = [hi for lo, hi in intervals if lo < offset < hi]
-            if not inside:
-                break
-            offset = _align(max(inside))
+        candidates = sorted(c for c in {0, *(_align(hi) for _, hi, _ in intervals), *(e for _, _, e in intervals)}
+                            if c is not None and c >= 0)
+        offset = next(c for c in candidates if not any(lo < c < hi and c != e for lo, hi, e in intervals))
         if limit is not None and _align(offset + buf.size) >= limit:
             return None
         placed.append(Buffer(buf.tensor, buf.name, buf.size, buf.first, buf.last, offset))
@@ -171,7 +170,8 @@ def lower_bound(buffers: list[Buffer], overlaps: tuple[Overlap, ...], steps: int
             if o.op == i:
                 x, y = by_id[o.reader].size, by_id[o.writer].size
                 need = min(max(y, o.before + x) if o.before is not None else x + y,
-                           max(x, o.after + y) if o.after is not None else x + y)
+                           max(x, o.after + y) if o.after is not None else x + y,
+                           max(x, y) if o.same else x + y)
                 live -= max(x + y - need, 0)
         bound = max(bound, live)
     return bound
@@ -194,10 +194,10 @@ def overlap_rules(g: Graph, spans: dict[int, tuple[int, int]], target: str) -> t
     found = []
     for i in range(len(g.ops)):
         reads, writes = inplace.planned_io(g, i)
-        for index, before, after in inplace.overlaps(g, i, target):
+        for index, rule in inplace.overlaps(g, i, target):
             x, y = g.root(reads[index]), g.root(writes[0])
             if x != y and x not in outputs and spans[x][1] == i and spans[y][0] == i:
-                found.append(Overlap(i, x, y, before, after))
+                found.append(Overlap(i, x, y, rule.before, rule.after, rule.same))
     return tuple(found)
 
 
@@ -214,7 +214,7 @@ def plan_memory(g: Graph, scratch_sizes: dict[int, int] | None = None, target: s
         if size > 0:
             wanted.append(Buffer(-1 - op_index, f"scratch of op {op_index}", size, op_index, op_index))
     rules = overlap_rules(g, spans, target) if overlaps else ()
-    placed, strategy = best_placement(wanted, {(o.reader, o.writer): (o.before, o.after) for o in rules})
+    placed, strategy = best_placement(wanted, {(o.reader, o.writer): (o.before, o.after, o.same) for o in rules})
     offsets = {b.tensor: b.offset for b in placed}
     used = tuple(o for o in rules if offsets[o.reader] < offsets[o.writer] + g.tensors[o.writer].nbytes
                  and offsets[o.writer] < offsets[o.reader] + g.tensors[o.reader].nbytes)

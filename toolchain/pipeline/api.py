@@ -22,7 +22,7 @@ from toolchain.compiler.exits import ExitThreshold
 from toolchain.compiler.hostrun import check_host_target
 from toolchain.compiler.targets import KERNEL_PATHS, REFERENCES  # noqa: F401  (REFERENCES: for the CLI)
 from toolchain.errors import ToolchainError
-from toolchain.firmware import FirmwareImage, build_firmware, check_fits, write_testset
+from toolchain.firmware import STACK_MARGIN, FirmwareImage, build_firmware, check_fits, write_testset  # noqa: F401
 from toolchain.pipeline.deploy import (DeviceRun, check_samples, check_timeout, exact_cycle_counts,
                                        exact_layer_counts, load_inputs)
 from toolchain.recipe import Recipe

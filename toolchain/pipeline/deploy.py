@@ -187,7 +187,9 @@ class DeviceRun:
             "clock_hz": self.board.clock_hz,
             "macs": self.plan.macs,
             "arena_bytes": self.plan.arena_bytes,
-            "stack_bytes": self.run.stack_used,
+            "stack_bytes": self.run.stack_used,  # measured: the high-water mark of the painted stack
+            "stack_bound_bytes": None if self.firmware.stack_bound is None else self.firmware.stack_bound.bytes,
+            "stack_reserved_bytes": self.firmware.stack_reserved,
             "flash_bytes": self.firmware.flash_total,
             "ram_bytes": self.firmware.ram_total,
             "flash_by_part": dict(self.firmware.flash),
@@ -217,6 +219,7 @@ class DeviceRun:
                 for k, s in enumerate(self.run.samples)
             ],
             "mismatches": [m.__dict__ for m in self.mismatches],
+            "stack_bound": None if self.firmware.stack_bound is None else self.firmware.stack_bound.to_dict(),
             "layer_tensors": None if self.tensors is None else {
                 "identical": self.tensors.identical, "layers_compared": self.tensors.layers_compared,
                 "first_differences": [d.__dict__ for d in self.tensors.first_differences]},

@@ -159,11 +159,13 @@ class PipelineRun:
 
     def compile(self, exported: StageResult) -> StageResult:
         def run(d: Path) -> dict:
-            from toolchain.pipeline.api import compile_stage
+            from toolchain.pipeline.api import compile_stage, tflm_arena
 
             plan = compile_stage(exported.dir / "model.tflite", d / "c", target=self.board.kernels,
                                  early_exit=self.has_exit).plan
-            return {"arena_bytes": plan.arena_bytes, "macs": plan.macs,
+            tflm, _ = tflm_arena(exported.dir / "model.tflite")
+            return {"arena_bytes": plan.arena_bytes, "macs": plan.macs, "ram_parts": plan.ram_parts(),
+                    "tflm_head_bytes": tflm.head if tflm else None, "tflm_total_bytes": tflm.total if tflm else None,
                     "exits": [ex.__dict__ for ex in plan.exits], "weights_bytes": plan.weights_bytes}
 
         settings = {"kernels": self.board.kernels, "early_exit": self.has_exit,

@@ -47,6 +47,8 @@ def summarize(root: Path) -> dict:
         "estimated_latency_ms": run.get("estimated_latency_ms"),
         "clock_hz": run.get("clock_hz"), "cpi": run.get("cpi"), "cpi_calibrated": run.get("cpi_calibrated"),
         "arena_bytes": compile_.get("arena_bytes"), "stack_bytes": run.get("stack_bytes"),
+        "stack_bound_bytes": run.get("stack_bound_bytes"), "ram_parts": compile_.get("ram_parts"),
+        "tflm_head_bytes": compile_.get("tflm_head_bytes"), "tflm_total_bytes": compile_.get("tflm_total_bytes"),
         "flash_bytes": build.get("flash_bytes"), "ram_bytes": build.get("ram_bytes"),
         "compression": compress.get("stages", []),
     }
@@ -83,8 +85,28 @@ def summary_rows(s: dict) -> list[list]:
     rows.append(["instructions / inference (full / mean with exits)", f"{full} / {ins['mean']:,}"])
     cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
     rows.append([f"estimated latency @ {s['clock_hz'] / 1e6:g} MHz ({cpi})", f"{s['estimated_latency_ms']:.1f} ms"])
-    rows.append(["arena / stack / flash (bytes)",
-                 f"{s['arena_bytes']:,} / {s['stack_bytes']:,} / {s['flash_bytes']:,}"])
+    bound = "-" if s.get("stack_bound_bytes") is None else f"{s['stack_bound_bytes']:,}"
+    rows.append(["arena / stack (high-water / static bound) / flash (bytes)",
+                 f"{s['arena_bytes']:,} / {s['stack_bytes']:,} / {bound} / {s['flash_bytes']:,}"])
+    rows += ram_summary_rows(s)
+    return rows
+
+
+def ram_summary_rows(s: dict) -> list[list]:
+    """Model RAM by part (the arena holds the inputs, outputs and scratch) next to TFLM's arena, when known."""
+    parts = s.get("ram_parts")
+    if not parts:
+        return []
+    bound = s.get("stack_bound_bytes")
+    total = f"{s['arena_bytes'] + bound:,}" if bound is not None else "-"
+    rows = [["model RAM = arena + stack bound (bytes)", f"{total} = {s['arena_bytes']:,} + {bound or '-'}"],
+            ["  arena: inputs / outputs / largest scratch (bytes)",
+             f"{parts['inputs']:,} / {parts['outputs']:,} / {parts['largest scratch']:,}"]]
+    if s.get("tflm_head_bytes"):
+        rows.append(["TFLM arena for the same model: head / total (bytes)",
+                     f"{s['tflm_head_bytes']:,} / {s['tflm_total_bytes']:,} "
+                     f"(ours {s['arena_bytes'] / s['tflm_head_bytes']:.2f}x"
+                     " its head)"])
     return rows
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,18 @@ SCRATCH_BUDGET = "scratch_budget"
 def scratch_budget(op: Op) -> int:
     """The op's SCRATCH_BUDGET (0 in the planner's first pass: the leanest form), capped to an int32 for C."""
     return min(int(op.options.get(SCRATCH_BUDGET, 0)), 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """How a kernel's output may lie over its input 0 (which the op reads for the last time): it may start
+    `before` bytes or more before the input (the kernel writes front to back, never over input bytes it still
+    reads), or `after` bytes or more after it (back to front), or (`same`) exactly at the input's offset.
+    None: not that way. Declared by a kernel variant's `in_place`, used by the memory planner, tested bit-exact
+    with the buffers overlapping."""
+    before: int | None = None
+    after: int | None = None
+    same: bool = False
 
 
 class Variant:
@@ -51,6 +64,10 @@ class Variant:
 
     def emit(self, op: Op, g: Graph, em: "Emitter") -> str:
         raise NotImplementedError
+
+    def in_place(self, op: Op, g: Graph) -> InPlace | None:
+        """How the call `emit` writes (scratch budget included) may overlap its input 0; None: it may not."""
+        return None
 
 
 class SameArgsVariant(Variant):
@@ -100,6 +117,11 @@ def kernel_for(op: Op, g: Graph, target: str = "ref") -> str:
 def scratch_bytes(op: Op, g: Graph, target: str = "ref") -> int:
     v = variant_for(op, g, target)
     return v.scratch_bytes(op, g) if v else OPS.get(op.kind).scratch_bytes(op, g)
+
+
+def in_place(op: Op, g: Graph, target: str = "ref") -> InPlace | None:
+    v = variant_for(op, g, target)
+    return v.in_place(op, g) if v else None
 
 
 def emit(op: Op, g: Graph, em: "Emitter") -> str:

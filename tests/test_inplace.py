@@ -12,6 +12,7 @@ from toolchain.boards import get_board
 from toolchain.compiler import compile_model, inplace
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.passes import optimize
+from toolchain.errors import ToolchainError
 from toolchain.compiler.planner import Buffer, Overlap, best_placement, lower_bound, place, plan_memory
 from toolchain.pipeline.api import build_stage, random_batch, run_stage
 from toolchain.verify.check import check_against_reference
@@ -207,3 +208,24 @@ def test_patch_stage_is_bit_exact_on_device(chain_tflite, board, kernels, tmp_pa
     image = build_stage(compiled, get_board(board), tmp_path / "fw", batch=random_batch(compiled, 2, seed=8))
     result = run_stage(chain_tflite, compiled, image)
     assert result.bit_exact, result.mismatches[:3]
+
+
+# -- memory regions -------------------------------------------------------------------------------------------
+
+def test_arena_split_over_regions_is_bit_exact_and_a_misfit_is_refused(chain_tflite, tmp_path):
+    whole = compile_model(chain_tflite, tmp_path / "whole").plan
+    cap = whole.arena_bytes // 2
+    split = compile_model(chain_tflite, tmp_path / "split", regions=[("ram", cap), ("isram", 10 * cap)]).plan
+    assert split.arena_regions["ram"] <= cap and split.arena_regions["isram"] > 0
+    assert sum(split.arena_regions.values()) == split.arena_bytes
+    assert {t.region for t in split.tensors} == {"", "isram"}
+    model_c = (tmp_path / "split" / "model.c").read_text()
+    assert 'static int8_t tm_arena_isram[' in model_c and 'TM_SECTION(".tm_arena.isram")' in model_c
+    assert check_against_reference(chain_tflite, tmp_path / "split", samples=2, seed=1).ok
+    pinned = compile_model(chain_tflite, tmp_path / "pinned", regions=[("isram", 10 * cap)]).plan
+    assert pinned.arena_regions == {"isram": whole.arena_bytes}
+    with pytest.raises(ToolchainError, match=r"fits no split .* ram [\d,]+ of 100 B, isram [\d,]+ of 200 B"):
+        compile_model(chain_tflite, tmp_path / "refused", regions=[("ram", 100), ("isram", 200)])
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(ToolchainError, match="not a lower-case identifier"):
+        compile_model(chain_tflite, tmp_path / "bad", regions=[('x"; system("', 100)])

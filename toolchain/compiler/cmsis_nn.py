@@ -141,7 +141,7 @@ def context(em: "Emitter", buf: str = "NULL", size: int = 0) -> str:
     kernels take a non-NULL buffer as a request for their buffered variant)."""
     scratch = em.plan.scratch.get(em.op_index)
     if scratch is not None and buf == "NULL":
-        buf, size = f"tm_arena + {scratch.offset}", scratch.size
+        buf, size = em.scratch_ptr(em.op_index), scratch.size
     return "&" + em.static("cmsis_nn_context", "cmsis_ctx", init(buf=buf, size=str(size)))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from toolchain.compiler import cmsis_nn, inplace
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS, variants
-from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, designated
+from toolchain.compiler.ops.params import ArenaPointer, Context, CStruct, Dims, Quant, Symbol, arena_symbol, designated
 from toolchain.compiler.planner import Plan
 from toolchain.errors import ToolchainError
 
@@ -68,7 +68,8 @@ class Emitter:
         values = [int(v) for v in np.asarray(values).reshape(-1)]
         size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4}[ctype]
         note = f"/* {c_comment(comment)} */\n" if comment else ""
-        return self._declare(prefix, f"{note}static const {ctype} @NAME@[{max(len(values), 1)}] TM_ALIGNED(4) = "
+        return self._declare(prefix, f"{note}static const {ctype} @NAME@[{max(len(values), 1)}] TM_ALIGNED(4) "
+                                     "TM_WEIGHTS_ATTR = "
                                      f"{{{_c_list(values or [0])}}};", len(values) * size)
 
     def static(self, ctype: str, prefix: str, init: str) -> str:
@@ -90,13 +91,14 @@ class Emitter:
 
     def context(self) -> str:
         """The current op's tm_context: its scratch buffer in the arena, as the planner placed it."""
+        scratch = self.plan.scratch.get(self.op_index)
         if self.scratch_at is not None:
             offset, size = self.scratch_at
-        elif self.op_index in self.plan.scratch and not self.views:
-            offset, size = self.plan.scratch[self.op_index].offset, self.plan.scratch[self.op_index].size
+        elif scratch is not None and not self.views:
+            offset, size = scratch.offset, scratch.size
         else:
             return "&tm_no_scratch"
-        return "&" + self.params(Context(buf=ArenaPointer(offset), size=size))
+        return "&" + self.params(Context(buf=ArenaPointer(offset, scratch.region), size=size))
 
     def const(self, tid: int) -> str:
         if tid not in self._consts:
@@ -106,7 +108,7 @@ class Emitter:
             self.const_bytes += t.nbytes
             name = f"tm_w{tid}"
             self.decls.append(f"/* '{c_comment(t.name)}' {t.dtype} {list(t.shape)} */\n"
-                              f"static const {ctype} {name}[{max(len(data), 1)}] TM_ALIGNED(4) = "
+                              f"static const {ctype} {name}[{max(len(data), 1)}] TM_ALIGNED(4) TM_WEIGHTS_ATTR = "
                               f"{{{_c_list(data.tolist() if len(data) else [0])}}};")
             self._consts[tid] = name
         return self._consts[tid]
@@ -119,8 +121,14 @@ class Emitter:
         t = self.g.tensors[root]
         if t.is_const:
             return self.const(root)
-        offset = self.plan.buffers[root].offset
-        return f"(tm_arena + {offset})" if ctype == "int8_t" else f"(({ctype} *)(tm_arena + {offset}))"
+        buf = self.plan.buffers[root]
+        at = f"{arena_symbol(buf.region)} + {buf.offset}"
+        return f"({at})" if ctype == "int8_t" else f"(({ctype} *)({at}))"
+
+    def scratch_ptr(self, op_index: int, offset: int = 0) -> str:
+        """`offset` bytes into op `op_index`'s scratch buffer, as a C pointer expression."""
+        buf = self.plan.scratch[op_index]
+        return f"({arena_symbol(buf.region)} + {buf.offset + offset})"
 
 
 @dataclass(frozen=True)
@@ -175,13 +183,16 @@ def generate(g: Graph, plan: Plan, source: str, target: str = "ref", reference: 
         call = "" if block else cmsis_nn.emit(op, g, em) if target == cmsis_nn.TARGET else variants.emit(op, g, em)
         layers.append(Layer(i, op.kind, c_comment(op.location), opdef.macs(op, g), call,
                             checks.get(i, ""), dumps, block))
-    inputs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.input_offsets[tid],
-               "arena_offset": plan.buffers[g.root(tid)].offset} for tid, name in zip(g.inputs, g.input_names)]
-    outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid],
-             "arena_offset": plan.buffers[g.root(tid)].offset} for tid, name in zip(g.outputs, g.output_names)]
+    inputs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.input_offsets[tid], "data": em.ptr(tid)}
+              for tid, name in zip(g.inputs, g.input_names)]
+    outs = [{**describe_io(g, tid, c_comment(name)), "offset": plan.output_offsets[tid], "data": em.ptr(tid)}
+            for tid, name in zip(g.outputs, g.output_names)]
+    arenas = [{"symbol": arena_symbol(r), "size": max(size, 16), "section": r}
+              for r, size in ((("" if name == "ram" else name), size) for name, size in plan.regions.items())] or [
+        {"symbol": "tm_arena", "size": max(plan.arena_size, 16), "section": ""}]
     ctx = {
         "source": c_comment(source), "target": target, "reference": reference, "headers": list(headers),
-        "layers": layers, "decls": em.decls, "arena_size": plan.arena_size,
+        "layers": layers, "decls": em.decls, "arena_size": plan.arena_size, "arenas": arenas,
         "inputs": inputs, "outs": outs, "input_size": plan.input_size,
         "output_size": plan.output_size, "total_macs": sum(layer.macs for layer in layers),
         "exits": [{"index": k, "output": g.outputs.index(p.output)} for k, p in enumerate(g.exits)],

@@ -1,6 +1,7 @@
 """compile_model: .tflite -> model.c, model.h, model_plan.json and the kernels they need, in one directory."""
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from toolchain.compiler.model_plan import (
 )
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
-from toolchain.compiler.planner import Plan, plan_memory, with_scratch_budgets
+from toolchain.compiler.planner import Plan, plan_memory, split_regions, with_scratch_budgets
 from toolchain.compiler.targets import EXTERNAL_TARGETS, check_reference, kernel_folders
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
@@ -105,9 +106,11 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
     tensors = []
     for buf in sorted(plan.buffers.values(), key=lambda b: (b.first, b.offset)):
         t = g.tensors[buf.tensor]
-        tensors.append(ArenaTensor(t.id, t.name, t.dtype, tuple(t.shape), buf.size, buf.offset, buf.first, buf.last))
+        tensors.append(ArenaTensor(t.id, t.name, t.dtype, tuple(t.shape), buf.size, buf.offset, buf.first, buf.last,
+                                   buf.region))
     for op_index, buf in sorted(plan.scratch.items()):
-        tensors.append(ArenaTensor(None, buf.name, "int8", (buf.size,), buf.size, buf.offset, op_index, op_index))
+        tensors.append(ArenaTensor(None, buf.name, "int8", (buf.size,), buf.size, buf.offset, op_index, op_index,
+                                   buf.region))
     return ModelPlan(
         source=str(source),
         source_sha256=sha256_file(source),
@@ -131,6 +134,7 @@ def plan_report(source: Path, g_in: Graph, g: Graph, plan: Plan, layers, weight_
                                    plan.buffers[o.writer].offset - plan.buffers[o.reader].offset)
                        for o in plan.overlaps),
         plan_strategy=plan.strategy,
+        arena_regions=dict(plan.regions),
         tensors=tuple(tensors),
         exits=tuple(ExitInfo(k, g.output_names[g.outputs.index(p.output)], p.after,
                              sum(layer.macs for layer in layers[:p.after])) for k, p in enumerate(g.exits)),
@@ -151,14 +155,19 @@ def layer_info(g: Graph, layer) -> LayerInfo:
 
 
 def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "ref",
-                  early_exit: bool = False, reference: str | None = None, bands: str = "auto") -> CompiledModel:
+                  early_exit: bool = False, reference: str | None = None, bands: str = "auto",
+                  regions: list[tuple[str, int]] | None = None) -> CompiledModel:
     """`target`: the kernel path (TARGETS). `early_exit`: the outputs other than the final one are exits the
     generated code may return at. `reference`: whose rounding to reproduce (REFERENCES; default litert).
     `target` cmsis-nn: CMSIS_NN_ROOT must name a CMSIS-NN checkout (checked first, nothing written otherwise); the
     code reproduces tflite-micro (`tflm`, the default there): CMSIS-NN's FULLY_CONNECTED rounds as it does.
     `bands`: run windowed layers in row bands where that lowers the arena (auto), wherever possible (all: tests
-    every kernel that way), or never (none)."""
+    every kernel that way), or never (none). `regions`: the RAM regions the arena may use, fastest first, as
+    (name, bytes free): the arena is split over them where the first cannot hold it ("ram": the main RAM's
+    `tm_arena`; another name: section .tm_arena.<name>, placed by the board's linker script); a model too big for
+    every split is refused with the numbers."""
     model_path, out_dir = Path(model_path), Path(out_dir)
+    check_regions(regions)
     checkout = cmsis_nn.find_checkout() if target == cmsis_nn.TARGET else None
     sources = kernel_sources(target)
     reference = reference or ("tflm" if checkout is not None else "litert")
@@ -178,6 +187,8 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     else:
         g = band_layers(g, target, bands)
         g, plan = plan_with_variants(g, target)
+    if regions:
+        plan = split_regions(plan, regions)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
                                                       headers=path_headers(target))
     report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target, reference)
@@ -188,6 +199,20 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         files[cmsis_nn.CHECKOUT_FILE] = checkout.to_json()
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
+
+
+_REGION_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
+
+
+def check_regions(regions) -> None:
+    """Region names become C identifiers and section names: lower-case identifiers only, each once."""
+    for name, size in regions or ():
+        if not _REGION_NAME.fullmatch(str(name)) or not isinstance(size, int) or size < 0:
+            raise ToolchainError(f"memory region {name!r} ({size!r} bytes) is not a lower-case identifier with a "
+                                 "byte count", "name regions like ram, dtcm, isram")
+    names = [name for name, _ in regions or ()]
+    if len(set(names)) != len(names):
+        raise ToolchainError(f"memory regions {names} name one region twice", "list each region once")
 
 
 def band_layers(g: Graph, target: str, bands: str) -> Graph:

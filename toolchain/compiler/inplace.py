@@ -294,11 +294,11 @@ def emit_bands(g: Graph, i: int, em: "Emitter", plan: "Plan") -> str:
     irow, orow = _row_bytes(inp), _row_bytes(out)
     src, dst = em.ptr(g.ops[i].inputs[0]), em.ptr(g.ops[layers[-1]].outputs[0])
     scratch = plan.scratch[i]
-    temps, offset = [], scratch.offset
+    temps, offset = [], 0  # within the layer's scratch buffer
     for size in band_buffers(g, i):
         temps.append(offset)
         offset += size
-    kernel_scratch = scratch.offset + scratch.size - offset
+    kernel_scratch = scratch.size - offset
     parts = stage_bands(g, i, g.ops[i].options[BANDS])
     x, y = plan.buffers[g.root(inp.id)], plan.buffers[g.root(out.id)]
     before, after = band_distances(g, i)
@@ -315,13 +315,13 @@ def emit_bands(g: Graph, i: int, em: "Emitter", plan: "Plan") -> str:
         for k, (j, band) in enumerate(zip(layers, chain)):
             sub, gb = band_op(g, j, band, budget)
             step = _times((run[1][0].in_row - chain[0].in_row) * irow) if loop else ""
-            view = f"({src} + {band.in_row * irow}{step})" if k == 0 else f"(tm_arena + {temps[k - 1]})"
-            em.views = {sub.inputs[0]: view, sub.outputs[0]: f"(tm_arena + {temps[k]})"}
-            em.scratch_at = (offset, kernel_scratch) if kernel_scratch > 0 else None
+            view = f"({src} + {band.in_row * irow}{step})" if k == 0 else em.scratch_ptr(i, temps[k - 1])
+            em.views = {sub.inputs[0]: view, sub.outputs[0]: em.scratch_ptr(i, temps[k])}
+            em.scratch_at = (scratch.offset + offset, kernel_scratch) if kernel_scratch > 0 else None
             body.append(f"TM_CHECK({variants.emit(sub, gb, em)});")
             em.views, em.scratch_at = {}, None
         out_step = _times((run[1][-1].out_row - chain[-1].out_row) * orow) if loop else ""
-        body.append(f"memcpy({dst} + {chain[-1].out_row * orow}{out_step}, tm_arena + {temps[-1]}, "
+        body.append(f"memcpy({dst} + {chain[-1].out_row * orow}{out_step}, {em.scratch_ptr(i, temps[-1])}, "
                     f"{chain[-1].out_rows * orow});")
         if loop:
             lines.append(f"for (int32_t {LOOP} = 0; {LOOP} < {len(run)}; ++{LOOP}) {{")

@@ -73,11 +73,12 @@ class ArenaTensor:
     offset: int
     first_layer: int
     last_layer: int
+    region: str = ""  # the memory region's part of the arena ("": the main RAM's; offsets are within the part)
 
     @classmethod
     def from_dict(cls, d: dict) -> ArenaTensor:
         return cls(d["id"], str(d["name"]), str(d["dtype"]), tuple(d["shape"]), int(d["bytes"]), int(d["offset"]),
-                   int(d["first_layer"]), int(d["last_layer"]))
+                   int(d["first_layer"]), int(d["last_layer"]), str(d.get("region", "")))
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class ModelPlan:
     reference: str = "litert"  # whose rounding the code reproduces: litert (BUILTIN_REF) or tflm
     overlaps: tuple[OverlapInfo, ...] = ()
     plan_strategy: str = ""  # the placement order that gave the smallest arena
+    arena_regions: dict[str, int] | None = None  # split over memory regions: region -> bytes (they sum to arena_bytes)
 
     def ram_parts(self) -> dict[str, int]:
         """The arena by part: the model's inputs and outputs (inside it), the largest layer scratch, and the rest

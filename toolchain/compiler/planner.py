@@ -12,6 +12,7 @@ every order; the smallest arena wins. The lower bound beside it: the most bytes 
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class Buffer:
     first: int
     last: int
     offset: int = -1
+    region: str = ""  # the memory region's arena it lies in ("": the main RAM's)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Plan:
     scratch: dict[int, Buffer] = field(default_factory=dict)  # op index -> scratch buffer
     overlaps: tuple[Overlap, ...] = ()  # the overlaps the placement used
     strategy: str = ""  # the placement order that won
+    regions: dict[str, int] = field(default_factory=dict)  # memory region -> bytes of the arena there (split)
 
 
 def _align(n: int, a: int = ALIGN) -> int:
@@ -128,7 +131,7 @@ def place(buffers: list[Buffer], rules: Rules | None = None,
         offset = next(c for c in candidates if not any(lo < c < hi and c != e for lo, hi, e in intervals))
         if limit is not None and _align(offset + buf.size) >= limit:
             return None
-        placed.append(Buffer(buf.tensor, buf.name, buf.size, buf.first, buf.last, offset))
+        placed.append(dataclasses.replace(buf, offset=offset))
     return placed
 
 
@@ -255,3 +258,41 @@ def _covered(buffers: list[Buffer]) -> int:
         total += max(stop - start, 0)
         end = max(end, stop)
     return total
+
+
+def split_regions(plan: Plan, regions: list[tuple[str, int]]) -> Plan:
+    """The plan spread over memory regions, fastest first ((name, bytes free for the arena); the first region's
+    arena is the main one, `tm_arena`, when it is named "ram"): everything stays in the first region when it fits;
+    else the largest buffers move to the next region, one by one, until each region's part fits (the small,
+    short-lived tensors the layers touch most stay in the fast memory). Refused with the numbers when no split
+    fits."""
+    from toolchain.errors import ToolchainError
+
+    names = [("" if name == "ram" else name) for name, _ in regions]
+    caps = [cap for _, cap in regions]
+    wanted = list(plan.buffers.values()) + [dataclasses.replace(b, tensor=-1 - i) for i, b in plan.scratch.items()]
+    rules = {(o.reader, o.writer): (o.before, o.after, o.same) for o in plan.overlaps}
+    order = sorted(wanted, key=lambda b: (-b.size, b.tensor))
+    home = {b.tensor: 0 for b in wanted}
+    while True:
+        parts = [best_placement([b for b in wanted if home[b.tensor] == k],
+                                {key: r for key, r in rules.items() if home.get(key[0]) == home.get(key[1]) == k})
+                 for k in range(len(regions))]
+        sizes = [_arena(placed) for placed, _ in parts]
+        over = next((k for k in range(len(regions)) if sizes[k] > caps[k]), None)
+        if over is None:
+            break
+        movable = [b for b in order if home[b.tensor] == over]
+        if over == len(regions) - 1 or not movable:
+            need = ", ".join(f"{name or 'ram'} {size:,} of {cap:,} B" for name, size, cap in zip(names, sizes, caps))
+            raise ToolchainError(f"the model's arena ({plan.arena_size:,} B) fits no split over the board's RAM "
+                                 f"regions (needed vs available: {need})",
+                                 "choose a board with more RAM, or shrink the model (prune, smaller input)")
+        home[movable[0].tensor] = over + 1
+    placed = {b.tensor: dataclasses.replace(b, region=names[home[b.tensor]])
+              for (part, _), k in zip(parts, range(len(regions))) for b in part}
+    return dataclasses.replace(
+        plan, arena_size=sum(sizes), buffers={t: b for t, b in placed.items() if t >= 0},
+        scratch={-1 - t: b for t, b in placed.items() if t < 0},
+        overlaps=tuple(o for o in plan.overlaps if placed[o.reader].region == placed[o.writer].region),
+        regions={names[k] or "ram": sizes[k] for k in range(len(regions)) if sizes[k] or k == 0})

@@ -28,8 +28,15 @@ class Symbol:
 
 @dataclass(frozen=True)
 class ArenaPointer:
-    """`tm_arena + offset`: a scratch buffer the planner placed in the arena."""
+    """`tm_arena + offset`: a scratch buffer the planner placed in the arena (of memory region `region`: see
+    planner.arena_symbol)."""
     offset: int
+    region: str = ""
+
+
+def arena_symbol(region: str) -> str:
+    """The C array of the arena part in memory region `region` ("": the main RAM's, `tm_arena`)."""
+    return f"tm_arena_{region}" if region else "tm_arena"
 
 
 def designated(value) -> str:
@@ -41,7 +48,7 @@ def designated(value) -> str:
     if isinstance(value, Symbol):
         return value.name
     if isinstance(value, ArenaPointer):
-        return f"tm_arena + {int(value.offset)}"
+        return f"{arena_symbol(value.region)} + {int(value.offset)}"
     if isinstance(value, (bool, np.bool_)):
         return str(int(value))
     if isinstance(value, (int, np.integer)):

@@ -18,6 +18,7 @@ from toolchain.compiler.model_plan import (
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.passes import optimize
 from toolchain.compiler.planner import Plan, plan_memory, split_regions, with_scratch_budgets
+from toolchain.compiler.schedule import candidate_orders
 from toolchain.compiler.targets import EXTERNAL_TARGETS, check_reference, kernel_folders
 from toolchain.errors import ToolchainError, UnsupportedOpsError
 from toolchain.fsutil import atomic_dir, sha256_file, write_atomic
@@ -185,8 +186,8 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     if target in EXTERNAL_TARGETS:  # the library's buffer sizes and no overlap (its in-place rules are not ours)
         plan = plan_memory(g, cmsis_nn.scratch_requirements(g), overlaps=False)
     else:
-        g = band_layers(g, target, bands)
-        g, plan = plan_with_variants(g, target)
+        g, plan = min((plan_with_variants(band_layers(order, target, bands), target) for order in candidate_orders(g)),
+                      key=lambda gp: gp[1].arena_size)  # the first (the model's order) on a tie
     if regions:
         plan = split_regions(plan, regions)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,

@@ -29,7 +29,8 @@ from toolchain.report.plots import figure, save_png  # noqa: E402
 from toolchain.report.table import format_table, markdown_table  # noqa: E402
 
 RUN_BOARD = {"ref": "mps2-an386", "dsp": "mps2-an386", "mve": "mps3-an547"}
-GOALS = {"kws": 8_800, "vww": 38_300, "ic": 34_500, "ad": 768}  # issue 15: model RAM without the stack
+GOALS = {"kws": 8_800, "vww": 29_500, "ic": 34_500, "ad": 768}  # issue 15: model RAM without the stack (VWW: with
+# the patch-based first stage)
 
 
 def compiled_row(tflite: Path, kernels: str, out: Path) -> dict:

@@ -81,7 +81,7 @@ def _zoo_tflite(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,goal", [("kws", 8_800), ("vww", 38_300), ("ic", 34_500), ("ad", 768)])
+@pytest.mark.parametrize("name,goal", [("kws", 8_800), ("vww", 29_500), ("ic", 34_500), ("ad", 768)])
 def test_zoo_arena_meets_the_issue_goal(name, goal, tmp_path):
     """Issue 15's goals for model RAM without the stack, with the portable kernels (the fast paths' figures are in
     docs/BENCHMARKS.md)."""

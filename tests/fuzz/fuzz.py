@@ -56,8 +56,10 @@ def test_one_input(data: bytes) -> None:
     if STATE["accepted"] and STATE["accepted"] % STATE["check_every"] == 0:
         check = 2
     try:
-        # Every other accepted input goes through the dsp path's variants (its C runs on the host too).
-        outcome = compile_one(data, check_samples=check, target="dsp" if STATE["accepted"] % 2 else "ref")
+        # Every other accepted input goes through the dsp path's variants (its C runs on the host too), every third
+        # runs every windowed layer in row bands (overlapping buffers everywhere).
+        outcome = compile_one(data, check_samples=check, target="dsp" if STATE["accepted"] % 2 else "ref",
+                              bands="all" if STATE["accepted"] % 3 == 0 else "auto")
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -28,15 +28,16 @@ class Outcome:
     detail: str = ""
 
 
-def compile_one(data: bytes, check_samples: int = 0, early_exit: bool = False, target: str = "ref") -> Outcome:
+def compile_one(data: bytes, check_samples: int = 0, early_exit: bool = False, target: str = "ref",
+                bands: str = "auto") -> Outcome:
     """Compile `data` as a .tflite for kernel path `target` (ref or dsp: the paths the host runs) in a scratch
-    directory; optionally check it against LiteRT."""
+    directory (`bands`: compile_model's row-band choice); optionally check it against LiteRT."""
     work = Path(tempfile.mkdtemp(prefix="tinyml-fuzz-"))
     try:
         model = work / "model.tflite"
         model.write_bytes(data)
         try:
-            compile_model(model, work / "out", early_exit=early_exit, target=target)
+            compile_model(model, work / "out", early_exit=early_exit, target=target, bands=bands)
         except ToolchainError as exc:
             message = str(exc).replace(str(model), "model.tflite")  # one key per kind of refusal
             if "Traceback" in message:

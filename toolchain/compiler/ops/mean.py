@@ -4,9 +4,9 @@ from toolchain.compiler.ops.params import MeanParams
 
 
 def _axes(op, g) -> list[int] | None:
-    """The reduced axes of a 4-D input, or None when not constant."""
+    """The reduced axes of a 4-D input, or None when not a constant integer tensor."""
     axis = g.tensors[op.inputs[1]]
-    if not axis.is_const:
+    if not axis.is_const or axis.dtype not in ("int32", "int64"):
         return None
     axes = [int(a) for a in axis.data.reshape(-1)]
     return sorted(a % 4 for a in axes) if all(-4 <= a < 4 for a in axes) else axes
@@ -21,7 +21,8 @@ class Mean(OpDef):
         problems = require_int8(g, op)
         inp = g.tensors[op.inputs[0]]
         if len(inp.shape) != 4 or _axes(op, g) != [1, 2]:
-            return problems + ["only the spatial mean (axes 1 and 2 of a 4-D NHWC tensor) is supported"]
+            return problems + ["only the spatial mean (axes 1 and 2 of a 4-D NHWC tensor, given as a constant "
+                               "int32 tensor) is supported"]
         n, _, _, c = inp.shape
         if not problems:
             problems += check_rescale([inp.scale / g.tensors[op.outputs[0]].scale], "output")

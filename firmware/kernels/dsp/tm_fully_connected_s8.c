@@ -4,6 +4,8 @@
  * x0 x1 x2 x3, the pairs (x0, x2) (x1, x3) that SXTB16 and SXTB16 ROR 8 make of a weight word, so each
  * weight word costs half an LDRD, two extends and two SMLADs (the input pairs are loaded once for four rows).
  * The input offset is in the folded bias, so widening needs no add and the padding is plain zeros.
+ * Without that scratch (ctx->size below tm_fully_connected_s8_dsp_widened_size) the same loops widen each
+ * input word as they load it (two SXTB16 more per four input values, no scratch).
  */
 #include "tm_nn.h"
 #include "tm_simd.h"
@@ -128,6 +130,39 @@ static NOINLINE NO_PRESCHEDULE void block4(const uint32_t *w, const uint32_t *x,
     acc[3] = a3;
 }
 
+/* block4 reading the int8 input itself (`steps` full iterations, no padding read): each input word is widened
+ * as it is loaded, once for the four rows. */
+#define BLOCK_GROUP_S8(g)                                                                                       \
+    do {                                                                                                        \
+        const uint32_t v = tm_load_u32(in + 4 * (g));                                                           \
+        const uint32_t x02 = tm_sxtb16(v), x13 = tm_sxtb16_ror8(v);                                             \
+        uint32_t w0 = w[4 * (g)], w1 = w[4 * (g) + 1];                                                          \
+        MAC4(a0, w0, x02, x13);                                                                                 \
+        MAC4(a1, w1, x02, x13);                                                                                 \
+        w0 = w[4 * (g) + 2];                                                                                    \
+        w1 = w[4 * (g) + 3];                                                                                    \
+        MAC4(a2, w0, x02, x13);                                                                                 \
+        MAC4(a3, w1, x02, x13);                                                                                 \
+    } while (0)
+
+static NOINLINE NO_PRESCHEDULE void block4_s8(const uint32_t *w, const int8_t *in, int32_t steps,
+                                              const int32_t *bias, int32_t acc[ROWS])
+{
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    for (; steps != 0; --steps) {
+        BLOCK_GROUP_S8(0);
+        BLOCK_GROUP_S8(1);
+        BLOCK_GROUP_S8(2);
+        BLOCK_GROUP_S8(3);
+        in += STEP;
+        w += STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* acc + row . x for one row of contiguous weights (`steps` iterations of STEP). */
 static NOINLINE NO_PRESCHEDULE int32_t row1(const uint32_t *w, const uint32_t *x, int32_t steps, int32_t acc)
 {
@@ -137,6 +172,20 @@ static NOINLINE NO_PRESCHEDULE int32_t row1(const uint32_t *w, const uint32_t *x
         MAC4(acc, w[2], x[4], x[5]);
         MAC4(acc, w[3], x[6], x[7]);
         x += STEP / 2;
+        w += STEP / 4;
+    }
+    return acc;
+}
+
+/* row1 reading the int8 input itself, as block4_s8. */
+static NOINLINE NO_PRESCHEDULE int32_t row1_s8(const uint32_t *w, const int8_t *in, int32_t steps, int32_t acc)
+{
+    for (; steps != 0; --steps) {
+        for (int32_t g = 0; g < STEP / 4; ++g) {
+            const uint32_t v = tm_load_u32(in + 4 * g);
+            MAC4(acc, w[g], tm_sxtb16(v), tm_sxtb16_ror8(v));
+        }
+        in += STEP;
         w += STEP / 4;
     }
     return acc;
@@ -177,30 +226,54 @@ static tm_status fully_connected(const tm_context *ctx, const tm_fully_connected
         return TM_ARG_ERROR;
     }
     const int32_t depth = input_dims->c, kp = padded_depth(depth), out_depth = filter_dims->n;
-    if (ctx->buf == NULL || ctx->size < 2 * kp || ((uintptr_t)ctx->buf & 3u) != 0 ||
-        ((uintptr_t)filter & 3u) != 0) {
+    if ((ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) != 0) || ((uintptr_t)filter & 3u) != 0) {
         return TM_ARG_ERROR;
     }
     const finish_args a = {quant->multiplier, quant->shift, quant->exact, quant->high_shift,
                            params->output_offset, params->activation.min, params->activation.max};
-    uint32_t *const x = (uint32_t *)ctx->buf;
     const int32_t steps = kp / STEP;
     const int32_t blocked = out_depth / ROWS * ROWS;
+    /* The input widened once per batch row into scratch; or, without that scratch, widened as it is read:
+     * the whole STEPs of the row in place, the rest (zero-padded to one STEP) from `tail` on the stack. */
+    const int widened = ctx->buf != NULL && ctx->size >= 2 * kp;
+    const int32_t full = widened ? steps : depth / STEP, rest = steps - full;
+    uint32_t tail[STEP / 2];
     for (int32_t b = 0; b < input_dims->n; ++b) {
-        widen(input + b * depth, depth, kp, x);
+        const int8_t *in = input + b * depth;
+        const uint32_t *x = widened ? (const uint32_t *)ctx->buf : tail;
+        if (widened) {
+            widen(in, depth, kp, (uint32_t *)ctx->buf);
+        } else if (rest != 0) {
+            widen(in + full * STEP, depth - full * STEP, STEP, tail);
+        }
         const uint32_t *w = (const uint32_t *)(const void *)filter;
         int8_t *out = output + b * out_depth;
         for (int32_t o = 0; o < blocked; o += GROUP) {
             const int32_t n = blocked - o < GROUP ? blocked - o : GROUP;
             int32_t acc[GROUP];
             for (int32_t r = 0; r < n; r += ROWS) {
-                block4(w, x, steps, bias + o + r, acc + r);
+                if (widened) {
+                    block4(w, x, steps, bias + o + r, acc + r);
+                } else {
+                    block4_s8(w, in, full, bias + o + r, acc + r);
+                    if (rest != 0) {
+                        block4(w + full * STEP, x, rest, acc + r, acc + r);
+                    }
+                }
                 w += ROWS * kp / 4;
             }
             finish(&a, acc, o, n, out + o);
         }
         for (int32_t o = blocked; o < out_depth; ++o) {
-            const int32_t acc = row1(w, x, steps, bias[o]);
+            int32_t acc;
+            if (widened) {
+                acc = row1(w, x, steps, bias[o]);
+            } else {
+                acc = row1_s8(w, in, full, bias[o]);
+                if (rest != 0) {
+                    acc = row1(w + full * STEP / 4, x, rest, acc);
+                }
+            }
             finish(&a, &acc, o, 1, out + o);
             w += kp / 4;
         }
@@ -233,7 +306,13 @@ tm_status tm_fully_connected_s8_dsp_tflm(const tm_context *ctx, const tm_fully_c
 int32_t tm_fully_connected_s8_dsp_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                                   const tm_dims *output_dims)
 {
+    (void)input_dims;
     (void)filter_dims;
     (void)output_dims;
+    return 0;
+}
+
+int32_t tm_fully_connected_s8_dsp_widened_size(const tm_dims *input_dims)
+{
     return input_dims == NULL || input_dims->c <= 0 ? 0 : 2 * padded_depth(input_dims->c);
 }

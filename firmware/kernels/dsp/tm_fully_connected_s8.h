@@ -12,7 +12,12 @@
  * - bias: the folded bias, bias[o] + input_offset * sum_k filter[o, k] (int32, wrapping), never NULL; the
  *   kernel ignores params->input_offset (filter_offset must be 0: int8 weights are symmetric).
  * - quant (tm_fully_connected_fast_quant): see below, with per_channel == 1 (one entry per output channel).
- * Scratch (ctx): kp int16, tm_fully_connected_s8_dsp_get_buffer_size() bytes.
+ * Scratch (ctx): none needed (tm_fully_connected_s8_dsp_get_buffer_size() is 0). Given at least
+ * tm_fully_connected_s8_dsp_widened_size() bytes (kp int16, 4-byte aligned) the kernel widens each batch row
+ * into it once, before it writes any output of that row (about 10% fewer instructions); with less it widens
+ * every input word as it loads it, for every block of four rows, and reads the input until the row's last
+ * output (the compiler takes the widened form only within the layer's scratch budget, and lets the output
+ * overlap the input only then: ops/dsp/fully_connected.py).
  */
 #ifndef TM_DSP_FULLY_CONNECTED_S8_H
 #define TM_DSP_FULLY_CONNECTED_S8_H
@@ -71,5 +76,7 @@ tm_status tm_fully_connected_s8_dsp_tflm(const tm_context *ctx, const tm_fully_c
                                          const tm_dims *output_dims, int8_t *output);
 int32_t tm_fully_connected_s8_dsp_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                                   const tm_dims *output_dims);
+/* The scratch that selects the widened form: 2 * kp bytes. */
+int32_t tm_fully_connected_s8_dsp_widened_size(const tm_dims *input_dims);
 
 #endif /* TM_DSP_FULLY_CONNECTED_S8_H */

@@ -3,6 +3,11 @@
 At compile time the filter is packed in channel pairs and groups of 4 depth values (the lane order SXTB16
 needs), and the input offset is folded into the bias: bias'[c] = bias[c] + input_offset * sum(w[c]), so the
 kernel multiplies raw int8 inputs (padded positions hold the input zero point, which cancels its share).
+
+In place (`in_place`): both kernels take output pixels two at a time, widen (1x1) or gather and widen (im2col)
+both pixels' inputs into scratch, and only then write the two pixels' outputs, pixel after pixel: the output
+may start as far before the input as the furthest a block's written end lies past the first input byte any
+later pixel reads (`gemm_before`). Pointwise with c_out <= c_in, stride 1: the output may start at the input.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 from toolchain.compiler.ops.base import bias_id, fold_input_offset, per_channel_multipliers, window_geometry, wrap_int32
 from toolchain.compiler.ops.conv2d import conv2d_params
 from toolchain.compiler.ops.params import Quant, Symbol
-from toolchain.compiler.ops.variants import Variant, register_variant
+from toolchain.compiler.ops.variants import InPlace, Variant, register_variant
 
 # The fast requantization's largest right shift (TM_CONV_FAST_MAX_E in tm_conv2d_s8.h).
 FAST_MAX_E = 22
@@ -60,6 +65,44 @@ def channel_table(folded: np.ndarray, multipliers: list[int], shifts: list[int],
     return words.reshape(4, -1, 2).transpose(1, 0, 2).reshape(-1)
 
 
+def first_reads(op, g) -> np.ndarray:
+    """Per output pixel (batch, row, column order), the offset of the first input byte its window reads
+    (tm_gather_window, or the 1x1 kernel's one pixel); the input's size where it reads none (all padding)."""
+    inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    _, h_in, w_in, c_in = inp.nhwc()
+    n, h_out, w_out, _ = out.nhwc()
+    _, kh, kw, _ = w.shape
+    geo = window_geometry(op, g, kh, kw)
+    q = np.arange(n * h_out * w_out, dtype=np.int64)
+    b, oy, ox = q // (h_out * w_out), q // w_out % h_out, q % w_out
+
+    def first(start, size, k, stride, dilation, pad):
+        """The first in-bounds tap of each window along one axis, and whether there is one."""
+        s = start * stride - pad
+        skip = np.where(s < 0, (-s + dilation - 1) // dilation, 0)
+        pos = s + skip * dilation
+        return pos, (skip < k) & (pos < size)
+
+    iy, oky = first(oy, h_in, kh, geo["stride"][0], geo["dilation"][0], geo["pad"][0])
+    ix, okx = first(ox, w_in, kw, geo["stride"][1], geo["dilation"][1], geo["pad"][1])
+    return np.where(oky & okx, ((b * h_in + iy) * w_in + ix) * c_in, inp.nbytes)
+
+
+def gemm_before(op, g) -> InPlace:
+    """The overlap of the two-pixel blocks: block [p, p + 2)'s outputs end at (p + 2) * c_out bytes and must
+    stay below the first byte every later pixel reads (first reads grow with the pixel index in both kernels,
+    so the next pixel's is the least; the suffix minimum keeps that exact for windows of padding only)."""
+    inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    c_out = out.nhwc()[3]
+    reads = np.minimum.accumulate(first_reads(op, g)[::-1])[::-1]
+    ends = np.arange(2, len(reads), 2)  # a block's end with pixels after it
+    gaps = ends * c_out - reads[ends]
+    if gaps.size == 0:  # one block: every read before any write
+        return InPlace(before=-inp.nbytes, after=-out.nbytes, same=True)
+    before = int(gaps.max())
+    return InPlace(before=before, same=before <= 0)
+
+
 @register_variant("CONV_2D", "dsp")
 class DspConv2D(Variant):
     """tm_conv2d_s8_dsp_1x1 for pointwise layers without padding, tm_conv2d_s8_dsp_im2col otherwise."""
@@ -78,6 +121,9 @@ class DspConv2D(Variant):
     def scratch_bytes(self, op, g):
         _, kh, kw, cin = g.tensors[op.inputs[1]].shape
         return (4 if self._is_1x1(op, g) else 5) * padded_depth(kh, kw, cin)
+
+    def in_place(self, op, g):
+        return gemm_before(op, g)
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]

@@ -5,6 +5,14 @@ doubled bias and the requantization with the output offset folded in (layout in 
 (filter sizes, dilation, ch_mult > 1) and the rare layers where the fast requantization would not be exact
 (shift >= 0, huge biases or shifts) use the portable kernel. The scratch layout (planes of channel groups or
 the ring of rows) is chosen within the planner's `scratch_budget` for the layer, passed to the kernel.
+
+In place (`in_place`): the kernel reads its input only into scratch, and writes an output value only after
+the input values it needs are there. Planes: a channel group's input is widened whole before any of that
+group's outputs are written, and those only land on bytes of the group's own channels (same channel count),
+so the output may lie exactly over the input; with a single group (and one image) all of the input is read
+before the first write: any overlap. Ring: output row o is written once the input rows up to its window's
+last are in the ring, and the rows read after it start at row o * stride - pad + 3: a `before` distance
+(lines along W), or exactly in place where the shape does not change (lines along H).
 """
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import numpy as np
 from toolchain.compiler.ir import Graph, Op
 from toolchain.compiler.ops.base import bias_id, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.depthwise_conv2d import depthwise_params
-from toolchain.compiler.ops.variants import Variant, register_variant, scratch_budget
+from toolchain.compiler.ops.variants import InPlace, Variant, register_variant, scratch_budget
 
 KERNEL = "tm_depthwise_conv2d_s8_dsp_3x3s"
 WORDS_PER_CHANNEL = 10  # TM_DW3X3_WORDS
@@ -48,6 +56,22 @@ def scratch_layout(h_out: int, w_out: int, channels: int, stride: int, budget: i
         group = 1 if plane < ring else 0
     return group, (group * plane if group else ring)
 
+
+
+def ring_rule(n: int, h_in: int, w_in: int, h_out: int, w_out: int, channels: int, stride: int, pad: int,
+              anywhere: InPlace) -> InPlace:
+    """The ring's overlap, lines along W: output row o (bytes up to (o + 1) * row_out) is written before input
+    row o * stride - pad + 3 (and the rows after it) is first read; across images, image b's output before
+    image b + 1's input."""
+    row_in, row_out = w_in * channels, w_out * channels
+    gaps = [(o + 1) * row_out - (o * stride - pad + 3) * row_in
+            for o in range(h_out - 1) if o * stride - pad + 3 < h_in]
+    if n > 1:
+        gaps.append(h_out * row_out - h_in * row_in)
+    if not gaps:
+        return anywhere
+    before = max(gaps)
+    return InPlace(before=before, same=before <= 0)
 
 
 def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -113,6 +137,22 @@ class DepthwiseConv2DDsp(Variant):
         """tm_depthwise_conv2d_s8_dsp_3x3s<stride>_get_buffer_size: int16 lines of the input."""
         _, h_out, w_out, channels = g.tensors[op.outputs[0]].nhwc()
         return scratch_layout(h_out, w_out, channels, self._stride(op, g), scratch_budget(op))[1]
+
+    def in_place(self, op: Op, g: Graph) -> InPlace | None:
+        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        n, h_in, w_in, channels = inp.nhwc()
+        _, h_out, w_out, _ = out.nhwc()
+        stride = self._stride(op, g)
+        if h_out * w_out > h_in * w_in:  # an output image larger than its input: not in this kernel's terms
+            return None
+        anywhere = InPlace(before=-inp.nbytes, after=-out.nbytes, same=True)
+        group, _ = scratch_layout(h_out, w_out, channels, stride, scratch_budget(op))
+        if group > 0:
+            return anywhere if group >= channels and n == 1 else InPlace(same=True)
+        if transposed(h_out, w_out):
+            return InPlace(same=True) if (h_out, w_out) == (h_in, w_in) else None
+        return ring_rule(n, h_in, w_in, h_out, w_out, channels, stride,
+                         window_geometry(op, g, 3, 3)["pad"][0], anywhere)
 
     def emit(self, op: Op, g: Graph, em) -> str:
         layer = _Layer(op, g)

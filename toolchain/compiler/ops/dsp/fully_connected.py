@@ -3,6 +3,12 @@
 The weights are re-laid out (firmware/kernels/dsp/tm_fully_connected_s8.h), the input offset folded into the bias,
 and the requantization given as a fast (multiplier, shift) plus, for LiteRT's single rounding, the exact scale the
 kernel falls back on near a rounding boundary. The mve variant (ops/mve/fully_connected.py) shares the helpers.
+
+Scratch: the widened input row (2 * padded depth bytes) where the layer's `scratch_budget` holds it, else none
+(the kernel then widens each input word as it loads it, about 10% more instructions). In place (`in_place`),
+widened form only: a batch row is read whole into scratch before any of its outputs is written, so with one
+row the output may lie anywhere over the input, and with more each row's outputs must end before the next
+row's input starts. Without scratch every output reads the whole row: no overlap.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import numpy as np
 from toolchain.compiler.ops.base import OPS, bias_id, fold_input_offset
 from toolchain.compiler.ops.fully_connected import decompose_scale, fc_params, rescales, tflm_multipliers
 from toolchain.compiler.ops.params import FullyConnectedQuant, Symbol
-from toolchain.compiler.ops.variants import Variant, register_variant
+from toolchain.compiler.ops.variants import InPlace, Variant, register_variant, scratch_budget
 
 ROWS, STEP = 4, 16  # rows per block and the padding of each row (ROWS, STEP in the C file)
 HIGH_SHIFTS = range(2, 32)  # LiteRT rounding: the layer's high_shift (scales below 2^-2)
@@ -115,8 +121,25 @@ class FullyConnectedDsp(Variant):
     def kernel_for(self, op, g):
         return self.kernel
 
+    def _widened(self, op, g) -> int:
+        """tm_fully_connected_s8_dsp_widened_size: the scratch of the widened form."""
+        return 2 * padded(g.tensors[op.inputs[1]].shape[1])
+
     def scratch_bytes(self, op, g):
-        return 2 * padded(g.tensors[op.inputs[1]].shape[1])  # tm_fully_connected_s8_dsp_get_buffer_size
+        """tm_fully_connected_s8_dsp_get_buffer_size (0), or the widened form's where the budget holds it."""
+        widened = self._widened(op, g)
+        return widened if scratch_budget(op) >= widened else 0
+
+    def in_place(self, op, g):
+        if self.scratch_bytes(op, g) == 0:
+            return None
+        inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        depth, units = g.tensors[op.inputs[1]].shape[1], out.shape[-1]
+        rows = inp.size // depth
+        if rows == 1:
+            return InPlace(before=-inp.nbytes, after=-out.nbytes, same=True)
+        before = max(b * (units - depth) for b in range(1, rows))  # row b - 1's outputs end, row b's input starts
+        return InPlace(before=before, same=before <= 0)
 
     def emit(self, op, g, em):
         kernel = self.kernel + ("_tflm" if em.reference == "tflm" else "")

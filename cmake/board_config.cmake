@@ -92,13 +92,30 @@ endfunction()
 function(tm_ld_region ld region out_origin out_length)
     file(READ "${ld}" text)
     set(number "(0x[0-9A-Fa-f]+|[0-9]+)")
-    if(NOT text MATCHES "${region}[ \t]*\\([a-z]*\\)[ \t]*:[ \t]*ORIGIN[ \t]*=[ \t]*${number}[ \t]*,[ \t]*LENGTH[ \t]*=[ \t]*${number}")
+    if(NOT text MATCHES "(^|[^A-Za-z0-9_])${region}[ \t]*\\([a-z]*\\)[ \t]*:[ \t]*ORIGIN[ \t]*=[ \t]*${number}[ \t]*,[ \t]*LENGTH[ \t]*=[ \t]*${number}")
         message(FATAL_ERROR "${ld}: no '${region} (..) : ORIGIN = <number>, LENGTH = <number>' line")
     endif()
-    math(EXPR origin "${CMAKE_MATCH_1}")
-    math(EXPR length "${CMAKE_MATCH_2}")
+    math(EXPR origin "${CMAKE_MATCH_2}")
+    math(EXPR length "${CMAKE_MATCH_3}")
     set(${out_origin} "${origin}" PARENT_SCOPE)
     set(${out_length} "${length}" PARENT_SCOPE)
+endfunction()
+
+# The names of a board.toml's extra RAM regions (its [memory.extra.<name>] tables), in the file's order.
+function(tm_toml_extra_regions toml out)
+    file(STRINGS "${toml}" lines)
+    set(names "")
+    foreach(line IN LISTS lines)
+        if(line MATCHES "^[ \t]*\\[[ \t]*memory\\.extra\\.([^] \t]*)[ \t]*\\][ \t]*(#.*)?$")
+            set(name "${CMAKE_MATCH_1}")
+            if(NOT name MATCHES "^[a-z][a-z0-9_]*$" OR name MATCHES "^(flash|ram)$")
+                message(FATAL_ERROR "${toml}: [memory.extra.${name}]: a region's name must be a lower-case identifier "
+                                    "(a-z, 0-9, _; not flash or ram)")
+            endif()
+            list(APPEND names "${name}")
+        endif()
+    endforeach()
+    set(${out} "${names}" PARENT_SCOPE)
 endfunction()
 
 # Reads and checks the board in folder dir (named name) and sets, in the caller's scope:
@@ -106,6 +123,7 @@ endfunction()
 #   TM_BOARD_KERNELS      `kernels`
 #   TM_BOARD_NUM_IRQS     `num_irqs`
 #   TM_BOARD_DEFINES      TM_BOARD_NAME, TM_CORE_CLOCK_HZ, TM_UART_BASE, TM_UART_CLOCK_HZ
+#   TM_BOARD_EXTRA_RAM    the names of the extra RAM regions ([memory.extra.<name>])
 #   TM_BOARD_SOURCES      firmware/drivers/uart_<[uart] driver>.c, then the folder's *.c, or (none
 #                         there) firmware/drivers/board_mps.c, the board support of the MPS images
 function(tm_board_config dir name)
@@ -184,7 +202,21 @@ function(tm_board_config dir name)
         message(FATAL_ERROR "${toml}: [uart] clock_hz must be positive")
     endif()
 
-    foreach(pair "flash;FLASH" "ram;RAM")
+    # Extra RAM regions: memory.ld declares each (upper-case name) and places the arena's part there.
+    tm_toml_extra_regions("${toml}" extra_ram)
+    set(memory_pairs "flash,FLASH" "ram,RAM")
+    file(READ "${dir}/memory.ld" ld_text)
+    foreach(extra IN LISTS extra_ram)
+        string(TOUPPER "${extra}" upper)
+        list(APPEND memory_pairs "extra.${extra},${upper}")
+        string(FIND "${ld_text}" "*(.tm_arena.${extra})" at)
+        if(at EQUAL -1)
+            message(FATAL_ERROR "board ${name}: memory.ld places no *(.tm_arena.${extra}) in ${upper}, the region "
+                                "of board.toml [memory.extra.${extra}] (see boards/README.md)")
+        endif()
+    endforeach()
+    foreach(pair IN LISTS memory_pairs)
+        string(REPLACE "," ";" pair "${pair}")
         list(GET pair 0 section)
         list(GET pair 1 region)
         tm_toml_int("${toml}" "memory.${section}" origin toml_origin)
@@ -212,6 +244,7 @@ function(tm_board_config dir name)
     set(TM_CPU_FLAGS "${flags}" PARENT_SCOPE)
     set(TM_BOARD_KERNELS "${kernels}" PARENT_SCOPE)
     set(TM_BOARD_NUM_IRQS "${num_irqs}" PARENT_SCOPE)
+    set(TM_BOARD_EXTRA_RAM "${extra_ram}" PARENT_SCOPE)
     set(TM_BOARD_DEFINES "TM_BOARD_NAME=\"${name}\"" "TM_CORE_CLOCK_HZ=${clock_hz}u" "TM_UART_BASE=${uart_base_hex}u"
                          "TM_UART_CLOCK_HZ=${uart_clock_hz}u" PARENT_SCOPE)
     set(TM_BOARD_SOURCES "${uart_source}" ${board_c} PARENT_SCOPE)

@@ -28,13 +28,19 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
          "features": (list, True), "fpu": (str, True), "clock_hz": (int, True), "num_irqs": (int, True),
          "kernels": (str, True), "memory": (dict, True), "uart": (dict, True), "emulator": (dict, False),
          "calibration": (dict, False)},
-    "memory": {"flash": (dict, True), "ram": (dict, True)},
+    "memory": {"flash": (dict, True), "ram": (dict, True), "extra": (dict, False)},
     "memory.flash": {"origin": (int, True), "size": (int, True)},
     "memory.ram": {"origin": (int, True), "size": (int, True)},
+    "memory.extra.*": {"origin": (int, True), "size": (int, True)},
     "uart": {"driver": (str, True), "base": (int, True), "clock_hz": (int, True)},
     "emulator": {"qemu_machine": (str, True), "systick_hz": (int, True), "icount_shift": (int, True)},
     "calibration": {"cpi": (float, True)},
 }
+
+# An extra RAM region's name: it names the arena's C array (tm_arena_<name>), its section (.tm_arena.<name>) and, in
+# upper case, the linker's MEMORY region; the same rule as the compiler's (driver.check_regions).
+_REGION_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
+RESERVED_REGION_NAMES = ("flash", "ram")
 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table"}
 
@@ -43,6 +49,19 @@ _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", list: "an 
 class Memory:
     origin: int
     size: int
+
+
+@dataclass(frozen=True)
+class Region:
+    """A RAM region the arena may use: "ram" (the main RAM: stack, .data, .bss) or an extra one of
+    [memory.extra.<name>] (only what the linker script places there: the arena's part `.tm_arena.<name>`)."""
+    name: str
+    origin: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.origin + self.size
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,20 @@ class Board:
     cpi: float  # cycles per instruction for latency estimates from instruction counts (1.0 if uncalibrated)
     cpi_calibrated: bool
     path: Path
+    extra_ram: tuple[Region, ...] = ()  # [memory.extra.<name>], in board.toml's order (fastest first)
+
+    @property
+    def ram_regions(self) -> tuple[Region, ...]:
+        """The RAM regions, fastest first: the main RAM ("ram"), then the extra ones."""
+        return (Region("ram", self.ram.origin, self.ram.size), *self.extra_ram)
+
+    def region(self, name: str) -> Region:
+        """The RAM region `name` ("ram" or an extra one), or a one-line error listing them."""
+        for region in self.ram_regions:
+            if region.name == name:
+                return region
+        raise ToolchainError(f"board {self.name} has no memory region {name!r}",
+                             f"its RAM regions: {', '.join(r.name for r in self.ram_regions)} (see `tinyml boards`)")
 
     @property
     def emulated(self) -> bool:
@@ -116,6 +149,13 @@ def _check_table(table: dict, section: str) -> list[str]:
         ok = (isinstance(value, (int, float)) if kind is float else isinstance(value, kind))
         if isinstance(value, bool) or not ok:
             problems.append(f"{key!r} {where} must be {_KIND_NAMES[kind]}, not {value!r}")
+        elif kind is dict and section == "memory" and key == "extra":
+            for name, region in value.items():
+                if not isinstance(region, dict):
+                    problems.append(f"[memory.extra.{name}] must be a table, not {region!r}")
+                else:
+                    problems += [p.replace("[memory.extra.*]", f"[memory.extra.{name}]")
+                                 for p in _check_table(region, "memory.extra.*")]
         elif kind is dict:
             problems += _check_table(value, f"{section}.{key}" if section else key)
     return problems
@@ -151,10 +191,20 @@ def _check_values(d: dict) -> list[str]:
     elif isinstance(features, list) and (missing := [f for f in KERNEL_PATH_FEATURES[d["kernels"]]
                                                      if f not in features]):
         problems.append(f"kernels = {d['kernels']!r} needs features {', '.join(map(repr, missing))}")
-    for region in ("flash", "ram"):
-        mem = d["memory"][region]
+    spans = [(region, d["memory"][region]) for region in ("flash", "ram")]
+    for name, mem in d["memory"].get("extra", {}).items():
+        if not _REGION_NAME.fullmatch(name) or name in RESERVED_REGION_NAMES:
+            problems.append(f"[memory.extra.{name}]: a region's name must be a lower-case identifier of at most 16 "
+                            f"characters (a-z, 0-9, _; not {' or '.join(RESERVED_REGION_NAMES)})")
+        spans.append((f"extra.{name}", mem))
+    for region, mem in spans:
         if mem["origin"] < 0 or mem["size"] <= 0 or mem["origin"] + mem["size"] > 1 << 32:
             problems.append(f"[memory.{region}] must lie in the 32-bit address space with a positive size")
+    for i, (a, ma) in enumerate(spans):
+        for b, mb in spans[i + 1:]:
+            if ma["origin"] < mb["origin"] + mb["size"] and mb["origin"] < ma["origin"] + ma["size"]:
+                problems.append(f"[memory.{a}] ({ma['origin']:#x}, {ma['size']:#x} B) overlaps "
+                                f"[memory.{b}] ({mb['origin']:#x}, {mb['size']:#x} B)")
     return problems
 
 
@@ -178,6 +228,7 @@ def _load(path: Path) -> Board:
         uart=Uart(**d["uart"]), qemu_machine=emu.get("qemu_machine"), systick_hz=emu.get("systick_hz"),
         icount_shift=emu.get("icount_shift"), cpi=float(cal.get("cpi", 1.0)), cpi_calibrated="cpi" in cal,
         path=path.parent,
+        extra_ram=tuple(Region(name, m["origin"], m["size"]) for name, m in d["memory"].get("extra", {}).items()),
     )
 
 

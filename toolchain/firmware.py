@@ -31,6 +31,11 @@ STACK_MARGIN = 128
 # Before the build no bound exists: check_fits assumes this much, about twice the largest stack reserved for a zoo
 # model (400-1,200 B over the boards and kernel paths; VWW on the M55 the most). The link then checks exactly.
 STACK_ESTIMATE = 2048
+# Before the build: the main RAM's bytes other than the arena, stack and RAM weights, i.e. the runtime's and the
+# harness's .data/.bss (measured 716 B for KWS on the M4: runtime 516, harness 200 with its 8 B per layer), bounded
+# with room for newlib's data (its reentrancy struct, ~1 KiB) and a few hundred layers.
+RUNTIME_RAM = 4096
+WEIGHTS_IN = ("flash", "ram")  # where the model's weights live (CMake TM_WEIGHTS_IN)
 DEFAULT_STACK = 16 * 1024  # sections.ld's TM_STACK_SIZE default: the stack when the bound is unknown
 PLAN_STAMP = "made for model_plan.json sha256"
 
@@ -141,15 +146,50 @@ def check_testset(model_dir: Path) -> None:
         raise ToolchainError(f"{model_dir} has no {TESTSET_FILE} and {TESTSET_INPUTS} beside testset.c", redo)
 
 
-def check_fits(plan: ModelPlan, board: Board, testset_bytes: int = 0) -> None:
-    """Refuse before building when the model alone cannot fit (with the stack estimated: STACK_ESTIMATE); the linker
-    checks the rest exactly, with the stack sized from the image's bound."""
-    ram_need = plan.arena_bytes + STACK_ESTIMATE
+def main_ram_for_arena(board: Board, weights_in_ram: int = 0) -> int:
+    """The main RAM's bytes free for the arena before building: its size less the stack (STACK_ESTIMATE), the
+    runtime and harness (RUNTIME_RAM) and the weights when they are in RAM (`weights_in_ram` bytes)."""
+    return max(board.ram.size - STACK_ESTIMATE - RUNTIME_RAM - weights_in_ram, 0)
+
+
+def arena_regions(board: Board, pin: str | None = None, weights_in_ram: int = 0) -> list[tuple[str, int]]:
+    """The regions the compiler may split the arena over, fastest first, as (name, bytes free): the main RAM
+    ("ram", `main_ram_for_arena`) then each extra region whole; `pin`: that one region only."""
+    free = {"ram": main_ram_for_arena(board, weights_in_ram), **{r.name: r.size for r in board.extra_ram}}
+    if pin is not None:
+        return [(board.region(pin).name, free[pin])]
+    return list(free.items())
+
+
+def check_weights_in(weights_in: str) -> None:
+    if weights_in not in WEIGHTS_IN:
+        raise ToolchainError(f"weights in {weights_in!r}?", f"choose {' or '.join(WEIGHTS_IN)}")
+
+
+def check_fits(plan: ModelPlan, board: Board, testset_bytes: int = 0, weights_in: str = "flash") -> None:
+    """Refuse before building when the model alone cannot fit (with the stack estimated: STACK_ESTIMATE): the main
+    RAM (its arena part, the stack, and the weights with `weights_in` "ram"), each extra region the arena uses, the
+    flash. The linker checks the rest exactly, with the stack sized from the image's bound."""
+    check_weights_in(weights_in)
+    parts = dict(plan.arena_regions) if plan.arena_regions else {"ram": plan.arena_bytes}
+    for name in parts:
+        board.region(name)  # compiled for another board's regions: refused by name
+    weights_ram = plan.weights_bytes if weights_in == "ram" else 0
+    ram_need = parts.get("ram", 0) + STACK_ESTIMATE + weights_ram
     if ram_need > board.ram.size:
+        weights = f" + weights {weights_ram:,}" if weights_ram else ""
         raise ToolchainError(
-            f"the model needs {ram_need:,} bytes of RAM (arena {plan.arena_bytes:,} + stack about {STACK_ESTIMATE:,}) "
-            f"but {board.name} has {board.ram.size:,}: {ram_need - board.ram.size:,} bytes too many",
-            "choose a board with more RAM, or shrink the model (prune, smaller input, fewer channels)")
+            f"the model needs {ram_need:,} bytes of RAM (arena {parts.get('ram', 0):,}{weights} + stack about "
+            f"{STACK_ESTIMATE:,}) but {board.name} has {board.ram.size:,}: "
+            f"{ram_need - board.ram.size:,} bytes too many",
+            "choose a board with more RAM, or shrink the model (prune, smaller input, fewer channels)"
+            + (", or keep the weights in flash" if weights_ram else ""))
+    for region in board.extra_ram:
+        if parts.get(region.name, 0) > region.size:
+            raise ToolchainError(
+                f"the model's arena part in {region.name} needs {parts[region.name]:,} bytes but {board.name}'s "
+                f"{region.name} has {region.size:,}: {parts[region.name] - region.size:,} bytes too many",
+                "recompile for this board (the arena is split over its regions), or shrink the model")
     flash_need = plan.weights_bytes + testset_bytes
     if flash_need > board.flash.size:
         raise ToolchainError(
@@ -163,11 +203,12 @@ _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 @dataclass(frozen=True)
 class FirmwareSizes:
-    """Bytes by part (arena, model weights, kernels, test set, ...) in flash and in RAM (the stack reserved among
-    them), and the static stack bound the stack was sized from."""
+    """Bytes by part (arena, model weights, kernels, test set, ...) in flash and in the main RAM (the stack reserved
+    among them), in each extra RAM region the image uses, and the static stack bound the stack was sized from."""
     flash: dict[str, int]
     ram: dict[str, int]
     stack_bound: StackBound | None = None
+    regions: dict[str, dict[str, int]] | None = None  # per extra RAM region (board.extra_ram): bytes by part
 
     @property
     def stack_reserved(self) -> int | None:
@@ -181,16 +222,21 @@ class FirmwareSizes:
     def ram_total(self) -> int:
         return sum(self.ram.values())
 
+    def region_total(self, name: str) -> int:
+        return sum((self.regions or {}).get(name, {}).values())
+
     def to_dict(self) -> dict:
         return {"flash": dict(self.flash), "ram": dict(self.ram), "flash_total": self.flash_total,
                 "ram_total": self.ram_total,
+                "regions": {name: dict(parts) for name, parts in (self.regions or {}).items()},
                 "stack_bound": None if self.stack_bound is None else self.stack_bound.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> FirmwareSizes:
         bound = d.get("stack_bound")  # None: an image built before the bound existed
         return cls({str(k): int(v) for k, v in d["flash"].items()}, {str(k): int(v) for k, v in d["ram"].items()},
-                   None if bound is None else StackBound.from_dict(bound))
+                   None if bound is None else StackBound.from_dict(bound),
+                   {str(r): {str(k): int(v) for k, v in parts.items()} for r, parts in d.get("regions", {}).items()})
 
 
 @dataclass(frozen=True)
@@ -240,18 +286,23 @@ class FirmwareImage:
 
 
 def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: bool = True,
-                   dump_tensors: bool = False) -> FirmwareImage:
+                   dump_tensors: bool = False, weights_in: str = "flash") -> FirmwareImage:
     """Build, bound the image's stack, and link again with the stack sized from the bound (only the link reruns: the
     code, hence the bound, stays the same; checked). The bound is saved in the build directory (stack_bound.json).
-    `dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`."""
+    `dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`.
+    `weights_in`: flash (read in place) or ram (in .data, copied at start-up)."""
     require_tool("cmake", ARM_GCC_HINT)
     require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     check_testset(model_dir)
+    check_weights_in(weights_in)
+    for name in ModelPlan.load(model_dir).arena_regions or {}:
+        board.region(name)  # an arena part in a region this board lacks would land wherever the linker puts orphans
     (build_dir / BOUND_FILE).unlink(missing_ok=True)  # an earlier build's: this one writes its own when done
     configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", "-DAPP=harness",
                  f"-DMODEL_DIR={model_dir}", f"-DTM_PROFILE={'ON' if profile else 'OFF'}",
-                 f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}", f"-DCMSIS_NN_ROOT={cmsis_nn_root(model_dir)}"]
+                 f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}", f"-DCMSIS_NN_ROOT={cmsis_nn_root(model_dir)}",
+                 f"-DTM_WEIGHTS_IN={weights_in}"]
     _cmake(configure + ["-DTM_STACK_SIZE=0"], build_dir, board)  # the code does not depend on the stack size
     bound = image_bound(build_dir, fp_context=has_fp_context(board))
     stack = reserved_stack(bound)
@@ -302,7 +353,8 @@ def cmsis_nn_root(model_dir: Path) -> str:
 # (part, object file path contains, input section prefixes or None for any)
 # CMSIS-NN (--kernels cmsis-nn) first: its library lies in the build directory, whatever that path contains.
 PARTS = (("CMSIS-NN kernels", "libtm_cmsis_nn.a(", None),
-         ("arena", "model.c", (".bss",)), ("model weights", "model.c", (".rodata", ".data")),
+         ("arena", "model.c", (".bss", ".tm_arena")),
+         ("model weights", "model.c", (".rodata", ".data", ".tm_ram_weights")),
          ("model code", "model.c", None), ("kernels", "/kernels/", None), ("test set", "testset.c", None),
          ("harness", "/app/", None), ("C library", "/lib", None))
 
@@ -314,10 +366,16 @@ def _part(obj: str, section: str) -> str:
     return "runtime (startup, drivers)"
 
 
+# Input sections whose initial values the start-up code copies from flash into RAM.
+_LOADED_INTO_RAM = (".data", ".tm_ram_weights")
+
+
 def size_by_part(map_file: Path, board: Board, stack: int, stack_bound: StackBound | None = None) -> FirmwareSizes:
-    """Attribute every input section of the linker map to a part, in flash and RAM; `stack`: the bytes reserved."""
+    """Attribute every input section of the linker map to a part, in flash, the main RAM and each extra RAM region;
+    `stack`: the bytes reserved."""
     flash: dict[str, int] = {}
     ram: dict[str, int] = {}
+    regions: dict[str, dict[str, int]] = {}
     for section, addr, size, obj in linker_map_sections(map_file):
         if size == 0 or not section.startswith(".") or section.startswith((".debug", ".comment", ".ARM.attr")):
             continue
@@ -326,7 +384,12 @@ def size_by_part(map_file: Path, board: Board, stack: int, stack_bound: StackBou
             flash[part] = flash.get(part, 0) + size
         elif board.ram.origin <= addr < board.ram.origin + board.ram.size:
             ram[part] = ram.get(part, 0) + size
-            if section.startswith(".data"):  # initial values live in flash too
+            if section.startswith(_LOADED_INTO_RAM):  # initial values live in flash too
                 flash[part] = flash.get(part, 0) + size
+        else:
+            region = next((r for r in board.extra_ram if r.origin <= addr < r.end), None)
+            if region is not None:
+                parts = regions.setdefault(region.name, {})
+                parts[part] = parts.get(part, 0) + size
     ram["stack"] = stack
-    return FirmwareSizes(flash, ram, stack_bound)
+    return FirmwareSizes(flash, ram, stack_bound, regions)

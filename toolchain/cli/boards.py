@@ -12,12 +12,13 @@ def kib(n: int) -> str:
 
 @command("boards")
 class Boards(Command):
-    help = "list the supported boards with CPU, default kernel path, clock and memories"
+    help = "list the supported boards with CPU, default kernel path, clock and memories (extra RAM regions too)"
 
     def run(self, args):
         rows = [[b.name, b.cpu, ",".join(b.features) or "-", b.kernels, f"{b.clock_hz / 1e6:g} MHz", kib(b.flash.size),
-                 kib(b.ram.size), f"qemu -M {b.qemu_machine}" if b.emulated else "board only", b.description]
+                 kib(b.ram.size), ", ".join(f"{r.name} {kib(r.size)} @{r.origin:#x}" for r in b.extra_ram) or "-",
+                 f"qemu -M {b.qemu_machine}" if b.emulated else "board only", b.description]
                 for b in all_boards().values()]
-        print(format_table(["board", "cpu", "features", "kernels", "clock", "flash", "ram", "runs on", "description"],
-                           rows))
+        print(format_table(["board", "cpu", "features", "kernels", "clock", "flash", "ram", "extra ram (arena)",
+                            "runs on", "description"], rows))
         return 0

@@ -9,11 +9,16 @@ from toolchain.report.table import format_table
 
 
 def print_sizes(sizes, board) -> None:
-    """`sizes`: a `FirmwareSizes` (bytes by part in flash and RAM)."""
+    """`sizes`: a `FirmwareSizes` (bytes by part in flash, the main RAM and each extra RAM region it uses)."""
     rows = [["flash", part, n] for part, n in sorted(sizes.flash.items(), key=lambda kv: -kv[1])]
     rows.append(["flash", f"total (of {board.flash.size:,})", sizes.flash_total])
     rows += [["ram", part, n] for part, n in sorted(sizes.ram.items(), key=lambda kv: -kv[1])]
     rows.append(["ram", f"total (of {board.ram.size:,})", sizes.ram_total])
+    for region in board.extra_ram:
+        parts = (sizes.regions or {}).get(region.name)
+        if parts:
+            rows += [[region.name, part, n] for part, n in sorted(parts.items(), key=lambda kv: -kv[1])]
+            rows.append([region.name, f"total (of {region.size:,})", sizes.region_total(region.name)])
     print(format_table(["memory", "part", "bytes"], rows, title=f"firmware size on {board.name}"))
 
 
@@ -40,6 +45,9 @@ class Build(Command):
         p.add_argument("--build-dir", type=Path, help="CMake build directory (default MODEL_DIR/fw-BOARD)")
         p.add_argument("--samples", type=positive_int, default=4,
                        help="random test inputs to embed when MODEL_DIR has no testset.c (default 4)")
+        p.add_argument("--weights-in", choices=("flash", "ram"), default="flash",
+                       help="where the weights live: flash (default, read in place) or ram (copied at start-up); "
+                            "the arena's regions are the compile's (`tinyml run --arena-region`)")
 
     def run(self, args):
         from toolchain.pipeline.api import build_stage, load_compiled
@@ -48,7 +56,7 @@ class Build(Command):
         check_output_dir(args.build_dir, "--build-dir")
         compiled = load_compiled(args.model_dir)
         fw = build_stage(compiled, board, args.build_dir or args.model_dir / f"fw-{board.name}",
-                         samples=args.samples, keep_testset=True)
+                         samples=args.samples, keep_testset=True, weights_in=args.weights_in)
         print_sizes(fw.sizes, board)
         print_stack(fw.sizes)
         print(f"\nfirmware: {fw.elf} (.bin, .hex beside it)")

@@ -9,7 +9,7 @@ from toolchain.cli.base import (
     probability,
 )
 from toolchain.cli.build import print_sizes, print_stack
-from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES
+from toolchain.pipeline.api import KERNEL_TARGETS, REFERENCES, WEIGHTS_IN
 from toolchain.fsutil import write_json
 from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
@@ -80,6 +80,11 @@ class Run(Command):
                             "or tflm (tflite-micro and CMSIS-NN: FULLY_CONNECTED rounds twice; the default of "
                             "--kernels cmsis-nn)")
         add_bands_argument(p)
+        p.add_argument("--arena-region", metavar="NAME",
+                       help="put the whole arena in this RAM region (ram or an extra one, see `tinyml boards`; "
+                            "default: the main RAM, spilling its largest buffers to the extra regions in order)")
+        p.add_argument("--weights-in", choices=WEIGHTS_IN, default="flash",
+                       help="where the weights live: flash (default, read in place) or ram (copied at start-up)")
         p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
         p.add_argument("--samples", type=positive_int,
                        help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
@@ -112,6 +117,7 @@ class Run(Command):
                             exact=args.exact, early_exit=args.early_exit,
                             exit_threshold=api.exit_threshold(args.threshold), dump_tensors=args.dump_tensors,
                             kernels=args.kernels, reference=args.reference, bands=args.bands,
+                            arena_region=args.arena_region, weights_in=args.weights_in,
                             progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result, api.tflm_arena(args.model)[0])
         if result.tensors is not None:

@@ -59,7 +59,8 @@ class Emitter:
 
     def array(self, ctype: str, values, prefix: str) -> str:
         values = list(values)
-        return self._declare(prefix, f"static const {ctype} @NAME@[{len(values)}] = {{{_c_list(values)}}};",
+        return self._declare(prefix, f"static const {ctype} @NAME@[{len(values)}] TM_WEIGHTS_ATTR = "
+                                     f"{{{_c_list(values)}}};",
                              len(values) * (8 if ctype == "double" else 4))
 
     def weights(self, ctype: str, values, prefix: str, comment: str = "") -> str:

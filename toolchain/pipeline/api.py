@@ -22,7 +22,9 @@ from toolchain.compiler.exits import ExitThreshold
 from toolchain.compiler.hostrun import check_host_target
 from toolchain.compiler.targets import KERNEL_PATHS, REFERENCES  # noqa: F401  (REFERENCES: for the CLI)
 from toolchain.errors import ToolchainError
-from toolchain.firmware import STACK_MARGIN, FirmwareImage, build_firmware, check_fits, write_testset  # noqa: F401
+from toolchain.firmware import (STACK_MARGIN, WEIGHTS_IN, FirmwareImage, arena_regions,  # noqa: F401
+                                build_firmware, check_fits, check_weights_in, main_ram_for_arena,
+                                write_testset)
 from toolchain.pipeline.deploy import (DeviceRun, check_samples, check_timeout, exact_cycle_counts,
                                        exact_layer_counts, load_inputs)
 from toolchain.recipe import Recipe
@@ -33,13 +35,17 @@ KERNEL_TARGETS = KERNEL_PATHS  # `--kernels` choices of `tinyml compile` and `ti
 # -- compile -------------------------------------------------------------------------------------------------
 
 def compile_stage(tflite: Path, out_dir: Path, *, target: str = "ref", early_exit: bool = False,
-                  reference: str | None = None, host_check: bool = False, bands: str = "auto") -> CompiledModel:
+                  reference: str | None = None, host_check: bool = False, bands: str = "auto",
+                  regions: list[tuple[str, int]] | None = None) -> CompiledModel:
     """`early_exit`: the outputs other than the final one are exits the generated code may return at.
     `host_check`: a host check (`check_stage`) follows, refused now for a path the host cannot run.
-    `bands`: row bands for windowed layers (auto: where they lower the arena; all; none)."""
+    `bands`: row bands for windowed layers (auto: where they lower the arena; all; none).
+    `regions`: the RAM regions the arena may be split over, fastest first, as (name, bytes free) (see
+    `arena_regions`); None: one arena in the main RAM, unchecked until the build."""
     if host_check:
         check_host_target(target)
-    return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference, bands=bands)
+    return compile_model(tflite, out_dir, target=target, early_exit=early_exit, reference=reference, bands=bands,
+                         regions=regions)
 
 
 def tflm_arena(tflite: Path):
@@ -82,18 +88,18 @@ def input_batch(compiled: CompiledModel, inputs: np.ndarray) -> list[list[np.nda
 def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
                 batch: list[list[np.ndarray]] | None = None, samples: int = 4, seed: int = 0,
                 labels: list[int] | None = None, exit_threshold: ExitThreshold | None = None,
-                keep_testset: bool = False, dump_tensors: bool = False) -> FirmwareImage:
+                keep_testset: bool = False, dump_tensors: bool = False, weights_in: str = "flash") -> FirmwareImage:
     """Embed the test set (`batch`, else `samples` seeded random inputs; with `keep_testset` a test set already in
     the model directory stays), check the memories, build the image. `exit_threshold` None: the harness's int8 0.
-    `dump_tensors`: the harness prints every layer's output."""
+    `dump_tensors`: the harness prints every layer's output. `weights_in`: flash, or ram (copied at start-up)."""
     board.check_kernels(compiled.plan.target)
     testset_bytes = 0
     if not (keep_testset and (compiled.out_dir / "testset.c").exists()):
         batch = batch if batch is not None else random_batch(compiled, samples, seed)
         extra = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
         testset_bytes = write_testset(compiled.out_dir, batch, labels, **extra)
-    check_fits(compiled.plan, board, testset_bytes)
-    return build_firmware(compiled.out_dir, board, build_dir, dump_tensors=dump_tensors)
+    check_fits(compiled.plan, board, testset_bytes, weights_in)
+    return build_firmware(compiled.out_dir, board, build_dir, dump_tensors=dump_tensors, weights_in=weights_in)
 
 
 # -- run -----------------------------------------------------------------------------------------------------
@@ -148,25 +154,45 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
            labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, exact: bool = False,
            early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
            dump_tensors: bool = False, kernels: str | None = None, reference: str | None = None,
-           bands: str = "auto", progress: Callable[[str], None] = print) -> DeviceRun:
+           bands: str = "auto", arena_region: str | None = None, weights_in: str = "flash",
+           progress: Callable[[str], None] = print) -> DeviceRun:
     """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
     `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared.
     `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce (default litert;
-    tflm with the cmsis-nn kernels, which round as tflite-micro does)."""
+    tflm with the cmsis-nn kernels, which round as tflite-micro does). The arena is split over the board's RAM
+    regions (`arena_regions`: the main RAM first, then each extra one), or lies whole in `arena_region`; a model too
+    big for every placement is refused before anything is written. `weights_in`: flash, or ram (copied at
+    start-up; they then take main RAM from the arena)."""
     out_dir = Path(out_dir)
     kernels = kernels or board.kernels
     reference = reference or ("tflm" if kernels == "cmsis-nn" else "litert")
     board.check_kernels(kernels)
+    check_weights_in(weights_in)
+    if arena_region is not None:
+        board.region(arena_region)
     if inputs is None:
         check_samples(samples)
     check_timeout(timeout)
     progress(f"compiling {tflite} for the {kernels} kernels")
+    # A board with one RAM keeps one arena, checked after compiling (check_fits) as before regions existed.
+    split = bool(board.extra_ram) or arena_region is not None
+    regions = arena_regions(board, arena_region) if split else None
     compiled = compile_stage(tflite, out_dir / "c", target=kernels, early_exit=early_exit, reference=reference,
-                             bands=bands)
+                             bands=bands, regions=regions)
+    weights_ram = compiled.plan.weights_bytes if weights_in == "ram" else 0
+    if split and arena_region in (None, "ram") and \
+            (compiled.plan.arena_regions or {}).get("ram", 0) > main_ram_for_arena(board, weights_ram):
+        # the weights in RAM leave the arena less of it than the first split assumed: split again
+        regions = arena_regions(board, arena_region, weights_in_ram=weights_ram)
+        compiled = compile_stage(tflite, out_dir / "c", target=kernels, early_exit=early_exit, reference=reference,
+                                 bands=bands, regions=regions)
+    if split:
+        parts = ", ".join(f"{name} {size:,} B" for name, size in (compiled.plan.arena_regions or {}).items())
+        progress(f"arena {compiled.plan.arena_bytes:,} B: {parts}")
     batch = random_batch(compiled, samples, seed) if inputs is None else input_batch(compiled, inputs)
     progress(f"building firmware for {board.name} ({board.cpu})")
     image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,
-                        exit_threshold=exit_threshold, dump_tensors=dump_tensors)
+                        exit_threshold=exit_threshold, dump_tensors=dump_tensors, weights_in=weights_in)
     progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
     return run_stage(tflite, compiled, image, exact=exact, timeout=timeout)
 

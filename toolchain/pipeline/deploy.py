@@ -187,6 +187,7 @@ class DeviceRun:
             "clock_hz": self.board.clock_hz,
             "macs": self.plan.macs,
             "arena_bytes": self.plan.arena_bytes,
+            "arena_regions": dict(self.plan.arena_regions or {}),  # split over RAM regions: region -> bytes
             "stack_bytes": self.run.stack_used,  # measured: the high-water mark of the painted stack
             "stack_bound_bytes": None if self.firmware.stack_bound is None else self.firmware.stack_bound.bytes,
             "stack_reserved_bytes": self.firmware.stack_reserved,
@@ -194,6 +195,7 @@ class DeviceRun:
             "ram_bytes": self.firmware.ram_total,
             "flash_by_part": dict(self.firmware.flash),
             "ram_by_part": dict(self.firmware.ram),
+            "regions_by_part": {name: dict(parts) for name, parts in (self.firmware.regions or {}).items()},
         }
 
     def to_json(self) -> dict:

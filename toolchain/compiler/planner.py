@@ -7,8 +7,9 @@ before that input; the kernel, or the row bands the op runs in, never write over
 A kernel's scratch buffer is alive during its own op only; the generated call gets it through its tm_context.
 
 Placement: each strategy orders the buffers and puts each at the lowest aligned offset its neighbours in time
-allow; several orders are tried (by size, by first use, by lifetime, by size x lifetime) and, on small graphs,
-every order; the smallest arena wins. The lower bound beside it: the most bytes that must be alive at once.
+allow; several orders are tried (by size, by first use, by lifetime, by size x lifetime, latest first) and, on
+small graphs, every order; the smallest arena wins. The lower bound beside it: the most bytes that must be alive
+at once.
 """
 from __future__ import annotations
 
@@ -144,6 +145,9 @@ STRATEGIES = {
     "first use": lambda b: (b.first, -b.size, b.tensor),
     "lifetime": lambda b: (-(b.last - b.first), -b.size, b.tensor),
     "size x lifetime": lambda b: (-b.size * (b.last - b.first + 1), b.first, b.tensor),
+    # later tensors first: an output placed before the input it overlaps leaves that input room `before` it
+    "last use": lambda b: (-b.last, -b.size, b.tensor),
+    "last use, size": lambda b: (-b.size, -b.last, b.tensor),
 }
 
 

@@ -18,9 +18,8 @@ int32_t tm_conv2d_s8_mve_1x1_get_buffer_size(const tm_dims *input_dims, const tm
                                              const tm_dims *output_dims)
 {
     (void)input_dims;
-    (void)filter_dims;
     (void)output_dims;
-    return 0;
+    return filter_dims->c > 32 ? 2 * k16_of(filter_dims) : 0; /* K > 32: the pair of rows, copied */
 }
 
 int32_t tm_conv2d_s8_mve_im2col_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
@@ -493,6 +492,17 @@ static inline void small_run(small_fn fn, small_args *s, const int8_t *row0, con
     fn(s);
 }
 
+/* Copies n >= 0 bytes: whole vectors, then one predicated vector (no lanes when nothing is left, which
+ * touches no memory), so short runs cost no loop set-up. */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n > 16; n -= 16, dst += 16, src += 16) {
+        vstrbq_s8(dst, vldrbq_s8(src));
+    }
+    const mve_pred16_t p = vctp8q((uint32_t)n);
+    vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
+}
+
 /* Walks the input pixels a strided 1x1 conv reads, in output raster order (a batch follows its last row). */
 typedef struct {
     const int8_t *row_start, *pixel;
@@ -526,7 +536,6 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
                                const tm_dims *filter_dims, const int8_t *packed_filter,
                                const tm_dims *output_dims, int8_t *output)
 {
-    (void)ctx;
     if (!conv_args_ok(params, quant, input_dims, input, filter_dims, packed_filter, output_dims, output) ||
         filter_dims->h != 1 || filter_dims->w != 1 || params->padding.h != 0 || params->padding.w != 0 ||
         (output_dims->h - 1) * params->stride.h >= input_dims->h ||
@@ -575,29 +584,41 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
         }
         return TM_OK;
     }
+    /* K > 32: the GEMM reads the rows again for every block of channels, so where the output shares bytes
+     * with the input the pair is copied to the scratch first: a pair's outputs are written only once its
+     * input is read, and may lie over it (in place). Apart, the rows are read where they are. */
+    const int32_t k16 = k16_of(filter_dims);
+    if (ctx == NULL || ctx->buf == NULL || ctx->size < 2 * k16) {
+        return TM_ARG_ERROR;
+    }
+    int8_t *const rows = (int8_t *)ctx->buf;
     gemm_args g;
     gemm_args_init(&g, params, quant->blocks, c_in, c_out);
     const gemm_fn gemm = gemm_for(quant->blocks, c_in, c_out);
+    const uintptr_t in0 = (uintptr_t)input, out0 = (uintptr_t)output;
+    const uintptr_t in_bytes = (uintptr_t)input_dims->n * (uintptr_t)input_dims->h * (uintptr_t)input_dims->w *
+                               (uintptr_t)c_in;
+    if (out0 >= in0 + in_bytes || in0 >= out0 + (uintptr_t)pixels * (uintptr_t)c_out) {
+        for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
+            const int8_t *const first = pixel_walk_next(&pw);
+            gemm_pair(gemm, &g, first, pixel_walk_next(&pw), out, out + c_out);
+        }
+        if (pixels & 1) {
+            const int8_t *const last = pixel_walk_next(&pw);
+            gemm_pair(gemm, &g, last, last, out, out);
+        }
+        return TM_OK;
+    }
     for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
-        const int8_t *const first = pixel_walk_next(&pw);
-        gemm_pair(gemm, &g, first, pixel_walk_next(&pw), out, out + c_out);
+        copy_bytes(rows, pixel_walk_next(&pw), c_in);
+        copy_bytes(rows + k16, pixel_walk_next(&pw), c_in);
+        gemm_pair(gemm, &g, rows, rows + k16, out, out + c_out);
     }
     if (pixels & 1) {
-        const int8_t *const last = pixel_walk_next(&pw);
-        gemm_pair(gemm, &g, last, last, out, out);
+        copy_bytes(rows, pixel_walk_next(&pw), c_in);
+        gemm_pair(gemm, &g, rows, rows, out, out);
     }
     return TM_OK;
-}
-
-/* Copies n >= 0 bytes: whole vectors, then one predicated vector (no lanes when nothing is left, which
- * touches no memory), so short runs cost no loop set-up. */
-static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n > 16; n -= 16, dst += 16, src += 16) {
-        vstrbq_s8(dst, vldrbq_s8(src));
-    }
-    const mve_pred16_t p = vctp8q((uint32_t)n);
-    vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
 }
 
 static inline void fill_bytes(int8_t *dst, int8x16_t value, int32_t n)

@@ -8,7 +8,11 @@
  * instruction), two pixels by four output channels at a time. With K <= 32 the pair of rows stays in
  * registers across the channel blocks (and a stride-1 1x1 runs all its pairs in one assembly loop).
  * - tm_conv2d_s8_mve_1x1: 1x1 filters, no padding, any stride: a pixel's row is its input pixel (c_in
- *   contiguous bytes), read in place. No scratch.
+ *   contiguous bytes), read in place with K <= 32 (held in registers, no scratch); with K > 32, where the
+ *   output shares bytes with the input, the pair of rows is copied to the scratch (2 * k16 bytes) first.
+ * Both read a pair's input (registers or scratch) before they write its outputs, in output raster order (a
+ * 1x1's pairs run on across batches, the im2col's restart per batch): the output may lie over the input as
+ * far as no pair's outputs reach input bytes a later pair reads (toolchain/compiler/ops/mve/conv2d.py).
  * - tm_conv2d_s8_mve_im2col: any filter, stride, padding and dilation: the rows of two output pixels are
  *   gathered into the scratch buffer (positions in the padding get the input zero point), then the same GEMM.
  *
@@ -44,6 +48,7 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
                                const tm_dims *input_dims, const int8_t *input,
                                const tm_dims *filter_dims, const int8_t *packed_filter,
                                const tm_dims *output_dims, int8_t *output);
+/* Scratch: 2 * k16 bytes when K = c_in > 32, else none. */
 int32_t tm_conv2d_s8_mve_1x1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                              const tm_dims *output_dims);
 

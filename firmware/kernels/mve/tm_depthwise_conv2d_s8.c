@@ -44,8 +44,9 @@ int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_
     if (params == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
         return 0;
     }
-    const int32_t band = tm_dw_cl_band(band_rows, output_dims->h);
-    return input_dims->c * tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h) *
+    const int32_t band = band_rows < 0 ? output_dims->h : tm_dw_cl_band(band_rows, output_dims->h);
+    const int32_t channels = band_rows < 0 && -band_rows < input_dims->c ? -band_rows : input_dims->c;
+    return channels * tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h) *
            tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
 }
 
@@ -517,17 +518,20 @@ static void tm_dw_cl_group(const tm_dw_cl_geometry *k, const int8_t *plane, cons
     }
 }
 
-static void tm_dw_cl_groups(const tm_dw_cl_geometry *k, const int8_t *buf, const int8_t *filter,
+/* Channels 0 .. channels - 1 of the planes in buf (channel 0 = the filter's, channel_data's, out's first). */
+static void tm_dw_cl_groups(const tm_dw_cl_geometry *k, int32_t channels, const int8_t *buf, const int8_t *filter,
                             const int32_t *channel_data, int32_t output_offset, int8_t *out)
 {
-    for (int32_t c = 0; c < k->c_out; c += 4) {
+    for (int32_t c = 0; c < channels; c += 4) {
         tm_dw_cl_group(k, buf + c * k->plane, filter + c * 16, channel_data + c * 5, output_offset, out + c);
     }
 }
 
-/* One input row into its row of the padded planes (the padding keeps the zero point set when the call
- * starts): 8 channels of one pixel per widening load and byte scatter (16-bit offsets: 7 planes < 64 KiB). */
-static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int8_t *dst_row, const int8_t *in_row, uint16x8_t planes)
+/* One input row (its first `channels` channels) into its row of the padded planes (the padding keeps the zero
+ * point set when the call starts): 8 channels of one pixel per widening load and byte scatter (16-bit offsets:
+ * 7 planes < 64 KiB). */
+static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int32_t channels, int8_t *dst_row, const int8_t *in_row,
+                              uint16x8_t planes)
 {
     const int32_t c_in = f->c_in, plane = f->channel_bytes;
     int32_t first = f->pad_w, last = f->pad_w + f->w_in;
@@ -538,7 +542,7 @@ static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int8_t *dst_row, const in
     int8_t *const dst0 = dst_row + first;
     /* channels outside, columns inside: both steps are constant, so the inner loop is 2 loads/stores */
     int32_t c = 0;
-    for (; c + 8 <= c_in; c += 8) {
+    for (; c + 8 <= channels; c += 8) {
         const int8_t *src = src0 + c;
         int8_t *dst = dst0 + c * plane;
         for (int32_t i = 0; i < n; ++i) {
@@ -547,8 +551,8 @@ static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int8_t *dst_row, const in
             ++dst;
         }
     }
-    if (c < c_in) {
-        const mve_pred16_t p = vctp16q((uint32_t)(c_in - c));
+    if (c < channels) {
+        const mve_pred16_t p = vctp16q((uint32_t)(channels - c));
         const int8_t *src = src0 + c;
         int8_t *dst = dst0 + c * plane;
         for (int32_t i = 0; i < n; ++i) {
@@ -573,7 +577,12 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
         !tm_activation_ok(&params->activation) || params->input_offset < -127 || params->input_offset > 128) {
         return TM_ARG_ERROR;
     }
-    const int32_t band = tm_dw_cl_band(band_rows, output_dims->h);
+    /* channels per pass: all, or a group (band_rows < 0, whole planes) */
+    const int32_t group = band_rows < 0 ? -band_rows : input_dims->c;
+    if (group % 4 != 0 || group > input_dims->c) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t band = band_rows < 0 ? output_dims->h : tm_dw_cl_band(band_rows, output_dims->h);
     const int32_t hp = tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h); /* ring rows */
     const int32_t wp = tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
@@ -603,7 +612,7 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
     f.stride_w = 1;
     f.pixels = wp;
     f.channel_bytes = hp * wp;
-    f.slot_bytes = f.c_in * f.channel_bytes;
+    f.slot_bytes = group * f.channel_bytes;
     f.pad_w = params->padding.w;
     f.input_zp = -params->input_offset;
 
@@ -621,39 +630,47 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
     const uint16x8_t plane_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)k.plane);
     int8_t *const buf = (int8_t *)ctx->buf;
     const int32_t h_in = input_dims->h, h_out = output_dims->h, row_bytes = input_dims->w * input_dims->c;
-    int32_t clean = 0; /* the ring's padding columns hold the zero point (the fill never writes them) */
+    /* The ring's padding holds the zero point (the fill never writes it): set when a band's rows meet the
+     * vertical padding, unless the previous band filled exactly the same rows (the groups' single bands). */
+    int32_t clean = 0, last_iy0 = 0, last_rows = 0;
     for (int32_t b = 0; b < output_dims->n; ++b) {
         const int8_t *const in = input + (int64_t)b * h_in * row_bytes;
-        for (int32_t oy = 0; oy < h_out; oy += band) {
-            const int32_t rows = h_out - oy < band ? h_out - oy : band;
-            const int32_t ring_rows = tm_dw_cl_extent(rows, kh, params->stride.h, params->dilation.h);
-            const int32_t iy0 = oy * params->stride.h - params->padding.h; /* input row of ring row 0 */
-            /* Rows in the vertical padding: the whole ring back to the zero point (first/last bands only) */
-            if (!clean || iy0 < 0 || iy0 + ring_rows > h_in) {
-                tm_dw_set(buf, (int8_t)f.input_zp, f.slot_bytes);
-                clean = 1;
+        for (int32_t c0 = 0; c0 < k.c_out; c0 += group) {
+            const int32_t channels = k.c_out - c0 < group ? k.c_out - c0 : group;
+            for (int32_t oy = 0; oy < h_out; oy += band) {
+                const int32_t rows = h_out - oy < band ? h_out - oy : band;
+                const int32_t ring_rows = tm_dw_cl_extent(rows, kh, params->stride.h, params->dilation.h);
+                const int32_t iy0 = oy * params->stride.h - params->padding.h; /* input row of ring row 0 */
+                const int padded = iy0 < 0 || iy0 + ring_rows > h_in;
+                if (!clean || (padded && (iy0 != last_iy0 || ring_rows != last_rows))) {
+                    tm_dw_set(buf, (int8_t)f.input_zp, f.slot_bytes);
+                    clean = 1;
+                }
+                last_iy0 = iy0;
+                last_rows = ring_rows;
+                const int32_t r0 = iy0 < 0 ? -iy0 : 0, r1 = iy0 + ring_rows > h_in ? h_in - iy0 : ring_rows;
+                for (int32_t r = r0; r < r1; ++r) {
+                    tm_dw_cl_fill_row(&f, channels, buf + r * wp, in + (int64_t)(iy0 + r) * row_bytes + c0,
+                                      plane_offsets);
+                }
+                if (rows > output_dims->w) { /* columns outside, rows inside: fewer loop set-ups */
+                    k.outer = output_dims->w;
+                    k.outer_in_step = params->stride.w;
+                    k.outer_out_step = k.c_out;
+                    k.inner = rows;
+                    k.in_step = row_in;
+                    k.out_step = row_out;
+                } else {
+                    k.outer = rows;
+                    k.outer_in_step = row_in;
+                    k.outer_out_step = row_out;
+                    k.inner = output_dims->w;
+                    k.in_step = params->stride.w;
+                    k.out_step = k.c_out;
+                }
+                tm_dw_cl_groups(&k, channels, buf, filter + c0 * 16, channel_data + c0 * 5,
+                                params->output_offset, output + ((int64_t)b * h_out + oy) * row_out + c0);
             }
-            const int32_t r0 = iy0 < 0 ? -iy0 : 0, r1 = iy0 + ring_rows > h_in ? h_in - iy0 : ring_rows;
-            for (int32_t r = r0; r < r1; ++r) {
-                tm_dw_cl_fill_row(&f, buf + r * wp, in + (int64_t)(iy0 + r) * row_bytes, plane_offsets);
-            }
-            if (rows > output_dims->w) { /* columns outside, rows inside: fewer loop set-ups */
-                k.outer = output_dims->w;
-                k.outer_in_step = params->stride.w;
-                k.outer_out_step = k.c_out;
-                k.inner = rows;
-                k.in_step = row_in;
-                k.out_step = row_out;
-            } else {
-                k.outer = rows;
-                k.outer_in_step = row_in;
-                k.outer_out_step = row_out;
-                k.inner = output_dims->w;
-                k.in_step = params->stride.w;
-                k.out_step = k.c_out;
-            }
-            tm_dw_cl_groups(&k, buf, filter, channel_data, params->output_offset,
-                            output + ((int64_t)b * h_out + oy) * row_out);
         }
     }
     return TM_OK;

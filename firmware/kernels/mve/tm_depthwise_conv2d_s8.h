@@ -63,7 +63,10 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
  *   hp = (band - 1) * stride.h + (kh - 1) * dilation.h + 1, wp = (w_out - 1) * stride.w + (kw - 1) * dilation.w + 1.
  * band_rows = h_out keeps the whole padded input (fastest: no row is filled twice); a small band keeps the
  * scratch to a few rows (the overlap of consecutive bands, (kh - 1) * dilation.h + 1 - stride.h rows, is
- * filled again per band).
+ * filled again per band). band_rows < 0: channel groups of -band_rows channels (a multiple of 4, at most c_in):
+ * per batch and group, the group's whole padded planes (hp for band h_out), then the group's outputs. A group
+ * writes only its own channels' bytes, all of them copied already, so the output may lie exactly over the
+ * input (same address, h_out * w_out <= h_in * w_in).
  * Takes ch_mult == 1, c_in % 4 == 0, kh * kw <= 16, any stride, dilation and padding whose padded window
  * offsets fit a byte: (kh - 1) * dilation.h * wp + (kw - 1) * dilation.w <= 255, and 7 * hp * wp <= 65535.
  * Its own layouts:
@@ -72,7 +75,8 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
  *     [0..3] folded bias (as above)  [4..7] multiplier  [8..11] min(shift, 0), which must be < 0 (every
  *     channel shifts right: the compiler picks this variant only then)
  *     [12..15] activation.min  [16..19] activation.max (repeated per group: one base register for all).
- * Scratch (tm_depthwise_conv2d_s8_mve_cl_get_buffer_size, same band_rows): c_in * hp * wp bytes, the ring. */
+ * Scratch (tm_depthwise_conv2d_s8_mve_cl_get_buffer_size, same band_rows): c_in * hp * wp bytes, the ring
+ * (channel groups: -band_rows * hp * wp bytes). */
 tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
                                         const int32_t *channel_data, int32_t band_rows,
                                         const tm_dims *input_dims, const int8_t *input,

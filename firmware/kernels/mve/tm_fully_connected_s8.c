@@ -1,7 +1,8 @@
 /*
  * FULLY_CONNECTED (int8) for Cortex-M55 with MVE (layout and contract: tm_fully_connected_s8.h). The input row
- * is copied into zero-padded scratch once per batch row, so the dot products run over whole 16-byte vectors
- * with no tail predicate; the input offset is in the folded bias.
+ * is read in place, whole 16-byte vectors and, when the depth is not a multiple of 16, one zeroing predicated
+ * load for the last chunk (the padded weights there are 0 too); no scratch. The input offset is in the folded
+ * bias.
  */
 #include <arm_mve.h>
 
@@ -23,8 +24,10 @@ static inline int32_t padded_depth(int32_t depth)
     return (depth + CHUNK - 1) / CHUNK * CHUNK;
 }
 
-/* bias + the four interleaved rows of a block dotted with x (k16 / 16 chunks). */
-static inline int32x4_t block4(const int8_t *w, const int8_t *x, int32_t chunks, const int32_t *bias)
+/* bias + the four interleaved rows of a block dotted with x: `chunks` whole chunks, then `tail` (0: none) the
+ * predicate of a last partial chunk. */
+static inline int32x4_t block4(const int8_t *w, const int8_t *x, int32_t chunks, mve_pred16_t tail,
+                               const int32_t *bias)
 {
     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
     for (; chunks != 0; --chunks) {
@@ -36,20 +39,27 @@ static inline int32x4_t block4(const int8_t *w, const int8_t *x, int32_t chunks,
         x += CHUNK;
         w += ROWS * CHUNK;
     }
+    if (tail != 0) {
+        const int8x16_t v = vldrbq_z_s8(x, tail);
+        a0 = vmladavaq_s8(a0, v, vld1q_s8(w));
+        a1 = vmladavaq_s8(a1, v, vld1q_s8(w + CHUNK));
+        a2 = vmladavaq_s8(a2, v, vld1q_s8(w + 2 * CHUNK));
+        a3 = vmladavaq_s8(a3, v, vld1q_s8(w + 3 * CHUNK));
+    }
     int32x4_t acc = vdupq_n_s32(a0);
     acc = vsetq_lane_s32(a1, acc, 1);
     acc = vsetq_lane_s32(a2, acc, 2);
     return vsetq_lane_s32(a3, acc, 3);
 }
 
-static inline int32_t row1(const int8_t *w, const int8_t *x, int32_t chunks, int32_t acc)
+static inline int32_t row1(const int8_t *w, const int8_t *x, int32_t chunks, mve_pred16_t tail, int32_t acc)
 {
     for (; chunks != 0; --chunks) {
         acc = vmladavaq_s8(acc, vld1q_s8(x), vld1q_s8(w));
         x += CHUNK;
         w += CHUNK;
     }
-    return acc;
+    return tail != 0 ? vmladavaq_s8(acc, vldrbq_z_s8(x, tail), vld1q_s8(w)) : acc;
 }
 
 static inline int32_t scalar_scaled(const fc_args *a, int32_t acc, int32_t c)
@@ -145,26 +155,21 @@ static inline tm_status fully_connected(const tm_context *ctx, const tm_fully_co
         return TM_ARG_ERROR;
     }
     const int32_t depth = input_dims->c, k16 = padded_depth(depth), out_depth = filter_dims->n;
-    if (ctx->buf == NULL || ctx->size < k16) {
-        return TM_ARG_ERROR;
-    }
     const fc_args a = {quant->multiplier, quant->shift, bias, quant->exact, quant->high_shift,
                        params->output_offset, params->activation.min, params->activation.max};
-    int8_t *const x = (int8_t *)ctx->buf;
-    const int32_t chunks = k16 / CHUNK, blocked = out_depth / ROWS * ROWS;
+    const int32_t chunks = depth / CHUNK, blocked = out_depth / ROWS * ROWS;
+    const mve_pred16_t tail = depth % CHUNK != 0 ? vctp8q((uint32_t)(depth % CHUNK)) : 0;
     for (int32_t b = 0; b < input_dims->n; ++b) {
-        for (int32_t k = 0; k < k16; k += CHUNK) { /* the row, zero-padded (predicated load of the tail) */
-            vst1q_s8(x + k, vldrbq_z_s8(input + b * depth + k, vctp8q((uint32_t)(depth - k))));
-        }
+        const int8_t *const x = input + b * depth;
         const int8_t *w = filter;
         int8_t *out = output + b * out_depth;
         for (int32_t o = 0; o < blocked; o += ROWS) {
-            const int32x4_t acc = block4(w, x, chunks, bias + o);
+            const int32x4_t acc = block4(w, x, chunks, tail, bias + o);
             store4(&a, tflm ? scaled_tflm(&a, acc, o) : scaled_litert(&a, acc, o), out + o);
             w += ROWS * k16;
         }
         for (int32_t o = blocked; o < out_depth; ++o) {
-            out[o] = scalar_out(&a, row1(w, x, chunks, bias[o]), o);
+            out[o] = scalar_out(&a, row1(w, x, chunks, tail, bias[o]), o);
             w += k16;
         }
     }
@@ -196,7 +201,8 @@ tm_status tm_fully_connected_s8_mve_tflm(const tm_context *ctx, const tm_fully_c
 int32_t tm_fully_connected_s8_mve_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                                   const tm_dims *output_dims)
 {
+    (void)input_dims;
     (void)filter_dims;
     (void)output_dims;
-    return input_dims == NULL || input_dims->c <= 0 ? 0 : padded_depth(input_dims->c);
+    return 0; /* the input is read in place */
 }

@@ -12,7 +12,7 @@
  * - bias: bias[o] + input_offset * sum_k filter[o, k] (int32, wrapping), never NULL; params->input_offset is
  *   not used (filter_offset must be 0).
  * - quant: tm_fully_connected_fast_quant (dsp/tm_fully_connected_s8.h), with per_channel == 1.
- * Scratch (ctx): the input row copied and zero-padded to k16 bytes, tm_fully_connected_s8_mve_get_buffer_size().
+ * Scratch: none (the input row is read in place, its last partial chunk with a zeroing predicated load).
  */
 #ifndef TM_MVE_FULLY_CONNECTED_S8_H
 #define TM_MVE_FULLY_CONNECTED_S8_H

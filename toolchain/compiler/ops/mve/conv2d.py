@@ -10,6 +10,10 @@ header). With K <= 32 the kernels keep a pair of rows in registers.
   are gathered into scratch, padding filled with the input zero point.
 Refused (the next folder's kernels run): filters whose gathered rows would need more than
 `MAX_SCRATCH` bytes of scratch.
+In place (`in_place`): both read a pair's input (registers, or the scratch: the 1x1 with K > 32 copies its pair
+there) before they write the pair's outputs, pairs in output raster order, so the output may start as far
+before the input as no pair's outputs reach an input byte a later pair reads (`overlap.steps_before`): a
+stride-1 1x1 with c_out <= c_in may lie exactly over its input, an expanding one end where its input ends.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import numpy as np
 
 from toolchain.compiler.ops.base import bias_id, fold_input_offset, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.conv2d import conv2d_params
-from toolchain.compiler.ops.variants import Variant, register_variant
+from toolchain.compiler.ops.mve.overlap import pixel_pairs, steps_before
+from toolchain.compiler.ops.variants import InPlace, Variant, register_variant
 
 LANES = 16  # int8 lanes of an MVE vector: the GEMM's rows are padded to whole vectors
 BLOCK = 4  # output channels per GEMM block (four int32 lanes of the requantization)
@@ -81,8 +86,29 @@ class Conv2DMve(Variant):
         return "tm_conv2d_s8_mve_1x1" if _is_1x1(op, g) else "tm_conv2d_s8_mve_im2col"
 
     def scratch_bytes(self, op, g):
-        # tm_conv2d_s8_mve_1x1_get_buffer_size: 0; tm_conv2d_s8_mve_im2col_get_buffer_size: two rows
-        return 0 if _is_1x1(op, g) else 2 * _k16(g.tensors[op.inputs[1]].shape)
+        # tm_conv2d_s8_mve_1x1_get_buffer_size: two rows with K > 32 (copied), else 0;
+        # tm_conv2d_s8_mve_im2col_get_buffer_size: two rows
+        w = g.tensors[op.inputs[1]]
+        if _is_1x1(op, g):
+            return 2 * _k16(w.shape) if w.shape[3] > 32 else 0
+        return 2 * _k16(w.shape)
+
+    def in_place(self, op, g) -> InPlace | None:
+        inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+        if len(inp.shape) != 4 or len(out.shape) != 4:
+            return None
+        geo = window_geometry(op, g, w.shape[1], w.shape[2])
+        n, h_out, w_out, c_out = out.nhwc()
+        _, h_in, w_in, c_in = inp.nhwc()
+        per_image = h_out * w_out
+        pixel = np.arange(n * per_image, dtype=np.int64)
+        b, q = pixel // per_image, pixel % per_image
+        iy = np.maximum((q // w_out) * geo["stride"][0] - geo["pad"][0], 0)
+        ix = np.maximum((q % w_out) * geo["stride"][1] - geo["pad"][1], 0)
+        first_read = b * (h_in * w_in * c_in) + (iy * w_in + ix) * c_in  # a lower bound: the window's corner
+        pairs = np.asarray(pixel_pairs(n * per_image, None if _is_1x1(op, g) else per_image), np.int64)
+        return steps_before((pairs[:, 1] + 1) * c_out, np.minimum(first_read[pairs[:, 0]], first_read[pairs[:, 1]]),
+                            inp.nbytes)
 
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]

@@ -8,6 +8,15 @@ pixel per step, each window gathered and reduced with VMLADAV.S8 from padded per
 narrow layers (use_channel_lanes) where the pixel lanes are mostly empty, in bands of output rows whose ring of
 padded input rows fits the scratch (band_rows). The compiler re-lays-out the filter
 per channel and folds the input offset into the bias (see the C header for the layouts).
+Wide layers (GROUP_MIN_CHANNELS channels or more) whose whole padded planes do not fit run the channel lanes in
+channel groups instead of bands: per group of 4 (or more, as the scratch budget allows) channels, its whole
+padded planes, then its outputs (band_rows < 0: minus the group's channels).
+
+In place (`in_place`): every variant reads its input only into the scratch (row slots, a ring of rows, planes),
+a step's rows before the step's outputs, in increasing order: the output may start as far before the input as
+no step's outputs reach a row a later step still copies (`overlap.steps_before`; 3x3 stride 1 SAME: the output
+may lie exactly over the input). Channel groups: a group writes only its own channels' bytes, all of them
+copied already, so the output may lie exactly over the input (same offset), with any stride.
 """
 from __future__ import annotations
 
@@ -15,7 +24,8 @@ import numpy as np
 
 from toolchain.compiler.ops.base import activation, bias_id, fold_input_offset, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.depthwise_conv2d import depthwise_params
-from toolchain.compiler.ops.variants import Variant, register_variant, scratch_budget
+from toolchain.compiler.ops.mve.overlap import steps_before
+from toolchain.compiler.ops.variants import InPlace, Variant, register_variant, scratch_budget
 
 MAX_KH = 16  # TM_DW_MVE_MAX_KH
 KERNEL = "tm_depthwise_conv2d_s8_mve"
@@ -44,12 +54,14 @@ def cl_extent(out: int, k: int, stride: int, dilation: int) -> int:
 
 def cl_buffer_size(op, g, band: int) -> int:
     """tm_depthwise_conv2d_s8_mve_cl_get_buffer_size: the ring of c_in planar rows of wp bytes a band of `band`
-    output rows reads (band = h_out: the whole padded input)."""
+    output rows reads (band = h_out: the whole padded input); band < 0: the whole padded planes of -band
+    channels (a channel group)."""
     inp, w, out, geo = _geometry(op, g)
     _, h_out, w_out, _ = out.nhwc()
     (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
-    band = min(max(band, 1), h_out)
-    return inp.shape[3] * cl_extent(band, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
+    channels = min(-band, inp.shape[3]) if band < 0 else inp.shape[3]
+    band = h_out if band < 0 else min(max(band, 1), h_out)
+    return channels * cl_extent(band, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
 
 
 def channel_lanes_fit(op, g) -> bool:
@@ -67,6 +79,8 @@ def channel_lanes_fit(op, g) -> bool:
     return bool(np.all(np.asarray(shift) < 0))
 
 
+GROUP = 4  # channels per group of the channel-lane variant's grouped form (one VMLADAV lane group)
+GROUP_MIN_CHANNELS = 32  # narrower layers keep their ring of rows (already small)
 CL_MAX_W_OUT = 32  # wider rows: the pixel-lane variants are about as fast, with a 3-row buffer, not the planes
 
 
@@ -76,7 +90,8 @@ def pixel_buffer_size(op, g) -> int:
 
 
 def band_rows(op, g) -> int:
-    """The channel-lane variant's output rows per band, 0 where the pixel-lane variants run instead.
+    """The channel-lane variant's output rows per band, 0 where the pixel-lane variants run instead, minus the
+    channels per group for the grouped form (whole planes of a few channels at a time).
     Channel lanes cost about the same per output pixel whatever the shape; the pixel-lane variants lose on
     narrow rows (a vector of 4 pixels per channel is partly empty, per-channel overhead over few pixels).
     Measured on mps3-an547 (instr/MAC, pixel -> channel lanes): KWS 25x5x64 3.50 -> 1.00, VWW 6x6x128
@@ -89,7 +104,15 @@ def band_rows(op, g) -> int:
         return 0
     cap = max(scratch_budget(op), pixel_buffer_size(op, g))
     c_in = g.tensors[op.inputs[0]].shape[3]
-    for band in range(h_out, 0, -1):
+    whole = cl_buffer_size(op, g, h_out)
+    if whole <= cap and 7 * (whole // c_in) <= 65535:
+        return h_out
+    group = GROUP if c_in >= GROUP_MIN_CHANNELS else 0
+    if group and cl_buffer_size(op, g, -group) < cl_buffer_size(op, g, 1) and 7 * (whole // c_in) <= 65535:
+        # channel groups: the leanest (4 channels) in the first plan pass, as many as the budget holds after
+        plane = whole // c_in
+        return -max(group, min(scratch_budget(op) // plane // group * group, c_in))
+    for band in range(h_out - 1, 0, -1):
         size = cl_buffer_size(op, g, band)
         if size <= cap and 7 * (size // c_in) <= 65535:  # the fill's 16-bit scatter offsets: 7 ring planes
             return band
@@ -97,7 +120,7 @@ def band_rows(op, g) -> int:
 
 
 def use_channel_lanes(op, g) -> bool:
-    return band_rows(op, g) > 0
+    return band_rows(op, g) != 0
 
 
 def is_3x3(op, g) -> bool:
@@ -120,6 +143,23 @@ class DepthwiseConv2DMve(Variant):
     def scratch_bytes(self, op, g):
         band = band_rows(op, g)
         return cl_buffer_size(op, g, band) if band else pixel_buffer_size(op, g)
+
+    def in_place(self, op, g) -> InPlace | None:
+        inp, w, out, geo = _geometry(op, g)
+        if len(inp.shape) != 4 or len(out.shape) != 4:
+            return None
+        n, h_in, w_in, c_in = inp.nhwc()
+        _, h_out, w_out, c_out = out.nhwc()
+        band = band_rows(op, g)
+        if band < 0:  # channel groups: a group overwrites only its own channels, which it has copied
+            return InPlace(same=True) if c_out == c_in and h_out * w_out <= h_in * w_in else None
+        kh = w.shape[1]
+        (sh, _), (dh, _), pad = geo["stride"], geo["dilation"], geo["pad"][0]
+        irow, orow = w_in * c_in, w_out * c_out
+        steps = _ring_steps(n, h_in, h_out, kh, sh, dh, pad, band) if band else _slot_steps(
+            n, h_in, h_out, kh, sh, dh, pad)
+        return steps_before([end * orow for end, _ in steps],
+                            [NEVER if first == NEVER else first * irow for _, first in steps], inp.nbytes)
 
     def emit(self, op, g, em):
         inp, w, out, geo = _geometry(op, g)
@@ -150,3 +190,38 @@ class DepthwiseConv2DMve(Variant):
         band_arg = f"{band}, " if band else ""  # the channel-lane kernel's rows per band
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, {cd}, {band_arg}{in_dims}, "
                 f"{em.ptr(op.inputs[0])}, {w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")
+
+
+NEVER = 1 << 62  # a step that copies no input row (also in bytes)
+
+
+def _slot_steps(n, h_in, h_out, kh, sh, dh, pad) -> list[tuple[int, int]]:
+    """The pixel-lane variants (tm_dw_run's row slots, replayed): per output row, (output rows written after it,
+    the lowest input row it copies), rows counted across batches."""
+    held, steps = [-2] * kh, []
+    for b in range(n):
+        for oy in range(h_out):
+            want = [-1 if not 0 <= oy * sh - pad + ky * dh < h_in else b * h_in + oy * sh - pad + ky * dh
+                    for ky in range(kh)]
+            copied = []
+            for row in want:
+                if row in held:
+                    continue
+                slot = next(k for k in range(kh) if held[k] not in want)
+                held[slot] = row
+                if row >= 0:
+                    copied.append(row)
+            steps.append((b * h_out + oy + 1, min(copied, default=NEVER)))
+    return steps
+
+
+def _ring_steps(n, h_in, h_out, kh, sh, dh, pad, band) -> list[tuple[int, int]]:
+    """The channel-lane variant in bands (every band copies its ring's rows from the input, the halo again)."""
+    steps = []
+    for b in range(n):
+        for oy in range(0, h_out, band):
+            rows = min(band, h_out - oy)
+            iy0 = oy * sh - pad
+            first, last = max(iy0, 0), min(iy0 + cl_extent(rows, kh, sh, dh), h_in)
+            steps.append((b * h_out + oy + rows, b * h_in + first if first < last else NEVER))
+    return steps

@@ -1,12 +1,13 @@
 """FULLY_CONNECTED on the mve path: VMLADAVA.S8 over rows interleaved in blocks of four by 16 columns, the input
-copied once per batch row into zero-padded scratch, four outputs requantized as one vector.
+read in place (a depth not a multiple of 16 ends with one zeroing predicated load), four outputs requantized as
+one vector. No scratch: every block of four rows reads the whole input row, so the output never lies over it.
 
 Shares the dsp variant's preparation (folded bias, fast requantization, one quantization entry per channel: the
 kernel loads four channels' values as a vector).
 """
 from __future__ import annotations
 
-from toolchain.compiler.ops.dsp.fully_connected import fast_applies, fast_call, interleaved, padded
+from toolchain.compiler.ops.dsp.fully_connected import fast_applies, fast_call, interleaved
 from toolchain.compiler.ops.variants import Variant, register_variant
 
 ROWS, CHUNK = 4, 16  # rows per block, weights per VMLADAVA (ROWS, CHUNK in the C file)
@@ -23,7 +24,7 @@ class FullyConnectedMve(Variant):
         return self.kernel
 
     def scratch_bytes(self, op, g):
-        return padded(g.tensors[op.inputs[1]].shape[1], CHUNK)  # tm_fully_connected_s8_mve_get_buffer_size
+        return 0  # tm_fully_connected_s8_mve_get_buffer_size: the input is read in place
 
     def emit(self, op, g, em):
         kernel = self.kernel + ("_tflm" if em.reference == "tflm" else "")

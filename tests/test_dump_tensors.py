@@ -40,7 +40,7 @@ def _tamper_weights_of_layer(model_c, layer: int) -> None:
     text = model_c.read_text()
     call = text[text.index(f"TM_LAYER({layer});"):]
     const = re.search(r"\btm_w(\d+)\b", call[:call.index("TM_CHECK") + 400]).group(0)
-    decl = re.search(rf"static const int8_t {const}\[\d+\] TM_ALIGNED\(4\) = {{\s*(-?\d+)", text)
+    decl = re.search(rf"static const int8_t {const}\[\d+\] TM_ALIGNED\(4\) TM_WEIGHTS_ATTR = {{\s*(-?\d+)", text)
     value = int(decl.group(1))
     start, end = decl.span(1)
     model_c.write_text(text[:start] + str(value + 64 if value < 0 else value - 64) + text[end:])

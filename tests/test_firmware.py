@@ -42,7 +42,9 @@ def test_mlperf_tiny_bit_exact_on_cortex_m4(name, zoo_tflite, tmp_path):
     check_stack(result)
     assert s["instructions_mean"] > s["macs"]  # portable C: more than one instruction per MAC
     layers = result.layer_instructions(0)
-    assert len(layers) == len(result.plan.layers) and all(n and n > 0 for n in layers)
+    # the later layers of a patch stage run inside the stage's first layer: their own count is 0
+    assert len(layers) == len(result.plan.layers)
+    assert all(n and n > 0 for n, info in zip(layers, result.plan.layers) if info.in_stage is None)
     assert sum(layers) <= result.instructions(0)
     assert s["flash_by_part"]["model weights"] >= result.plan.weights_bytes * 0.9
 

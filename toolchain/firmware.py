@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -208,7 +208,7 @@ class FirmwareSizes:
     flash: dict[str, int]
     ram: dict[str, int]
     stack_bound: StackBound | None = None
-    regions: dict[str, dict[str, int]] | None = None  # per extra RAM region (board.extra_ram): bytes by part
+    regions: dict[str, dict[str, int]] = field(default_factory=dict)  # per extra RAM region: bytes by part
 
     @property
     def stack_reserved(self) -> int | None:
@@ -223,12 +223,12 @@ class FirmwareSizes:
         return sum(self.ram.values())
 
     def region_total(self, name: str) -> int:
-        return sum((self.regions or {}).get(name, {}).values())
+        return sum(self.regions.get(name, {}).values())
 
     def to_dict(self) -> dict:
         return {"flash": dict(self.flash), "ram": dict(self.ram), "flash_total": self.flash_total,
                 "ram_total": self.ram_total,
-                "regions": {name: dict(parts) for name, parts in (self.regions or {}).items()},
+                "regions": {name: dict(parts) for name, parts in self.regions.items()},
                 "stack_bound": None if self.stack_bound is None else self.stack_bound.to_dict()}
 
     @classmethod

@@ -302,7 +302,7 @@ def emit_bands(g: Graph, i: int, em: "Emitter", plan: "Plan") -> str:
     parts = stage_bands(g, i, g.ops[i].options[BANDS])
     x, y = plan.buffers[g.root(inp.id)], plan.buffers[g.root(out.id)]
     before, after = band_distances(g, i)
-    apart = y.offset + y.size <= x.offset or x.offset + x.size <= y.offset
+    apart = x.region != y.region or y.offset + y.size <= x.offset or x.offset + x.size <= y.offset
     if not apart and x.offset - y.offset < before:  # only bottom band first keeps to the unread input
         assert y.offset - x.offset >= after, (g.ops[i].location, x, y, before, after)
         parts.reverse()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -138,10 +139,15 @@ def test_cli_boards_and_build(zoo_tflite, tmp_path, capsys):
     assert "kernels" in listing.splitlines()[0]  # each board's default path, as `--kernels` help says
     assert any(line.startswith("mps3-an547") and " mve " in line for line in listing.splitlines())
     assert main(["compile", str(zoo_tflite("kws")), "-o", str(tmp_path / "c")]) == 0
-    capsys.readouterr()
+    compiled = capsys.readouterr().out
+    assert re.search(r"TFLM head \(its arena for the same tensors\): ours is 0\.\d\dx +16,000", compiled)
+    assert "model RAM without the stack" in compiled
     assert main(["build", str(tmp_path / "c"), "--board", "mps3-an547"]) == 0
     printed = capsys.readouterr().out
     assert "firmware size on mps3-an547" in printed and "arena" in printed
+    ram = re.search(r"model RAM \(arena \+ stack bound\) +([\d,]+)", printed)
+    arena = re.search(r"arena \(static, exact\): every tensor, inputs and outputs included +([\d,]+)", printed)
+    assert ram and arena and int(ram.group(1).replace(",", "")) > int(arena.group(1).replace(",", ""))
     assert (tmp_path / "c" / "fw-mps3-an547" / "firmware.bin").is_file()
     assert os.path.getsize(tmp_path / "c" / "fw-mps3-an547" / "firmware.hex") > 0
 

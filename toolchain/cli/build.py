@@ -5,6 +5,7 @@ from pathlib import Path
 
 from toolchain.boards import get_board
 from toolchain.cli.base import Command, check_output_dir, command, positive_int
+from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
 
@@ -59,5 +60,8 @@ class Build(Command):
                          samples=args.samples, keep_testset=True, weights_in=args.weights_in)
         print_sizes(fw.sizes, board)
         print_stack(fw.sizes)
+        bound = fw.sizes.stack_bound.bytes if fw.sizes.stack_bound is not None else None
+        print()
+        print(format_table(["model RAM", "bytes"], ram_rows(compiled.plan, bound)))
         print(f"\nfirmware: {fw.elf} (.bin, .hex beside it)")
         return 0

@@ -9,7 +9,8 @@ bit-exact (cmsis-nn against tflite-micro's rounding, the others against LiteRT B
 instruction counts (TCG plugin). `cmsis-nn` runs only when CMSIS_NN_ROOT points at a CMSIS-NN checkout.
 Random weights (seeded, BatchNorm-calibrated) and full-int8 PTQ: the figures depend on the architecture.
 
-Writes OUT/report.md (the whole-model matrix and the per-layer-type table, as in docs/BENCHMARKS.md),
+Writes OUT/report.md (the whole-model matrix, the per-layer-type table and the arena and stack of every run, as
+in docs/BENCHMARKS.md),
 OUT/kernel_paths.json and OUT/kernel_paths.png, and prints the tables.
 """
 from __future__ import annotations
@@ -71,10 +72,18 @@ def measure(model: Path, board: str, kernels: str, out: Path) -> dict:
     calls = layer_kernels(work / "c" / "model.c")
     layers = [{"kind": layer_kind(info), "kernel": call, "macs": info.macs, "instructions": ins}
               for info, call, ins in zip(result.plan.layers, calls, result.layer_instructions(0))]
+    for info in result.plan.layers:  # a patch stage's instructions are all its first layer's: one kind of its own
+        if info.stage_end is not None:
+            stage = layers[info.index:info.stage_end + 1]
+            layers[info.index] = {"kind": "patch stage", "kernel": stage[0]["kernel"],
+                                  "macs": sum(x["macs"] for x in stage), "instructions": stage[0]["instructions"]}
+            for j in range(info.index + 1, info.stage_end + 1):
+                layers[j] = {**layers[j], "kind": "patch stage (inner layer)", "macs": 0, "instructions": None}
     return {**row, "bit_exact": s["bit_exact"], "reference": s["reference"], "macs": s["macs"],
             "instructions": s["instructions_mean"], "instr_per_mac": s["instructions_mean"] / s["macs"],
             "est_cycles": s.get("cycles_mean"), "flash_code": code, "weights": flash.get("model weights", 0),
             "kernels_flash": flash.get("kernels", 0), "arena": s["arena_bytes"], "stack": s["stack_bytes"],
+            "stack_bound": s["stack_bound_bytes"], "stack_reserved": s["stack_reserved_bytes"],
             "layers": layers, "error": None}
 
 
@@ -133,6 +142,16 @@ def layer_type_rows(rows: list[dict]) -> list[list]:
 LAYER_HEADERS = ["board", "kernels", "layer kind", "layers", "MACs", "instructions", "instr/MAC"]
 
 
+def memory_rows(rows: list[dict]) -> list[list]:
+    """Per run: the arena and the stack measured, bounded and reserved (the reserve is the bound + margin)."""
+    return [[r["model"], r["board"], r["kernels"], r["arena"], r["stack"], r["stack_bound"] or "unknown",
+             r["stack_reserved"], ratio(r["stack_reserved"], r["stack"])] for r in rows if not r.get("error")]
+
+
+MEMORY_HEADERS = ["model", "board", "kernels", "arena B", "stack high-water B", "static stack bound B",
+                  "stack reserved B", "reserved / high-water"]
+
+
 def plot(rows: list[dict], path: Path) -> Path:
     ok = [r for r in rows if not r.get("error")]
     combos = sorted({(r["board"], r["kernels"]) for r in ok})
@@ -174,12 +193,15 @@ def main() -> int:
             r = rows[-1]
             status = r["error"] or f"{r['instr_per_mac']:.3f} instr/MAC, bit-exact {r['bit_exact']}"
             print(f"[{n}/{len(todo)}] {r['model']} {r['board']} {r['kernels']}: {status}", flush=True)
-    matrix, layers = matrix_rows(rows), layer_type_rows(rows)
+    matrix, layers, memory = matrix_rows(rows), layer_type_rows(rows), memory_rows(rows)
     print(format_table(MATRIX_HEADERS, matrix, title="whole model"))
     print()
     print(format_table(LAYER_HEADERS, layers, title="by layer kind (all models)"))
+    print()
+    print(format_table(MEMORY_HEADERS, memory, title="arena and stack"))
     report = ("# Kernel paths\n\n" + markdown_table(MATRIX_HEADERS, matrix) + "\n\n## By layer kind\n\n"
-              + markdown_table(LAYER_HEADERS, layers) + "\n")
+              + markdown_table(LAYER_HEADERS, layers) + "\n\n## Arena and stack\n\n"
+              + markdown_table(MEMORY_HEADERS, memory) + "\n")
     write_atomic(args.out / "report.md", report)
     write_json(args.out / "kernel_paths.json", rows)
     plot(rows, args.out / "kernel_paths.png")

@@ -124,6 +124,7 @@ endfunction()
 #   TM_BOARD_NUM_IRQS     `num_irqs`
 #   TM_BOARD_DEFINES      TM_BOARD_NAME, TM_CORE_CLOCK_HZ, TM_UART_BASE, TM_UART_CLOCK_HZ
 #   TM_BOARD_EXTRA_RAM    the names of the extra RAM regions ([memory.extra.<name>])
+#   TM_BOARD_EMULATED     ON if board.toml has an [emulator] table (QEMU runs it), OFF for a real board only
 #   TM_BOARD_SOURCES      firmware/drivers/uart_<[uart] driver>.c, then the folder's *.c, or (none
 #                         there) firmware/drivers/board_mps.c, the board support of the MPS images
 function(tm_board_config dir name)
@@ -245,6 +246,13 @@ function(tm_board_config dir name)
     set(TM_BOARD_KERNELS "${kernels}" PARENT_SCOPE)
     set(TM_BOARD_NUM_IRQS "${num_irqs}" PARENT_SCOPE)
     set(TM_BOARD_EXTRA_RAM "${extra_ram}" PARENT_SCOPE)
+    # [emulator] is optional (toolchain/boards.py reads its keys; the build only needs to know it is there).
+    file(STRINGS "${toml}" emulator_header REGEX "^[ \t]*\\[[ \t]*emulator[ \t]*\\][ \t]*(#.*)?$")
+    if(emulator_header)
+        set(TM_BOARD_EMULATED ON PARENT_SCOPE)
+    else()
+        set(TM_BOARD_EMULATED OFF PARENT_SCOPE)
+    endif()
     set(TM_BOARD_DEFINES "TM_BOARD_NAME=\"${name}\"" "TM_CORE_CLOCK_HZ=${clock_hz}u" "TM_UART_BASE=${uart_base_hex}u"
                          "TM_UART_CLOCK_HZ=${uart_clock_hz}u" PARENT_SCOPE)
     set(TM_BOARD_SOURCES "${uart_source}" ${board_c} PARENT_SCOPE)

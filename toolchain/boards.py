@@ -27,15 +27,20 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "": {"name": (str, True), "description": (str, False), "cpu": (str, True), "arch": (str, False),
          "features": (list, True), "fpu": (str, True), "clock_hz": (int, True), "num_irqs": (int, True),
          "kernels": (str, True), "memory": (dict, True), "uart": (dict, True), "emulator": (dict, False),
-         "calibration": (dict, False)},
+         "flash": (dict, False), "calibration": (dict, False)},
     "memory": {"flash": (dict, True), "ram": (dict, True), "extra": (dict, False)},
     "memory.flash": {"origin": (int, True), "size": (int, True)},
     "memory.ram": {"origin": (int, True), "size": (int, True)},
     "memory.extra.*": {"origin": (int, True), "size": (int, True)},
     "uart": {"driver": (str, True), "base": (int, True), "clock_hz": (int, True)},
     "emulator": {"qemu_machine": (str, True), "systick_hz": (int, True), "icount_shift": (int, True)},
+    "flash": {"method": (str, True), "openocd": (str, False), "pyocd": (str, False), "serial": (str, False),
+              "platformio": (str, False)},
     "calibration": {"cpi": (float, True)},
 }
+# How an image reaches a real board ([flash] method): OpenOCD with its board/target config, pyOCD with its target
+# name, or a GDB server the user already runs.
+FLASH_METHODS = ("openocd", "pyocd", "gdb")
 
 # An extra RAM region's name: it names the arena's C array (tm_arena_<name>), its section (.tm_arena.<name>) and, in
 # upper case, the linker's MEMORY region; the same rule as the compiler's (driver.check_regions).
@@ -72,6 +77,20 @@ class Uart:
 
 
 @dataclass(frozen=True)
+class Flashing:
+    """[flash]: how a real board is programmed (the probe's config names) and where its console appears."""
+    method: str  # FLASH_METHODS
+    openocd: str | None = None  # OpenOCD config, e.g. "board/st_nucleo_l4.cfg"
+    pyocd: str | None = None  # pyOCD target name, e.g. "stm32l4r5zitx"
+    serial: str | None = None  # where the console UART shows up on the host (a hint, e.g. the ST-LINK VCP)
+    platformio: str | None = None  # PlatformIO board id, e.g. "nucleo_l4r5zi"
+
+    def describe(self) -> str:
+        tool = {"openocd": self.openocd, "pyocd": self.pyocd}.get(self.method)
+        return f"{self.method} {tool}" if tool else self.method
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -92,6 +111,7 @@ class Board:
     cpi_calibrated: bool
     path: Path
     extra_ram: tuple[Region, ...] = ()  # [memory.extra.<name>], in board.toml's order (fastest first)
+    flashing: Flashing | None = None  # [flash]: real boards; None for a board that only runs emulated
 
     @property
     def ram_regions(self) -> tuple[Region, ...]:
@@ -109,6 +129,15 @@ class Board:
     @property
     def emulated(self) -> bool:
         return self.qemu_machine is not None
+
+    def check_emulated(self) -> None:
+        """A one-line error, before any work, unless an emulator runs this board."""
+        if not self.emulated:
+            how = f"flash it with {self.flashing.describe()}" if self.flashing else "it has no [emulator] table"
+            raise ToolchainError(f"board {self.name} is not emulated: {how} and read its UART "
+                                 f"(`tinyml flash` comes with issue 16)",
+                                 "run on an emulated board: " + ", ".join(
+                                     b.name for b in all_boards().values() if b.emulated))
 
     def ticks_to_instructions(self, ticks: float) -> float:
         """Under QEMU -icount shift=s each instruction advances virtual time 2^s ns."""
@@ -186,6 +215,12 @@ def _check_values(d: dict) -> list[str]:
         problems.append(f"num_irqs must be 1 to {MAX_IRQS} (the external interrupts of the core), not {d['num_irqs']}")
     if not re.fullmatch(r"[a-z0-9_]+", d["uart"]["driver"]):
         problems.append(f"[uart] driver must name firmware/drivers/uart_<driver>.c, not {d['uart']['driver']!r}")
+    if "flash" in d and d["flash"]["method"] not in FLASH_METHODS:
+        problems.append(f"[flash] method must be one of {', '.join(FLASH_METHODS)}, not {d['flash']['method']!r}")
+    elif "flash" in d and d["flash"]["method"] in ("openocd", "pyocd") and d["flash"]["method"] not in d["flash"]:
+        problems.append(f"[flash] method = {d['flash']['method']!r} needs its config: {d['flash']['method']} = \"...\"")
+    if "flash" not in d and "emulator" not in d:
+        problems.append("a board needs an [emulator] table (QEMU runs it) or a [flash] table (a real board), or both")
     if d["kernels"] not in KERNEL_PATH_FEATURES:
         problems.append(f"kernels must be one of {', '.join(KERNEL_PATH_FEATURES)}, not {d['kernels']!r}")
     elif isinstance(features, list) and (missing := [f for f in KERNEL_PATH_FEATURES[d["kernels"]]
@@ -229,6 +264,7 @@ def _load(path: Path) -> Board:
         icount_shift=emu.get("icount_shift"), cpi=float(cal.get("cpi", 1.0)), cpi_calibrated="cpi" in cal,
         path=path.parent,
         extra_ram=tuple(Region(name, m["origin"], m["size"]) for name, m in d["memory"].get("extra", {}).items()),
+        flashing=Flashing(**d["flash"]) if "flash" in d else None,
     )
 
 

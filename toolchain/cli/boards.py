@@ -1,4 +1,4 @@
-"""tinyml boards: the boards we build for, with their memories."""
+"""tinyml boards: the boards we build for: core, clock, memories, how each is flashed and whether it is emulated."""
 from __future__ import annotations
 
 from toolchain.boards import all_boards
@@ -12,13 +12,16 @@ def kib(n: int) -> str:
 
 @command("boards")
 class Boards(Command):
-    help = "list the supported boards with CPU, default kernel path, clock and memories (extra RAM regions too)"
+    help = ("list the supported boards with CPU, default kernel path, clock, memories (extra RAM regions too), how "
+            "each is flashed and whether QEMU emulates it")
 
     def run(self, args):
-        rows = [[b.name, b.cpu, ",".join(b.features) or "-", b.kernels, f"{b.clock_hz / 1e6:g} MHz", kib(b.flash.size),
-                 kib(b.ram.size), ", ".join(f"{r.name} {kib(r.size)} @{r.origin:#x}" for r in b.extra_ram) or "-",
-                 f"qemu -M {b.qemu_machine}" if b.emulated else "board only", b.description]
+        rows = [[b.name, b.cpu, ",".join(b.features) or "-", b.kernels, f"{b.clock_hz / 1e6:g} MHz",
+                 f"{kib(b.flash.size)} @{b.flash.origin:#x}", f"{kib(b.ram.size)} @{b.ram.origin:#x}",
+                 ", ".join(f"{r.name} {kib(r.size)} @{r.origin:#x}" for r in b.extra_ram) or "-",
+                 f"qemu -M {b.qemu_machine}" if b.emulated else "no",
+                 b.flashing.describe() if b.flashing else "-", b.description]
                 for b in all_boards().values()]
         print(format_table(["board", "cpu", "features", "kernels", "clock", "flash", "ram", "extra ram (arena)",
-                            "runs on", "description"], rows))
+                            "emulated", "flashed with", "description"], rows))
         return 0

@@ -106,6 +106,7 @@ class Run(Command):
         from toolchain.pipeline import api
 
         board = get_board(args.board)
+        board.check_emulated()
         out = args.out or Path("build/run") / f"{args.model.stem}-{board.name}"
         check_output_dir(out, "--out")
         check_output_file(args.json, "--json")

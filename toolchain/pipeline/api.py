@@ -166,6 +166,7 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
     out_dir = Path(out_dir)
     kernels = kernels or board.kernels
     reference = reference or ("tflm" if kernels == "cmsis-nn" else "litert")
+    board.check_emulated()
     board.check_kernels(kernels)
     check_weights_in(weights_in)
     if arena_region is not None:

@@ -55,6 +55,25 @@ def tflm_arena(tflite: Path):
     return measure(tflite)
 
 
+def op_table() -> tuple[list[list[str]], list[str], str]:
+    """Every TFLite operator we compile: [op, ref, dsp, mve, in TFLM, constraints]; the builtin operators only
+    tflite-micro has kernels for; and why TFLM's column is empty (tflite-micro not installed), if it is."""
+    from toolchain.compiler.ops import OPS
+    from toolchain.compiler.ops.variants import VARIANTS
+    from toolchain.verify.tflm_memory import tflm_builtin_ops
+
+    tflm, why = tflm_builtin_ops()
+
+    def path(op: str, folders: tuple[str, ...]) -> str:
+        return next((f"{f} variant" for f in folders if (op, f) in VARIANTS), "portable kernel")
+
+    rows = [[name, "yes", path(name, ("dsp",)), path(name, ("mve", "dsp")),
+             "-" if tflm is None else ("yes" if name in tflm else "no"), opdef.constraints]
+            for name, opdef in sorted(OPS.items())]
+    only_tflm = sorted(tflm - set(OPS)) if tflm is not None else []
+    return rows, only_tflm, why
+
+
 def check_stage(tflite: Path, compiled: CompiledModel, *, samples: int, seed: int = 0,
                 exit_threshold: ExitThreshold = ExitThreshold.never()):
     """Run `samples` random inputs through the generated C on the host and compare with LiteRT BUILTIN_REF;

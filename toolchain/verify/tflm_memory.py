@@ -56,3 +56,19 @@ def tflm_arena(model_path: Path | str) -> tuple[TflmArena | None, str]:
     if "head" not in found or "total" not in found:
         return None, "tflite-micro printed no arena figures"
     return TflmArena(found["head"], found["total"]), ""
+
+
+_REGISTER = re.compile(rb"Register_([A-Z0-9_]+)Ev")  # tflite::Register_CONV_2D(), as the C++ symbol spells it
+
+
+def tflm_builtin_ops() -> tuple[frozenset[str] | None, str]:
+    """The TFLite builtin operators the installed tflite-micro has kernels for (its `Register_<OP>` functions,
+    read from the runtime library's symbols, kept where the name is a TFLite builtin), or (None, why not)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+        from tflite_micro.python.tflite_micro import _runtime
+    except ImportError:
+        return None, "tflite-micro is not installed (pip install -e .[dev])"
+    builtins = {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
+    found = {m.decode() for m in _REGISTER.findall(Path(_runtime.__file__).read_bytes())}
+    return frozenset(found & builtins), ""

@@ -15,6 +15,7 @@ def _rescales(a, b, out) -> tuple[float, float, float]:
 
 @register("ADD")
 class Add(OpDef):
+    constraints = "int8 per tensor, both inputs of the output's shape (no broadcasting), fused ReLU/ReLU6"
     kernel = "tm_add_s8"
     num_inputs = (2, 2)
 

@@ -4,6 +4,8 @@ from toolchain.compiler.ops.params import AvgPool2DParams
 
 @register("AVERAGE_POOL_2D")
 class AvgPool2D(Pool2D):
+
+    constraints = "int8 NHWC, any window and stride, SAME or VALID, fused activation"
     kernel = "tm_avg_pool2d_s8"
     params = AvgPool2DParams
 

@@ -31,6 +31,7 @@ class OpDef:
 
     aliases_output = False
     kernel = ""
+    constraints = ""  # what the kernels cover, one line (`tinyml ops`, docs/OPS.md)
     num_inputs: tuple[int, int | None] = (1, 1)
     optional_inputs: frozenset[int] = frozenset()
     num_outputs = 1

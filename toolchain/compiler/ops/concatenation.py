@@ -21,6 +21,7 @@ def _check_shapes(op, g) -> list[str]:
 
 @register("CONCATENATION")
 class Concatenation(OpDef):
+    constraints = "any axis, no fused activation"
     kernel = "tm_concatenation_s8"
     num_inputs = (1, None)
 

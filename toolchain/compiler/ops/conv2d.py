@@ -8,6 +8,8 @@ from toolchain.compiler.ops.params import Activation, Conv2DParams, Tile
 
 @register("CONV_2D")
 class Conv2D(OpDef):
+    constraints = ("int8 NHWC, int8 weights per tensor or per channel, any kernel, stride, dilation and padding "
+                   "(a zero-point PAD before it is folded in); no grouped convolution")
     kernel = "tm_conv2d_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})

@@ -8,6 +8,8 @@ from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Til
 
 @register("DEPTHWISE_CONV_2D")
 class DepthwiseConv2D(OpDef):
+    constraints = ("int8 NHWC, int8 weights per tensor or per channel, any kernel, stride, dilation, padding and depth "
+                   "multiplier")
     kernel = "tm_depthwise_conv2d_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})

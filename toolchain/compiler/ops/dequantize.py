@@ -5,6 +5,7 @@ from toolchain.compiler.ops.params import DequantizeParams
 
 @register("DEQUANTIZE")
 class Dequantize(OpDef):
+    constraints = "int8 -> float32 (a model's float outputs)"
     kernel = "tm_dequantize_s8"
 
     def check(self, op, g):

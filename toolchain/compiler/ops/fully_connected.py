@@ -14,6 +14,8 @@ from toolchain.errors import ToolchainError
 
 @register("FULLY_CONNECTED")
 class FullyConnected(OpDef):
+    constraints = ("int8, weights per tensor or per channel, any number of rows, not shuffled; LiteRT's single "
+                   "rounding or tflite-micro's double rounding (--reference)")
     kernel = "tm_fully_connected_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})

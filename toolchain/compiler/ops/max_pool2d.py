@@ -4,6 +4,8 @@ from toolchain.compiler.ops.params import MaxPool2DParams
 
 @register("MAX_POOL_2D")
 class MaxPool2D(Pool2D):
+
+    constraints = "int8 NHWC, any window and stride, SAME or VALID, fused activation"
     kernel = "tm_max_pool2d_s8"
     params = MaxPool2DParams
 

@@ -14,6 +14,7 @@ def _axes(op, g) -> list[int] | None:
 
 @register("MEAN")
 class Mean(OpDef):
+    constraints = "int8 spatial mean (axes 1 and 2 of NHWC, constant int32 axes)"
     kernel = "tm_mean_s8"
     num_inputs = (2, 2)
 

@@ -26,6 +26,8 @@ def pad_value(op, g) -> int:
 
 @register("PAD", "PADV2")
 class Pad(OpDef):
+    constraints = ("constant paddings, up to 4-D, none negative (folded into the next convolution when it pads "
+                   "with the zero point)")
     kernel = "tm_pad_s8"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})

@@ -23,6 +23,8 @@ def requantize_params(params_type: type, inp, out, clamp: tuple[int, int]):
 class Quantize(OpDef):
     """int8 -> int8 (tm_quantize_s8), or float -> int8 at the model's input (tm_quantize_s8_from_f32)."""
 
+    constraints = "float32 -> int8 (a model's float inputs), int8 -> int8 requantization"
+
     kernel = "tm_quantize_s8"
     from_f32 = "tm_quantize_s8_from_f32"
 

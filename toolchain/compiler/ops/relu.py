@@ -11,6 +11,8 @@ class Relu(OpDef):
     """A ReLU the converter left standalone: requantize + clamp (TFLite's QuantizedReluX).
     The fuse_activations pass folds it into the producer when their quantization agrees."""
 
+    constraints = "int8 requantize and clamp (folded into the layer before when the quantization agrees)"
+
     kernel = "tm_relu_s8"
 
     def check(self, op, g):

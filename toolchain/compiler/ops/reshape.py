@@ -5,6 +5,8 @@ from toolchain.compiler.ops.base import OpDef, register
 class Reshape(OpDef):
     """Changes the shape only: the alias pass removes it and the output shares the input's bytes."""
 
+    constraints = "no code: the output shares the input's storage"
+
     aliases_output = True
     # RESHAPE's new shape may come as a tensor (the stored output shape is what counts); LiteRT crashes
     # when that input is given as -1, so it is not optional.

@@ -7,6 +7,7 @@ SCALED_DIFF_INTEGER_BITS = 5
 
 @register("SOFTMAX")
 class Softmax(OpDef):
+    constraints = "int8 along the last axis"
     kernel = "tm_softmax_s8"
     def check(self, op, g):
         problems = require_int8(g, op)

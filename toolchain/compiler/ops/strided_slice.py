@@ -46,6 +46,7 @@ def output_shape(op, count: list[int], rank: int) -> list[int]:
 
 @register("STRIDED_SLICE")
 class StridedSlice(OpDef):
+    constraints = "constant begin/end/strides, up to 4-D, no ellipsis or new-axis masks"
     kernel = "tm_strided_slice_s8"
     num_inputs = (4, 4)
 

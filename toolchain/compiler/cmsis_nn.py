@@ -35,6 +35,7 @@ from toolchain.compiler.ops.add import _rescales as add_rescales
 from toolchain.compiler.ops.base import activation, bias_id, per_channel_multipliers, window_geometry
 from toolchain.compiler.ops.params import Activation, Tile, designated
 from toolchain.compiler.ops.softmax import SCALED_DIFF_INTEGER_BITS
+from toolchain.compiler.planner import align
 from toolchain.errors import ToolchainError
 from toolchain.registry import Registry
 
@@ -202,23 +203,19 @@ def conv_geometry(op: Op, g: Graph, kh: int, kw: int) -> dict:
     return {"stride": Tile(*geo["stride"]), "padding": Tile(*geo["pad"]), "dilation": Tile(*geo["dilation"])}
 
 
-def _align(n: int, a: int) -> int:
-    return (n + a - 1) // a * a
-
-
 def conv_buffer_dsp(inp, filt, geo: dict) -> int:
     """arm_convolve_wrapper_s8_get_buffer_size_dsp (GCC: the 1x1 fast kernel takes no buffer)."""
     if is_1x1(inp, filt, geo):
         return 0
     rhs_cols = filt[1] * filt[2] * inp[3]
-    return 2 * _align(rhs_cols, 4) * 2  # im2col of two columns, int16
+    return 2 * align(rhs_cols, 4) * 2  # im2col of two columns, int16
 
 
 def conv_buffer_mve(inp, filt, out, geo: dict) -> int:
     """arm_convolve_wrapper_s8_get_buffer_size_mve."""
     if is_1x1(inp, filt, geo):
         return 0
-    general = 4 * _align(inp[3] * filt[1] * filt[2], 16)  # four im2col rows of whole Q registers
+    general = 4 * align(inp[3] * filt[1] * filt[2], 16)  # four im2col rows of whole Q registers
     if not is_1_x_n(inp, filt, geo):
         return general
     stride_x, pad_x, kernel_x, out_x = geo["stride"].w, geo["padding"].w, filt[2], out[2]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops import OPS, variants
 from toolchain.compiler.ops.variants import InPlace
+from toolchain.compiler.planner import align
 from toolchain.compiler.ops.base import window_geometry
 
 if TYPE_CHECKING:
@@ -191,14 +192,10 @@ def planned_io(g: Graph, i: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return op.inputs, last.outputs
 
 
-def _align(n: int) -> int:
-    return (n + 15) // 16 * 16
-
-
 def band_buffers(g: Graph, i: int) -> list[int]:
     """Per layer of op i's stage, its band buffer (16-byte aligned): the most rows of its output a band holds."""
     parts = stage_bands(g, i, g.ops[i].options[BANDS])
-    return [_align(max(b[k].out_rows for b in parts) * _row_bytes(g.tensors[g.ops[j].outputs[0]]))
+    return [align(max(b[k].out_rows for b in parts) * _row_bytes(g.tensors[g.ops[j].outputs[0]]))
             for k, j in enumerate(stage_of(g, i))]
 
 

@@ -67,7 +67,8 @@ class Plan:
     regions: dict[str, int] = field(default_factory=dict)  # memory region -> bytes of the arena there (split)
 
 
-def _align(n: int, a: int = ALIGN) -> int:
+def align(n: int, a: int = ALIGN) -> int:
+    """`n` rounded up to a multiple of `a` (buffer offsets and sizes in the arena)."""
     return (n + a - 1) // a * a
 
 
@@ -75,7 +76,7 @@ def _io_layout(g: Graph, ids) -> tuple[dict[int, int], int]:
     offsets, pos = {}, 0
     for tid in ids:
         offsets[tid] = pos
-        pos = _align(pos + g.tensors[tid].nbytes, 4)
+        pos = align(pos + g.tensors[tid].nbytes, 4)
     return offsets, pos
 
 
@@ -127,17 +128,17 @@ def place(buffers: list[Buffer], rules: Rules | None = None,
     placed: list[Buffer] = []
     for buf in (order if order is not None else sorted(buffers, key=lambda b: (-b.size, b.first, b.tensor))):
         intervals = [_forbidden(buf, p, rules) for p in placed if p.first <= buf.last and buf.first <= p.last]
-        candidates = sorted(c for c in {0, *(_align(hi) for _, hi, _ in intervals), *(e for _, _, e in intervals)}
+        candidates = sorted(c for c in {0, *(align(hi) for _, hi, _ in intervals), *(e for _, _, e in intervals)}
                             if c is not None and c >= 0)
         offset = next(c for c in candidates if not any(lo < c < hi and c != e for lo, hi, e in intervals))
-        if limit is not None and _align(offset + buf.size) >= limit:
+        if limit is not None and align(offset + buf.size) >= limit:
             return None
         placed.append(dataclasses.replace(buf, offset=offset))
     return placed
 
 
 def _arena(placed: list[Buffer]) -> int:
-    return max((_align(b.offset + b.size) for b in placed), default=0)
+    return max((align(b.offset + b.size) for b in placed), default=0)
 
 
 STRATEGIES = {

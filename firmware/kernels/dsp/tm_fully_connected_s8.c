@@ -96,10 +96,9 @@ static void widen(const int8_t *in, int32_t depth, int32_t kp, uint32_t *pairs)
 /* The two SMLADs of one weight word w (four weights of a row) with the input pairs x02, x13. */
 #define MAC4(acc, w, x02, x13) ((acc) = tm_smlad(tm_sxtb16_ror8(w), (x13), tm_smlad(tm_sxtb16(w), (x02), (acc))))
 
-/* The four rows' columns 4g .. 4g + 3 of one iteration (block4's locals). */
-#define BLOCK_GROUP(g)                                                                                          \
+/* The four rows' columns 4g .. 4g + 3 of one iteration, given that group's input pairs (block4's locals). */
+#define ROWS_GROUP(g, x02, x13)                                                                                 \
     do {                                                                                                        \
-        const uint32_t x02 = x[2 * (g)], x13 = x[2 * (g) + 1];                                                  \
         uint32_t w0 = w[4 * (g)], w1 = w[4 * (g) + 1];                                                          \
         MAC4(a0, w0, x02, x13);                                                                                 \
         MAC4(a1, w1, x02, x13);                                                                                 \
@@ -107,6 +106,13 @@ static void widen(const int8_t *in, int32_t depth, int32_t kp, uint32_t *pairs)
         w1 = w[4 * (g) + 3];                                                                                    \
         MAC4(a2, w0, x02, x13);                                                                                 \
         MAC4(a3, w1, x02, x13);                                                                                 \
+    } while (0)
+
+/* ... with the input pairs widened beforehand. */
+#define BLOCK_GROUP(g)                                                                                          \
+    do {                                                                                                        \
+        const uint32_t x02 = x[2 * (g)], x13 = x[2 * (g) + 1];                                                  \
+        ROWS_GROUP(g, x02, x13);                                                                                \
     } while (0)
 
 /* acc[r] = bias[r] + row r . x for the four interleaved rows of a block, `steps` iterations of STEP weights
@@ -136,13 +142,7 @@ static NOINLINE NO_PRESCHEDULE void block4(const uint32_t *w, const uint32_t *x,
     do {                                                                                                        \
         const uint32_t v = tm_load_u32(in + 4 * (g));                                                           \
         const uint32_t x02 = tm_sxtb16(v), x13 = tm_sxtb16_ror8(v);                                             \
-        uint32_t w0 = w[4 * (g)], w1 = w[4 * (g) + 1];                                                          \
-        MAC4(a0, w0, x02, x13);                                                                                 \
-        MAC4(a1, w1, x02, x13);                                                                                 \
-        w0 = w[4 * (g) + 2];                                                                                    \
-        w1 = w[4 * (g) + 3];                                                                                    \
-        MAC4(a2, w0, x02, x13);                                                                                 \
-        MAC4(a3, w1, x02, x13);                                                                                 \
+        ROWS_GROUP(g, x02, x13);                                                                                \
     } while (0)
 
 static NOINLINE NO_PRESCHEDULE void block4_s8(const uint32_t *w, const int8_t *in, int32_t steps,

@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake espeak-ng build-essential
-    python3-venv
+    python3-venv gdb-multiarch openocd
 )
 VENV=.venv
 STAMP="$VENV/.tinyml-install-stamp"  # sha256 of pyproject.toml at the last successful install

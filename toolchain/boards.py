@@ -34,8 +34,8 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "memory.extra.*": {"origin": (int, True), "size": (int, True)},
     "uart": {"driver": (str, True), "base": (int, True), "clock_hz": (int, True)},
     "emulator": {"qemu_machine": (str, True), "systick_hz": (int, True), "icount_shift": (int, True)},
-    "flash": {"method": (str, True), "openocd": (str, False), "pyocd": (str, False), "serial": (str, False),
-              "platformio": (str, False)},
+    "flash": {"method": (str, True), "openocd": (str, False), "transport": (str, False), "pyocd": (str, False),
+              "serial": (str, False), "platformio": (str, False)},
     "calibration": {"cpi": (float, True)},
 }
 # How an image reaches a real board ([flash] method): OpenOCD with its board/target config, pyOCD with its target
@@ -80,7 +80,8 @@ class Uart:
 class Flashing:
     """[flash]: how a real board is programmed (the probe's config names) and where its console appears."""
     method: str  # FLASH_METHODS
-    openocd: str | None = None  # OpenOCD config, e.g. "board/st_nucleo_l4.cfg"
+    openocd: str | None = None  # OpenOCD configs (each passed with -f), e.g. "board/st_nucleo_l4.cfg"
+    transport: str | None = None  # OpenOCD transport selected after the interface config, e.g. "dapdirect_swd"
     pyocd: str | None = None  # pyOCD target name, e.g. "stm32l4r5zitx"
     serial: str | None = None  # where the console UART shows up on the host (a hint, e.g. the ST-LINK VCP)
     platformio: str | None = None  # PlatformIO board id, e.g. "nucleo_l4r5zi"

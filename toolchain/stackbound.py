@@ -541,3 +541,8 @@ def _objects_by_function(map_file: Path, elf: _Elf) -> dict[int, str]:
         if i >= 0 and address < spans[i][1]:
             found[address] = spans[i][2]
     return found
+
+
+def read_elf(path: Path) -> _Elf:
+    """A firmware ELF's sections and function symbols (e.g. `.vectors` for the boot words)."""
+    return _Elf.read(path)

@@ -17,19 +17,34 @@ from toolchain.report.table import format_table
 
 def print_run(result, tflm=None) -> None:
     s = result.summary()
-    layers = result.layer_instructions(0)
+    silicon = result.on_silicon
     cycles = result.layer_cycles(0) if s["cycles_mean"] is not None else None
-    rows = [[i, op, macs, round(ins) if ins is not None else None, ins / macs if ins and macs else None]
-            + ([cyc] if cycles is not None else [])
-            for i, ((op, macs), ins, cyc) in enumerate(zip(result.run.layers, layers, cycles or [None] * len(layers)))]
-    print(format_table(["#", "op", "MACs", "instructions", "instr/MAC"] + (["est. cycles"] if cycles else []), rows,
-                       title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
+    if silicon:
+        rows = [[i, op, macs, cyc, cyc / macs if cyc is not None and macs else None]
+                for i, ((op, macs), cyc) in enumerate(zip(result.run.layers, cycles))]
+        header = ["#", "op", "MACs", "cycles", "cycles/MAC"]
+    else:
+        layers = result.layer_instructions(0)
+        rows = [[i, op, macs, round(ins) if ins is not None else None, ins / macs if ins and macs else None]
+                + ([cyc] if cycles is not None else [])
+                for i, ((op, macs), ins, cyc) in enumerate(zip(result.run.layers, layers,
+                                                               cycles or [None] * len(layers)))]
+        header = ["#", "op", "MACs", "instructions", "instr/MAC"] + (["est. cycles"] if cycles else [])
+    print(format_table(header, rows, title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
     print()
     print_sizes(result.firmware, result.board)
     print_stack(result.firmware)
     print()
     mean = " (mean)" if s["exits"] else ""
-    if s["cycles_mean"] is not None:
+    count_rows = [["instructions / inference" + mean, s["instructions_mean"]],
+                  ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"]]
+    if silicon:
+        latency = [f"latency @ {s['clock_hz'] / 1e6:g} MHz (measured)"]
+        count_rows = [[f"cycles / inference{mean} (DWT CYCCNT)", s["cycles_mean"]],
+                      ["cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"]]
+        cycle_rows = []
+        title = "summary (measured on the board: DWT cycles)"
+    elif s["cycles_mean"] is not None:
         latency = ["estimated latency @ {:g} MHz (from estimated cycles)".format(s["clock_hz"] / 1e6)]
         cycle_rows = [[f"estimated cycles / inference{mean} (no wait states)", s["cycles_mean"]],
                       ["estimated cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"]]
@@ -44,8 +59,7 @@ def print_run(result, tflm=None) -> None:
         [f"bit-exact vs {s['reference']}", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
         *([["early exits taken (rate)", f"{s['exit_rate']:.0%} at int8 threshold {s['exit_threshold']}"]]
           if s["exits"] else []),
-        ["instructions / inference" + mean, s["instructions_mean"]],
-        ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"],
+        *count_rows,
         *cycle_rows,
         [*latency, f"{s['estimated_latency_ms']:.2f} ms"],
         ["arena (static, exact)", s["arena_bytes"]],

@@ -28,6 +28,7 @@ from toolchain.firmware import (STACK_MARGIN, WEIGHTS_IN, FirmwareImage, arena_r
 from toolchain.pipeline.deploy import (DeviceRun, check_samples, check_timeout, exact_cycle_counts,
                                        exact_layer_counts, load_inputs)
 from toolchain.recipe import Recipe
+from toolchain.runners.protocol import RunResult
 
 KERNEL_TARGETS = KERNEL_PATHS  # `--kernels` choices of `tinyml compile` and `tinyml run`
 
@@ -145,19 +146,14 @@ def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, ex
     from toolchain.runners.cycles import cycle_model
     from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_profile
     from toolchain.runners.qemu import run_qemu
-    from toolchain.verify.device import compare_run
 
     check_timeout(timeout)
-    batch, threshold = image.testset.batch, image.exit_threshold
     extra, counts_file = [], Path(work_dir or image.elf.parent) / "icount.txt"
     if exact:
         counts_file.unlink(missing_ok=True)
         extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(image.elf), counts_file,
                             classes=True)
     run = run_qemu(image.elf, image.board, timeout=timeout, extra_args=extra)
-    if len(run.samples) != len(batch):
-        raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
-    compared = compare_run(tflite, compiled.plan, run, batch, threshold.int8)
     exact_layers = exact_cycles = cycle_classes = None
     if exact:
         profile = read_profile(counts_file)
@@ -165,6 +161,19 @@ def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, ex
         model = cycle_model(image.board.cpu)
         if model is not None:
             exact_cycles, cycle_classes = exact_cycle_counts(profile, run, model)
+    return device_run(tflite, compiled, image, run, exact_layers=exact_layers, exact_cycles=exact_cycles,
+                      cycle_classes=cycle_classes)
+
+
+def device_run(tflite: Path, compiled: CompiledModel, image: FirmwareImage, run: RunResult, *,
+               exact_layers=None, exact_cycles=None, cycle_classes=None) -> DeviceRun:
+    """What a device (emulated or real) reported for `image`, compared with LiteRT on the samples it embeds."""
+    from toolchain.verify.device import compare_run
+
+    batch, threshold = image.testset.batch, image.exit_threshold
+    if len(run.samples) != len(batch):
+        raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
+    compared = compare_run(tflite, compiled.plan, run, batch, threshold.int8)
     return DeviceRun(image.board, compiled.plan, run, image.sizes, compared.mismatches, compared.reference_outputs,
                      exact_layers, threshold, compared.expected_exits, compared.tensors, exact_cycles, cycle_classes)
 
@@ -182,10 +191,26 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
     regions (`arena_regions`: the main RAM first, then each extra one), or lies whole in `arena_region`; a model too
     big for every placement is refused before anything is written. `weights_in`: flash, or ram (copied at
     start-up; they then take main RAM from the arena)."""
+    board.check_emulated()
+    compiled, image = prepare_image(tflite, board, out_dir, inputs=inputs, samples=samples, labels=labels, seed=seed,
+                                    timeout=timeout, early_exit=early_exit, exit_threshold=exit_threshold,
+                                    dump_tensors=dump_tensors, kernels=kernels, reference=reference, bands=bands,
+                                    arena_region=arena_region, weights_in=weights_in, progress=progress)
+    progress(f"running {image.samples} sample(s) in qemu-system-arm -M {board.qemu_machine}")
+    return run_stage(tflite, compiled, image, exact=exact, timeout=timeout)
+
+
+def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
+                  labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, early_exit: bool = False,
+                  exit_threshold: ExitThreshold = ExitThreshold.never(), dump_tensors: bool = False,
+                  kernels: str | None = None, reference: str | None = None, bands: str = "auto",
+                  arena_region: str | None = None, weights_in: str = "flash",
+                  progress: Callable[[str], None] = print) -> tuple[CompiledModel, FirmwareImage]:
+    """compile -> embed -> build, for `deploy` (which runs the image in the emulator) and `tinyml flash`; the
+    arguments are deploy's. Every argument is checked before the compiler starts."""
     out_dir = Path(out_dir)
     kernels = kernels or board.kernels
     reference = reference or ("tflm" if kernels == "cmsis-nn" else "litert")
-    board.check_emulated()
     board.check_kernels(kernels)
     check_weights_in(weights_in)
     if arena_region is not None:
@@ -213,8 +238,31 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
     progress(f"building firmware for {board.name} ({board.cpu})")
     image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,
                         exit_threshold=exit_threshold, dump_tensors=dump_tensors, weights_in=weights_in)
-    progress(f"running {len(batch)} sample(s) in qemu-system-arm -M {board.qemu_machine}")
-    return run_stage(tflite, compiled, image, exact=exact, timeout=timeout)
+    return compiled, image
+
+
+def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_options, port: str | None,
+          baud: int = 115200, timeout: float = 300.0, progress: Callable[[str], None] = print,
+          **build) -> DeviceRun:
+    """compile -> embed -> build -> flash with `probe` -> read the board's UART -> compare with LiteRT. The probe,
+    its tool and the serial port are checked (the port opened) before the compiler starts; `build`: the keyword
+    arguments of `prepare_image`."""
+    from toolchain.probes import check_probe, flash_commands, run_probe
+    from toolchain.runners.protocol import check_finished, parse
+    from toolchain.runners.serial_port import open_port, read_until_exit, resolve_port
+
+    check_timeout(timeout)
+    check_probe(probe, board, probe_options)
+    port = resolve_port(port)
+    with open_port(port, baud) as ser:
+        compiled, image = prepare_image(tflite, board, out_dir, timeout=timeout, progress=progress, **build)
+        progress(f"flashing {image.elf.name} onto {board.name} with {probe}")
+        ser.reset_input_buffer()
+        run_probe(flash_commands(probe, image.elf, board, probe_options), probe, board)
+        progress(f"reading the results from {port} ({baud} 8N1)")
+        log = read_until_exit(ser, timeout, board.name)
+    Path(out_dir, "uart.log").write_text(log)
+    return device_run(tflite, compiled, image, check_finished(parse(log), board.name))
 
 
 # -- compress ------------------------------------------------------------------------------------------------

@@ -131,57 +131,85 @@ class DeviceRun:
     def bit_exact(self) -> bool:
         return not self.mismatches and self.exits_agree
 
-    def instructions(self, k: int) -> float:
-        """Instructions of sample k's inference, the profiling markers' own cost removed."""
+    @property
+    def on_silicon(self) -> bool:
+        """The DWT cycle counter ran (it reads 0 under QEMU): a real core, whose cycles are measured."""
+        return bool(self.run.samples) and all(s.cycles > 0 for s in self.run.samples)
+
+    def _marker(self) -> int:
+        return int(self.run.header.get("marker_ticks", 0))
+
+    def _ticks_to_cycles(self, ticks: float) -> int:
+        """SysTick ticks as core cycles (the tick rate is the harness's tick_hz)."""
+        tick_hz = int(self.run.header.get("tick_hz", 0)) or self.board.clock_hz
+        return round(ticks * self.board.clock_hz / tick_hz)
+
+    def instructions(self, k: int) -> float | None:
+        """Instructions of sample k's inference, the profiling markers' own cost removed (emulator runs; None on
+        silicon, which counts cycles instead)."""
+        if self.on_silicon:
+            return None
         s = self.run.samples[k]
-        marker = int(self.run.header.get("marker_ticks", 0))
         ran = sum(1 for t in s.layer_ticks if t is not None)
-        return self.board.ticks_to_instructions(s.ticks - (ran + 1) * marker)
+        return self.board.ticks_to_instructions(s.ticks - (ran + 1) * self._marker())
 
     def layer_instructions(self, k: int) -> list[float | None]:
         if self.exact_layers is not None:
             return list(self.exact_layers[k])
-        marker = int(self.run.header.get("marker_ticks", 0))
-        return [None if t is None else self.board.ticks_to_instructions(t - marker)
+        if self.on_silicon:
+            return [None] * len(self.run.samples[k].layer_ticks)
+        return [None if t is None else self.board.ticks_to_instructions(t - self._marker())
                 for t in self.run.samples[k].layer_ticks]
 
     def cycles(self, k: int) -> int | None:
-        """Estimated cycles (no wait states) of sample k's inference, from the TCG plugin; None without it."""
+        """Cycles of sample k's inference: measured by the DWT counter on silicon (the markers' cost removed), else
+        estimated (no wait states) from the TCG plugin; None when neither."""
+        if self.on_silicon:
+            s = self.run.samples[k]
+            ran = sum(1 for t in s.layer_ticks if t is not None)
+            return s.cycles - self._ticks_to_cycles((ran + 1) * self._marker())
         if self.exact_cycles is None:
             return None
         return sum(c for c in self.exact_cycles[k] if c is not None)
 
     def layer_cycles(self, k: int) -> list[int | None] | None:
+        if self.on_silicon:
+            return [None if t is None else self._ticks_to_cycles(t - self._marker())
+                    for t in self.run.samples[k].layer_ticks]
         return None if self.exact_cycles is None else list(self.exact_cycles[k])
 
     def summary(self) -> dict:
         n = len(self.run.samples)
+        silicon = self.on_silicon
         instr = [self.instructions(k) for k in range(n)]
-        mean = float(np.mean(instr)) if instr else 0.0
-        counted = self.exact_cycles is not None and n > 0
+        mean = None if silicon else float(np.mean(instr)) if instr else 0.0
+        counted = (self.exact_cycles is not None or silicon) and n > 0
         cycles = float(np.mean([self.cycles(k) for k in range(n)])) if counted else None
-        model = self.cycle_model if counted else None
+        model = self.cycle_model if counted and not silicon else None
         return {
             "board": self.board.name,
             "samples": n,
             "bit_exact": self.bit_exact,
             "reference": REFERENCE_NAMES.get(self.plan.reference, self.plan.reference),
             "kernels": self.plan.target,
-            "instructions_mean": round(mean),
+            "measured_on": "silicon (DWT cycle counter)" if silicon else "emulator (instruction counts)",
+            "instructions_mean": None if mean is None else round(mean),
             "exit_threshold": self.exit_threshold.int8,
             "exits": len(self.plan.exits),
             "exit_rate": (sum(e < len(self.plan.exits) for e in self.exits) / n
                           if self.plan.exits and n else None),
-            "instructions_per_mac": mean / self.plan.macs if self.plan.macs else None,
-            "layer_counts": "exact (TCG plugin)" if self.exact_layers is not None else "SysTick under -icount",
+            "instructions_per_mac": mean / self.plan.macs if mean is not None and self.plan.macs else None,
+            "layer_counts": ("SysTick on silicon" if silicon else "exact (TCG plugin)" if self.exact_layers is not None
+                             else "SysTick under -icount"),
             "cycles_mean": None if cycles is None else round(cycles),
             "cycles_per_mac": cycles / self.plan.macs if cycles is not None and self.plan.macs else None,
             "cycles_per_instruction": cycles / mean if cycles is not None and mean else None,
-            "cycle_model": None if model is None else model.note,
+            "cycle_model": "measured (DWT CYCCNT)" if silicon else None if model is None else model.note,
             # from the estimated cycles when the plugin counted them, else instructions x the board's CPI
             "estimated_latency_ms": (cycles / self.board.clock_hz * 1e3 if cycles is not None
                                      else self.board.estimated_ms(mean)),
-            "latency_from": LATENCY_FROM_CYCLES if cycles is not None else "instructions x CPI",
+            "latency_from": ("measured cycles" if silicon else LATENCY_FROM_CYCLES if cycles is not None
+                             else "instructions x CPI"),
             "cpi": self.board.cpi,
             "cpi_calibrated": self.board.cpi_calibrated,
             "clock_hz": self.board.clock_hz,

@@ -46,6 +46,17 @@ class RunResult:
                 .reshape(o.shape) for o in plan.outputs]
 
 
+def check_finished(result: RunResult, board: str, status: str = "") -> RunResult:
+    """`result` unless the firmware faulted, reported an error, or stopped before its END and EXIT code=0 lines;
+    `status`: how the host side ended, for the message (e.g. "QEMU status 1, ")."""
+    if result.fault:
+        raise ToolchainError(f"the firmware faulted on {board}: {result.fault}")
+    if result.error or result.exit_code != 0 or not result.complete:
+        raise ToolchainError(f"the firmware failed on {board} ({status}firmware exit code {result.exit_code}): "
+                             f"{result.error or 'incomplete output'}")
+    return result
+
+
 def _kv(tokens: list[str]) -> dict[str, int | str]:
     out: dict[str, int | str] = {}
     for tok in tokens:

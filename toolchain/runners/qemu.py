@@ -6,7 +6,7 @@ from pathlib import Path
 
 from toolchain.boards import Board
 from toolchain.errors import ToolchainError
-from toolchain.runners.protocol import RunResult, parse
+from toolchain.runners.protocol import RunResult, check_finished, parse
 from toolchain.tools import QEMU_HINT, require_tool
 
 
@@ -42,10 +42,7 @@ def run_qemu(elf: Path, board: Board, timeout: float = 120.0, extra_args: list[s
     if "TM BEGIN" not in log and "TM FAULT" not in log:
         raise ToolchainError(f"QEMU exited with status {proc.returncode} and no harness output on {board.name}:\n"
                              + proc.stderr.decode(errors="replace")[-2000:])
-    result = parse(log)
-    if result.fault:
-        raise ToolchainError(f"the firmware faulted on {board.name}: {result.fault}")
-    if result.error or proc.returncode != 0 or result.exit_code != 0 or not result.complete:
-        raise ToolchainError(f"the firmware failed on {board.name} (QEMU status {proc.returncode}, firmware exit "
-                             f"code {result.exit_code}): {result.error or 'incomplete output'}")
+    result = check_finished(parse(log), board.name, f"QEMU status {proc.returncode}, ")
+    if proc.returncode != 0:
+        raise ToolchainError(f"QEMU exited with status {proc.returncode} on {board.name} after the firmware finished")
     return result

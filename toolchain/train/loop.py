@@ -98,75 +98,130 @@ def train(recipe: Recipe, dataset, *, on_epoch: OnEpoch | None = None, out_dir: 
     the autoencoder `val_auc`. `log` gets one compact line per epoch (None: silent). With
     `out_dir`, writes model.keras, metrics.json and recipe.json there (each atomically).
     """
-    from toolchain.tf import import_tf
+    session = Training(recipe, dataset, on_epoch=on_epoch, log=log)
+    session.fit(0, recipe.train.epochs)
+    return session.finish(out_dir)
 
-    _, keras = import_tf()
-    from toolchain.train import callbacks as cb
 
-    start = time.perf_counter()
-    t = recipe.train
-    shape, classes = model_shape(recipe, dataset)
-    # Seeds only: TF's op determinism switch is process-wide and makes every later unseeded random
-    # op fail; the CPU kernels used here are deterministic anyway (tests/test_train.py checks it).
-    keras.utils.set_random_seed(t.seed)
-    model = build_model(recipe, dataset)
-    anomaly = classes is None
-    outputs = list(model.output_names)
-    has_exit = exits.EXIT_OUTPUT in outputs
-    extra_callbacks: list = []
-    exit_info: dict = {"style": recipe.exit.style, "ev_assist": recipe.exit.ev_assist}
+class Training:
+    """The recipe's model compiled with its losses, metrics and callbacks, trained over epoch ranges: `train` runs
+    every epoch in one `fit`; a tuner runs a few, saves `state()` (weights and optimizer), and later resumes
+    another process's training with `load_state` and the next range. Epoch indices are the run's, so the learning
+    rate schedule, early-view assistance and loss ramps continue where they were."""
 
-    if anomaly:
-        model.compile(optimizer=_optimizer(keras, t.optimizer, t.lr), loss="mse")
-    else:
-        scce = keras.losses.sparse_categorical_crossentropy
-        losses, metrics = {}, {}
-        for name in outputs:
-            losses[name] = cb.WeightedLoss(scce, 1.0, f"{name}_loss")
-            metrics[name] = ["accuracy"]
-        if has_exit:
-            weight = recipe.exit.loss_weight
-            if weight is None:
-                fraction = (exits.exit_cost_fraction(recipe.model.name, shape, classes)
-                            if recipe.exit.style == "sdn" else None)
-                weight = exits.default_loss_weight(recipe.model.name, recipe.exit.style, fraction)
-            exit_loss = losses[exits.EXIT_OUTPUT]
-            exit_loss.weight.assign(weight)
-            exit_info["loss_weight"] = weight
-            if recipe.exit.style == "sdn":
-                extra_callbacks.append(cb.LossWeightRamp(exit_loss, exits.SDN_START_WEIGHT, weight, t.epochs))
-                exit_info["loss_weight_ramp"] = [exits.SDN_START_WEIGHT, weight]
-            if recipe.exit.ev_assist:
-                copy_epochs = round(t.ev_assist_fraction * t.epochs)
-                extra_callbacks.append(cb.EarlyViewAssist(copy_epochs))
-                exit_info["ev_assist_copy_epochs"] = copy_epochs
-        model.compile(optimizer=_optimizer(keras, t.optimizer, t.lr), loss=losses, metrics=metrics)
+    def __init__(self, recipe: Recipe, dataset, *, on_epoch: OnEpoch | None = None,
+                 log: Callable[[str], None] | None = print):
+        from toolchain.tf import import_tf
 
-    if t.bn_recalibration_samples:
-        picked = np.random.default_rng(t.seed).permutation(len(dataset.x_train))[:t.bn_recalibration_samples]
-        extra_callbacks.append(cb.PreciseBatchNorm(dataset.x_train[np.sort(picked)]))
-    measure = _anomaly_measure(model, dataset, t) if anomaly else _classifier_measure(outputs, t)
-    report = cb.EpochReport(measure, _show(t.epochs, log), on_epoch)
-    lr_schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: t.lr_at(epoch))
-    if anomaly:
-        targets, validation = dataset.x_train, None
-    else:
-        targets = {name: dataset.y_train for name in outputs}
-        validation = (dataset.x_val, {name: dataset.y_val for name in outputs}) if len(dataset.y_val) else None
-    model.fit(dataset.x_train, targets, batch_size=t.batch_size, epochs=t.epochs, validation_data=validation,
-              shuffle=True, verbose=0, callbacks=[lr_schedule, *extra_callbacks, report])
-    for callback in extra_callbacks:
-        if isinstance(callback, cb.EarlyViewAssist):
-            exit_info["ev_assist_copied_epochs"] = [e + 1 for e in callback.copied_epochs]
+        _, keras = import_tf()
+        from toolchain.train import callbacks as cb
 
-    # An uncompiled functional copy (same layers): it saves and reloads without our loss classes.
-    trained = keras.Model(model.inputs, model.outputs, name=model.name)
-    test = _test_scores(trained, dataset, recipe)
-    result = TrainResult(trained, report.history, test, report.stopped_early, time.perf_counter() - start,
-                         Path(out_dir) if out_dir is not None else None, exit_info)
-    if out_dir is not None:
-        save_run(result, recipe, Path(out_dir))
-    return result
+        self.start = time.perf_counter()
+        self.recipe, self.dataset = recipe, dataset
+        t = recipe.train
+        shape, classes = model_shape(recipe, dataset)
+        # Seeds only: TF's op determinism switch is process-wide and makes every later unseeded random
+        # op fail; the CPU kernels used here are deterministic anyway (tests/test_train.py checks it).
+        keras.utils.set_random_seed(t.seed)
+        model = build_model(recipe, dataset)
+        anomaly = classes is None
+        outputs = list(model.output_names)
+        has_exit = exits.EXIT_OUTPUT in outputs
+        extra_callbacks: list = []
+        exit_info: dict = {"style": recipe.exit.style, "ev_assist": recipe.exit.ev_assist}
+
+        if anomaly:
+            model.compile(optimizer=_optimizer(keras, t.optimizer, t.lr), loss="mse")
+        else:
+            scce = keras.losses.sparse_categorical_crossentropy
+            losses, metrics = {}, {}
+            for name in outputs:
+                losses[name] = cb.WeightedLoss(scce, 1.0, f"{name}_loss")
+                metrics[name] = ["accuracy"]
+            if has_exit:
+                weight = recipe.exit.loss_weight
+                if weight is None:
+                    fraction = (exits.exit_cost_fraction(recipe.model.name, shape, classes)
+                                if recipe.exit.style == "sdn" else None)
+                    weight = exits.default_loss_weight(recipe.model.name, recipe.exit.style, fraction)
+                exit_loss = losses[exits.EXIT_OUTPUT]
+                exit_loss.weight.assign(weight)
+                exit_info["loss_weight"] = weight
+                if recipe.exit.style == "sdn":
+                    extra_callbacks.append(cb.LossWeightRamp(exit_loss, exits.SDN_START_WEIGHT, weight, t.epochs))
+                    exit_info["loss_weight_ramp"] = [exits.SDN_START_WEIGHT, weight]
+                if recipe.exit.ev_assist:
+                    copy_epochs = round(t.ev_assist_fraction * t.epochs)
+                    extra_callbacks.append(cb.EarlyViewAssist(copy_epochs))
+                    exit_info["ev_assist_copy_epochs"] = copy_epochs
+            model.compile(optimizer=_optimizer(keras, t.optimizer, t.lr), loss=losses, metrics=metrics)
+
+        if t.bn_recalibration_samples:
+            picked = np.random.default_rng(t.seed).permutation(len(dataset.x_train))[:t.bn_recalibration_samples]
+            extra_callbacks.append(cb.PreciseBatchNorm(dataset.x_train[np.sort(picked)]))
+        measure = _anomaly_measure(model, dataset, t) if anomaly else _classifier_measure(outputs, t)
+        self.report = cb.EpochReport(measure, _show(t.epochs, log), on_epoch)
+        lr_schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: t.lr_at(epoch))
+        if anomaly:
+            self.targets, self.validation = dataset.x_train, None
+        else:
+            self.targets = {name: dataset.y_train for name in outputs}
+            self.validation = ((dataset.x_val, {name: dataset.y_val for name in outputs}) if len(dataset.y_val)
+                               else None)
+        self.model, self.exit_info = model, exit_info
+        self.extra_callbacks, self.callbacks = extra_callbacks, [lr_schedule, *extra_callbacks, self.report]
+
+    @property
+    def history(self) -> list[dict]:
+        return self.report.history
+
+    def fit(self, start: int, stop: int) -> list[dict]:
+        """Train epochs [start, stop) (0-based); returns their metrics."""
+        done = len(self.report.history)
+        self.model.fit(self.dataset.x_train, self.targets, batch_size=self.recipe.train.batch_size,
+                       initial_epoch=start, epochs=stop, validation_data=self.validation, shuffle=True, verbose=0,
+                       callbacks=self.callbacks)
+        return self.report.history[done:]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The weights and the optimizer's variables (its step count and moments), as arrays."""
+        weights = {f"w{i}": w for i, w in enumerate(self.model.get_weights())}
+        return {**weights, **{f"o{i}": v.numpy() for i, v in enumerate(self._optimizer_variables())}}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        n = sum(1 for k in state if k.startswith("w"))
+        self.model.set_weights([state[f"w{i}"] for i in range(n)])
+        self.model.optimizer.build(self.model.trainable_variables)
+        variables = self._optimizer_variables()
+        if len(variables) != sum(1 for k in state if k.startswith("o")):
+            raise ToolchainError("the checkpoint's optimizer state does not fit this model", "start the trial anew")
+        for i, v in enumerate(variables):
+            v.assign(state[f"o{i}"])
+
+    def _optimizer_variables(self) -> list:
+        variables = self.model.optimizer.variables
+        return list(variables() if callable(variables) else variables)
+
+    def finish(self, out_dir: Path | str | None = None) -> TrainResult:
+        """Test scores of the model as trained so far; with `out_dir`, the run saved there (see `train`)."""
+        from toolchain.tf import import_tf
+
+        _, keras = import_tf()
+        from toolchain.train import callbacks as cb
+
+        for callback in self.extra_callbacks:
+            if isinstance(callback, cb.EarlyViewAssist):
+                self.exit_info["ev_assist_copied_epochs"] = [e + 1 for e in callback.copied_epochs]
+        model = self.model
+        # An uncompiled functional copy (same layers): it saves and reloads without our loss classes.
+        trained = keras.Model(model.inputs, model.outputs, name=model.name)
+        test = _test_scores(trained, self.dataset, self.recipe)
+        result = TrainResult(trained, self.report.history, test, self.report.stopped_early,
+                             time.perf_counter() - self.start, Path(out_dir) if out_dir is not None else None,
+                             self.exit_info)
+        if out_dir is not None:
+            save_run(result, self.recipe, Path(out_dir))
+        return result
 
 
 def _classifier_measure(outputs: list[str], t) -> Callable:

@@ -209,7 +209,7 @@ def test_a_board_run_reports_measured_cycles_not_instructions(small_tflite, tmp_
         f"TM SAMPLE 0 exit=0 ticks=12020 cycles=12030 out={'00' * out.bytes}",
         "TM LAYERTICKS 0 12010", "TM STACK used=400 size=800", "TM END status=0", "TM EXIT code=0"])
     sizes = FirmwareSizes({"model weights": 1000}, {"arena": 500, "stack": 800})
-    run = DeviceRun(board, compiled.plan, parse(log), sizes, [], [[np.zeros(out.shape, np.int8)]])
+    run = DeviceRun(board, compiled.plan, parse(log), sizes, [], [[np.zeros(out.shape, np.int8)]], emulator="board")
     assert run.on_silicon and run.instructions(0) is None
     assert run.cycles(0) == 12030 - 20 and run.layer_cycles(0) == [12000]
     s = run.summary()

@@ -27,7 +27,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "": {"name": (str, True), "description": (str, False), "cpu": (str, True), "arch": (str, False),
          "features": (list, True), "fpu": (str, True), "clock_hz": (int, True), "num_irqs": (int, True),
          "kernels": (str, True), "memory": (dict, True), "uart": (dict, True), "emulator": (dict, False),
-         "flash": (dict, False), "calibration": (dict, False)},
+         "flash": (dict, False), "calibration": (dict, False), "renode": (dict, False)},
     "memory": {"flash": (dict, True), "ram": (dict, True), "extra": (dict, False)},
     "memory.flash": {"origin": (int, True), "size": (int, True)},
     "memory.ram": {"origin": (int, True), "size": (int, True)},
@@ -37,10 +37,17 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "flash": {"method": (str, True), "openocd": (str, False), "transport": (str, False), "pyocd": (str, False),
               "serial": (str, False), "platformio": (str, False)},
     "calibration": {"cpi": (float, True)},
+    "renode": {"platform": (str, True), "uart": (str, True), "performance_mips": (int, False)},
 }
 # How an image reaches a real board ([flash] method): OpenOCD with its board/target config, pyOCD with its target
 # name, or a GDB server the user already runs.
 FLASH_METHODS = ("openocd", "pyocd", "gdb")
+# What runs a board's firmware without the board: QEMU ([emulator]) or, optionally, Renode ([renode]).
+EMULATORS = ("qemu", "renode")
+# [renode]: a platform file Renode ships (relative to its install: platforms/cpus/<soc>.repl or platforms/boards/...)
+# and the Monitor name of the console UART; both reach a Renode script, so only plain names pass.
+_RENODE_PLATFORM = re.compile(r"platforms/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\.repl")
+_RENODE_PERIPHERAL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 # An extra RAM region's name: it names the arena's C array (tm_arena_<name>), its section (.tm_arena.<name>) and, in
 # upper case, the linker's MEMORY region; the same rule as the compiler's (driver.check_regions).
@@ -92,6 +99,15 @@ class Flashing:
 
 
 @dataclass(frozen=True)
+class RenodeSettings:
+    """[renode]: how Renode (optional, not installed by us) runs the board: its platform file, the console UART's
+    peripheral name, and the instructions per virtual microsecond its CPU executes (None: the platform's own)."""
+    platform: str  # e.g. "platforms/cpus/stm32f4.repl", relative to Renode's install
+    uart: str  # e.g. "sysbus.usart1": the peripheral at [uart] base
+    performance_mips: int | None = None  # `cpu PerformanceInMips`
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -113,6 +129,7 @@ class Board:
     path: Path
     extra_ram: tuple[Region, ...] = ()  # [memory.extra.<name>], in board.toml's order (fastest first)
     flashing: Flashing | None = None  # [flash]: real boards; None for a board that only runs emulated
+    renode: RenodeSettings | None = None  # [renode]: Renode can run it (`tinyml run --emulator renode`)
 
     @property
     def ram_regions(self) -> tuple[Region, ...]:
@@ -131,14 +148,24 @@ class Board:
     def emulated(self) -> bool:
         return self.qemu_machine is not None
 
-    def check_emulated(self) -> None:
-        """A one-line error, before any work, unless an emulator runs this board."""
+    def check_emulated(self, emulator: str = "qemu") -> None:
+        """A one-line error, before any work, unless `emulator` (qemu: [emulator]; renode: [renode]) runs this
+        board."""
+        if emulator not in EMULATORS:
+            raise ToolchainError(f"unknown emulator {emulator!r}", f"choose one of: {', '.join(EMULATORS)}")
+        if emulator == "renode":
+            if self.renode is None:
+                raise ToolchainError(f"board {self.name} has no [renode] table: Renode cannot run it",
+                                     "run with --emulator renode on: " + ", ".join(
+                                         b.name for b in all_boards().values() if b.renode is not None))
+            return
         if not self.emulated:
-            how = f"flash it with {self.flashing.describe()}" if self.flashing else "it has no [emulator] table"
-            raise ToolchainError(f"board {self.name} is not emulated: {how} and read its UART "
-                                 f"(`tinyml flash` comes with issue 16)",
-                                 "run on an emulated board: " + ", ".join(
-                                     b.name for b in all_boards().values() if b.emulated))
+            how = (f"flash it (`tinyml flash MODEL --board {self.name}`, {self.flashing.describe()})"
+                   if self.flashing else "it has no [emulator] table")
+            raise ToolchainError(f"board {self.name} is not emulated by QEMU: {how}",
+                                 "or run on an emulated board: " + ", ".join(
+                                     b.name for b in all_boards().values() if b.emulated)
+                                 + ("; Renode runs it: --emulator renode" if self.renode else ""))
 
     def ticks_to_instructions(self, ticks: float) -> float:
         """Under QEMU -icount shift=s each instruction advances virtual time 2^s ns."""
@@ -220,6 +247,15 @@ def _check_values(d: dict) -> list[str]:
         problems.append(f"[flash] method must be one of {', '.join(FLASH_METHODS)}, not {d['flash']['method']!r}")
     elif "flash" in d and d["flash"]["method"] in ("openocd", "pyocd") and d["flash"]["method"] not in d["flash"]:
         problems.append(f"[flash] method = {d['flash']['method']!r} needs its config: {d['flash']['method']} = \"...\"")
+    if "renode" in d:
+        renode = d["renode"]
+        if not _RENODE_PLATFORM.fullmatch(renode["platform"]):
+            problems.append(f"[renode] platform must name a platform file Renode ships, like "
+                            f"'platforms/cpus/stm32f4.repl', not {renode['platform']!r}")
+        if not _RENODE_PERIPHERAL.fullmatch(renode["uart"]):
+            problems.append(f"[renode] uart must be a peripheral name like 'sysbus.usart1', not {renode['uart']!r}")
+        if not 1 <= renode.get("performance_mips", 1) <= 100_000:
+            problems.append(f"[renode] performance_mips must be 1 to 100000, not {renode['performance_mips']}")
     if "flash" not in d and "emulator" not in d:
         problems.append("a board needs an [emulator] table (QEMU runs it) or a [flash] table (a real board), or both")
     if d["kernels"] not in KERNEL_PATH_FEATURES:
@@ -266,6 +302,7 @@ def _load(path: Path) -> Board:
         path=path.parent,
         extra_ram=tuple(Region(name, m["origin"], m["size"]) for name, m in d["memory"].get("extra", {}).items()),
         flashing=Flashing(**d["flash"]) if "flash" in d else None,
+        renode=RenodeSettings(**d["renode"]) if "renode" in d else None,
     )
 
 

@@ -1,9 +1,10 @@
-"""tinyml run MODEL.tflite --board B: compile, build, run in the emulator, check bit-exactness, measure."""
+"""tinyml run MODEL.tflite --board B [--emulator qemu|renode]: compile, build, run in the emulator, check
+bit-exactness, measure."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from toolchain.boards import get_board
+from toolchain.boards import EMULATORS, get_board
 from toolchain.cli.base import (
     Command, add_bands_argument, check_output_dir, check_output_file, command, positive_float, positive_int,
     probability,
@@ -15,53 +16,74 @@ from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
 
-def print_run(result, tflm=None) -> None:
-    s = result.summary()
-    silicon = result.on_silicon
-    cycles = result.layer_cycles(0) if s["cycles_mean"] is not None else None
-    if silicon:
-        rows = [[i, op, macs, cyc, cyc / macs if cyc is not None and macs else None]
-                for i, ((op, macs), cyc) in enumerate(zip(result.run.layers, cycles))]
-        header = ["#", "op", "MACs", "cycles", "cycles/MAC"]
-    else:
-        layers = result.layer_instructions(0)
-        rows = [[i, op, macs, round(ins) if ins is not None else None, ins / macs if ins and macs else None]
-                + ([cyc] if cycles is not None else [])
-                for i, ((op, macs), ins, cyc) in enumerate(zip(result.run.layers, layers,
+def print_mismatches(result) -> None:
+    if not result.exits_agree:
+        print(f"  exit mismatch: device {result.exits} vs host {result.expected_exits}")
+    for m in result.mismatches[:5]:
+        print(f"  mismatch: sample {m.sample} output '{m.output}' {m.count}/{m.size} differ at {m.positions}")
+
+
+def _per_mac(value, macs):
+    return value / macs if value is not None and macs else None
+
+
+def _layer_table(result, s: dict) -> tuple[list[str], list[list]]:
+    """Per layer of sample 0: what the run measured (instructions, DWT cycles, or SysTick ticks)."""
+    layers = result.run.layers
+    if result.counts_instructions:
+        cycles = result.layer_cycles(0) if s["cycles_mean"] is not None else None
+        rows = [[i, op, macs, None if ins is None else round(ins), _per_mac(ins, macs)] + ([cyc] if cycles else [])
+                for i, ((op, macs), ins, cyc) in enumerate(zip(layers, result.layer_instructions(0),
                                                                cycles or [None] * len(layers)))]
-        header = ["#", "op", "MACs", "instructions", "instr/MAC"] + (["est. cycles"] if cycles else [])
+        return ["#", "op", "MACs", "instructions", "instr/MAC"] + (["est. cycles"] if cycles else []), rows
+    unit, values = ("cycles", result.layer_cycles(0)) if result.on_silicon else ("ticks", result.layer_ticks(0))
+    rows = [[i, op, macs, v, _per_mac(v, macs)] for i, ((op, macs), v) in enumerate(zip(layers, values))]
+    return ["#", "op", "MACs", unit, f"{unit}/MAC"], rows
+
+
+def _count_rows(result, s: dict) -> tuple[list[list], str]:
+    """The summary's counting rows and title, by what the run measured."""
+    mean = " (mean)" if s["exits"] else ""
+    latency = f"{s['estimated_latency_ms']:.2f} ms"
+    mhz = f"{s['clock_hz'] / 1e6:g} MHz"
+    if result.on_silicon:
+        return [[f"cycles / inference{mean} (DWT CYCCNT)", s["cycles_mean"]],
+                ["cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"],
+                [f"latency @ {mhz} (measured)", latency]], "summary (measured on the board: DWT cycles)"
+    if not result.counts_instructions:
+        return [["SysTick ticks / inference" + mean, s["ticks_mean"]],
+                ["ticks / MAC", round(s["ticks_mean"] / s["macs"], 2) if s["macs"] else "-"],
+                [f"time (ticks at {s['tick_hz'] / 1e6:g} MHz){mean}", f"{s['estimated_latency_ms']:.3f} ms"]], \
+            f"summary ({s['measured_on']}: no instruction counts)"
+    rows = [["instructions / inference" + mean, s["instructions_mean"]],
+            ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"]]
+    if s["cycles_mean"] is not None:
+        return rows + [[f"estimated cycles / inference{mean} (no wait states)", s["cycles_mean"]],
+                       ["estimated cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"],
+                       [f"estimated latency @ {mhz} (from estimated cycles)", latency]], \
+            f"summary (emulator: instruction counts; cycles estimated: {s['cycle_model']})"
+    cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
+    return rows + [[f"estimated latency @ {mhz} ({cpi})", latency]], \
+        "summary (emulator: instruction counts, not cycles)"
+
+
+def print_run(result, tflm=None) -> None:
+    """The report of a device run (`DeviceRun`): per layer, firmware size, summary, model RAM, mismatches. It says
+    what was measured: instructions (QEMU -icount), cycles (DWT on silicon) or SysTick ticks (Renode)."""
+    s = result.summary()
+    header, rows = _layer_table(result, s)
     print(format_table(header, rows, title=f"per layer (sample 0) on {s['board']}, {s['layer_counts']}"))
     print()
     print_sizes(result.firmware, result.board)
     print_stack(result.firmware)
     print()
-    mean = " (mean)" if s["exits"] else ""
-    count_rows = [["instructions / inference" + mean, s["instructions_mean"]],
-                  ["instructions / MAC", round(s["instructions_per_mac"], 2) if s["instructions_per_mac"] else "-"]]
-    if silicon:
-        latency = [f"latency @ {s['clock_hz'] / 1e6:g} MHz (measured)"]
-        count_rows = [[f"cycles / inference{mean} (DWT CYCCNT)", s["cycles_mean"]],
-                      ["cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"]]
-        cycle_rows = []
-        title = "summary (measured on the board: DWT cycles)"
-    elif s["cycles_mean"] is not None:
-        latency = ["estimated latency @ {:g} MHz (from estimated cycles)".format(s["clock_hz"] / 1e6)]
-        cycle_rows = [[f"estimated cycles / inference{mean} (no wait states)", s["cycles_mean"]],
-                      ["estimated cycles / MAC", round(s["cycles_per_mac"], 2) if s["cycles_per_mac"] else "-"]]
-        title = f"summary (emulator: instruction counts; cycles estimated: {s['cycle_model']})"
-    else:
-        cpi = f"CPI {s['cpi']:g}" + ("" if s["cpi_calibrated"] else ", uncalibrated")
-        latency = [f"estimated latency @ {s['clock_hz'] / 1e6:g} MHz ({cpi})"]
-        cycle_rows = []
-        title = "summary (emulator: instruction counts, not cycles)"
+    counts, title = _count_rows(result, s)
     print(format_table(["figure", "value"], [
         ["kernel path", s["kernels"]],
         [f"bit-exact vs {s['reference']}", f"{'yes' if s['bit_exact'] else 'NO'} ({s['samples']} samples)"],
         *([["early exits taken (rate)", f"{s['exit_rate']:.0%} at int8 threshold {s['exit_threshold']}"]]
           if s["exits"] else []),
-        *count_rows,
-        *cycle_rows,
-        [*latency, f"{s['estimated_latency_ms']:.2f} ms"],
+        *counts,
         ["arena (static, exact)", s["arena_bytes"]],
         ["stack high-water (measured)", s["stack_bytes"]],
         ["stack bound (static, worst case)", "unknown" if s["stack_bound_bytes"] is None else s["stack_bound_bytes"]],
@@ -70,10 +92,7 @@ def print_run(result, tflm=None) -> None:
     ], title=title))
     print()
     print(format_table(["model RAM", "bytes"], ram_rows(result.plan, s["stack_bound_bytes"], tflm)))
-    if not result.exits_agree:
-        print(f"  exit mismatch: device {result.exits} vs host {result.expected_exits}")
-    for m in result.mismatches[:5]:
-        print(f"  mismatch: sample {m.sample} output '{m.output}' {m.count}/{m.size} differ at {m.positions}")
+    print_mismatches(result)
 
 
 DEFAULT_SAMPLES = 4  # random inputs embedded when no --inputs are given
@@ -86,6 +105,11 @@ class Run(Command):
     def add_arguments(self, p):
         p.add_argument("model", type=Path, help="fully int8 .tflite")
         p.add_argument("--board", default="mps2-an386", help="emulated board (default mps2-an386)")
+        p.add_argument("--emulator", choices=EMULATORS, default="qemu",
+                       help="qemu (default: instruction counts under -icount) or renode (a board with a [renode] "
+                            "table: netduinoplus2, disco-f746ng, nrf52840-dk; Renode installed from renode.io; "
+                            "SysTick ticks and virtual time only, not cycle-exact; the .resc is written beside the "
+                            "ELF)")
         p.add_argument("--kernels", choices=KERNEL_TARGETS,
                        help="kernel path: ref, dsp, mve, or cmsis-nn (CMSIS_NN_ROOT=<your CMSIS-NN checkout>) "
                             "(default: the board's, see `tinyml boards`)")
@@ -120,7 +144,7 @@ class Run(Command):
         from toolchain.pipeline import api
 
         board = get_board(args.board)
-        board.check_emulated()
+        api.check_emulator(board, args.emulator, args.exact)
         out = args.out or Path("build/run") / f"{args.model.stem}-{board.name}"
         check_output_dir(out, "--out")
         check_output_file(args.json, "--json")
@@ -132,11 +156,11 @@ class Run(Command):
                             exact=args.exact, early_exit=args.early_exit,
                             exit_threshold=api.exit_threshold(args.threshold), dump_tensors=args.dump_tensors,
                             kernels=args.kernels, reference=args.reference, bands=args.bands,
-                            arena_region=args.arena_region, weights_in=args.weights_in,
+                            arena_region=args.arena_region, weights_in=args.weights_in, emulator=args.emulator,
                             progress=lambda msg: print(f"... {msg}", flush=True))
         print_run(result, api.tflm_arena(args.model)[0])
         if result.tensors is not None:
-            print(f"\nlayer by layer (--dump-tensors; the instruction counts above include the dump): "
+            print(f"\nlayer by layer (--dump-tensors; the counts above include the dump): "
                   f"{result.tensors.summary()}")
         if args.json:
             write_json(args.json, result.to_json())

@@ -138,22 +138,41 @@ def read_inputs(path: Path, tflite: Path, samples: int | None) -> np.ndarray:
     return load_inputs(path, model_input_spec(tflite), samples)
 
 
+def check_emulator(board: Board, emulator: str, exact: bool = False) -> None:
+    """A one-line error, before any work, unless `emulator` (qemu, or renode: board.toml [renode] and `renode` on
+    PATH) can run `board` (with `exact`: QEMU's TCG plugin)."""
+    board.check_emulated(emulator)
+    if emulator == "renode":
+        from toolchain.runners.renode import renode_executable
+
+        if exact:
+            raise ToolchainError("--exact counts instructions with a QEMU TCG plugin: not under Renode",
+                                 "leave out --exact, or run with --emulator qemu on a QEMU board")
+        renode_executable()
+
+
 def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, exact: bool = False,
-              timeout: float = 300.0, work_dir: Path | None = None) -> DeviceRun:
-    """Run the image in QEMU and compare every embedded sample with LiteRT BUILTIN_REF on the same inputs; with a
-    TM_DUMP_TENSORS image, also every layer's output with LiteRT's intermediate tensors. `exact`: the TCG plugin
-    counts every instruction per layer and, on a core with a cycle table, the estimated cycles (no wait states)."""
+              timeout: float = 300.0, work_dir: Path | None = None, emulator: str = "qemu") -> DeviceRun:
+    """Run the image in QEMU (or, `emulator` "renode", in Renode: SysTick ticks only, with the .resc written beside
+    the ELF) and compare every embedded sample with LiteRT BUILTIN_REF on the same inputs; with a TM_DUMP_TENSORS
+    image, also every layer's output with LiteRT's intermediate tensors. `exact`: the TCG plugin counts every
+    instruction per layer and, on a core with a cycle table, the estimated cycles (no wait states)."""
     from toolchain.runners.cycles import cycle_model
     from toolchain.runners.plugin.icount import build_plugin, marker_address, plugin_args, read_profile
     from toolchain.runners.qemu import run_qemu
+    from toolchain.runners.renode import run_renode
 
     check_timeout(timeout)
+    check_emulator(image.board, emulator, exact)
     extra, counts_file = [], Path(work_dir or image.elf.parent) / "icount.txt"
     if exact:
         counts_file.unlink(missing_ok=True)
         extra = plugin_args(build_plugin(counts_file.parent / "plugin"), marker_address(image.elf), counts_file,
                             classes=True)
-    run = run_qemu(image.elf, image.board, timeout=timeout, extra_args=extra)
+    if emulator == "renode":
+        run = run_renode(image.elf, image.board, timeout=timeout, work_dir=work_dir)
+    else:
+        run = run_qemu(image.elf, image.board, timeout=timeout, extra_args=extra)
     exact_layers = exact_cycles = cycle_classes = None
     if exact:
         profile = read_profile(counts_file)
@@ -162,12 +181,13 @@ def run_stage(tflite: Path, compiled: CompiledModel, image: FirmwareImage, *, ex
         if model is not None:
             exact_cycles, cycle_classes = exact_cycle_counts(profile, run, model)
     return device_run(tflite, compiled, image, run, exact_layers=exact_layers, exact_cycles=exact_cycles,
-                      cycle_classes=cycle_classes)
+                      cycle_classes=cycle_classes, emulator=emulator)
 
 
 def device_run(tflite: Path, compiled: CompiledModel, image: FirmwareImage, run: RunResult, *,
-               exact_layers=None, exact_cycles=None, cycle_classes=None) -> DeviceRun:
-    """What a device (emulated or real) reported for `image`, compared with LiteRT on the samples it embeds."""
+               exact_layers=None, exact_cycles=None, cycle_classes=None, emulator: str = "qemu") -> DeviceRun:
+    """What a device (emulated or real) reported for `image`, compared with LiteRT on the samples it embeds;
+    `emulator`: the one that ran it (qemu, renode) or "board" for a real board."""
     from toolchain.verify.device import compare_run
 
     batch, threshold = image.testset.batch, image.exit_threshold
@@ -175,7 +195,8 @@ def device_run(tflite: Path, compiled: CompiledModel, image: FirmwareImage, run:
         raise ToolchainError(f"the firmware reported {len(run.samples)} samples, {len(batch)} were embedded")
     compared = compare_run(tflite, compiled.plan, run, batch, threshold.int8)
     return DeviceRun(image.board, compiled.plan, run, image.sizes, compared.mismatches, compared.reference_outputs,
-                     exact_layers, threshold, compared.expected_exits, compared.tensors, exact_cycles, cycle_classes)
+                     exact_layers, threshold, compared.expected_exits, compared.tensors, exact_cycles, cycle_classes,
+                     emulator)
 
 
 def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
@@ -183,21 +204,28 @@ def deploy(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | No
            early_exit: bool = False, exit_threshold: ExitThreshold = ExitThreshold.never(),
            dump_tensors: bool = False, kernels: str | None = None, reference: str | None = None,
            bands: str = "auto", arena_region: str | None = None, weights_in: str = "flash",
-           progress: Callable[[str], None] = print) -> DeviceRun:
+           emulator: str = "qemu", progress: Callable[[str], None] = print) -> DeviceRun:
     """compile -> embed -> build -> run -> compare. `inputs`: samples [N, *input] (see `read_inputs`), else
     `samples` seeded random ones. `dump_tensors`: the firmware prints every layer's output, each compared.
     `kernels`: the kernel path (default: the board's); `reference`: whose rounding to reproduce (default litert;
     tflm with the cmsis-nn kernels, which round as tflite-micro does). The arena is split over the board's RAM
     regions (`arena_regions`: the main RAM first, then each extra one), or lies whole in `arena_region`; a model too
     big for every placement is refused before anything is written. `weights_in`: flash, or ram (copied at
-    start-up; they then take main RAM from the arena)."""
-    board.check_emulated()
+    start-up; they then take main RAM from the arena). `emulator`: qemu, or renode (a board with a [renode] table,
+    `renode` on PATH: checked first; ticks and time only, no instruction counts)."""
+    check_emulator(board, emulator, exact)
     compiled, image = prepare_image(tflite, board, out_dir, inputs=inputs, samples=samples, labels=labels, seed=seed,
                                     timeout=timeout, early_exit=early_exit, exit_threshold=exit_threshold,
                                     dump_tensors=dump_tensors, kernels=kernels, reference=reference, bands=bands,
                                     arena_region=arena_region, weights_in=weights_in, progress=progress)
-    progress(f"running {image.samples} sample(s) in qemu-system-arm -M {board.qemu_machine}")
-    return run_stage(tflite, compiled, image, exact=exact, timeout=timeout)
+    if emulator == "renode":
+        from toolchain.runners.renode import SCRIPT
+
+        progress(f"running {image.samples} sample(s) in Renode ({board.renode.platform}; script "
+                 f"{image.elf.parent / SCRIPT})")
+    else:
+        progress(f"running {image.samples} sample(s) in qemu-system-arm -M {board.qemu_machine}")
+    return run_stage(tflite, compiled, image, exact=exact, timeout=timeout, emulator=emulator)
 
 
 def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarray | None = None, samples: int = 4,
@@ -206,8 +234,8 @@ def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarr
                   kernels: str | None = None, reference: str | None = None, bands: str = "auto",
                   arena_region: str | None = None, weights_in: str = "flash",
                   progress: Callable[[str], None] = print) -> tuple[CompiledModel, FirmwareImage]:
-    """compile -> embed -> build, for `deploy` (which runs the image in the emulator) and `tinyml flash`; the
-    arguments are deploy's. Every argument is checked before the compiler starts."""
+    """compile -> embed -> build, for `deploy` (which runs the image in an emulator) and `flash`; the arguments
+    are deploy's. Every argument is checked before the compiler starts."""
     out_dir = Path(out_dir)
     kernels = kernels or board.kernels
     reference = reference or ("tflm" if kernels == "cmsis-nn" else "litert")
@@ -262,7 +290,7 @@ def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_option
         progress(f"reading the results from {port} ({baud} 8N1)")
         log = read_until_exit(ser, timeout, board.name)
     Path(out_dir, "uart.log").write_text(log)
-    return device_run(tflite, compiled, image, check_finished(parse(log), board.name))
+    return device_run(tflite, compiled, image, check_finished(parse(log), board.name), emulator="board")
 
 
 # -- compress ------------------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ def exact_cycle_counts(profile: ClassProfile, run: RunResult, model: CycleModel
 
 
 LATENCY_FROM_CYCLES = "estimated cycles (no wait states)"
+# Under Renode the harness's SysTick ticks are virtual time at PerformanceInMips: no instruction counts.
+RENODE_COUNTS = "SysTick ticks under Renode (virtual time at PerformanceInMips, not cycle-exact)"
 
 
 @dataclass
@@ -114,6 +116,9 @@ class DeviceRun:
     tensors: TensorComparison | None = None  # every layer's output vs LiteRT's (--dump-tensors)
     exact_cycles: list[list[int | None]] | None = None  # estimated cycles per sample and layer (--exact)
     cycle_classes: list[dict[str, int]] | None = None  # per sample: executions per timing class (--exact)
+    # qemu (-icount: instructions), renode (ticks and time only), or board: read from a board's serial port after
+    # flashing (DWT cycles on silicon; instructions when the "board" was QEMU behind its GDB server)
+    emulator: str = "qemu"
 
     @property
     def cycle_model(self) -> CycleModel | None:
@@ -133,33 +138,43 @@ class DeviceRun:
 
     @property
     def on_silicon(self) -> bool:
-        """The DWT cycle counter ran (it reads 0 under QEMU): a real core, whose cycles are measured."""
-        return bool(self.run.samples) and all(s.cycles > 0 for s in self.run.samples)
+        """A real board's run whose DWT cycle counter ran (it reads 0 under QEMU): its cycles are measured."""
+        return self.emulator == "board" and bool(self.run.samples) and all(s.cycles > 0 for s in self.run.samples)
+
+    @property
+    def counts_instructions(self) -> bool:
+        """SysTick under QEMU -icount counts instructions (also when a GDB server flashed the image into QEMU)."""
+        return self.emulator != "renode" and not self.on_silicon and self.board.emulated
 
     def _marker(self) -> int:
         return int(self.run.header.get("marker_ticks", 0))
 
-    def _ticks_to_cycles(self, ticks: float) -> int:
-        """SysTick ticks as core cycles (the tick rate is the harness's tick_hz)."""
-        tick_hz = int(self.run.header.get("tick_hz", 0)) or self.board.clock_hz
-        return round(ticks * self.board.clock_hz / tick_hz)
+    def _tick_hz(self) -> int:
+        return int(self.run.header.get("tick_hz") or self.board.clock_hz)
 
-    def instructions(self, k: int) -> float | None:
-        """Instructions of sample k's inference, the profiling markers' own cost removed (emulator runs; None on
-        silicon, which counts cycles instead)."""
-        if self.on_silicon:
-            return None
+    def _ticks_to_cycles(self, ticks: float) -> int:
+        return round(ticks * self.board.clock_hz / self._tick_hz())
+
+    def ticks(self, k: int) -> int:
+        """SysTick ticks of sample k's inference, the profiling markers' own cost removed."""
         s = self.run.samples[k]
         ran = sum(1 for t in s.layer_ticks if t is not None)
-        return self.board.ticks_to_instructions(s.ticks - (ran + 1) * self._marker())
+        return s.ticks - (ran + 1) * self._marker()
+
+    def layer_ticks(self, k: int) -> list[int | None]:
+        return [None if t is None else t - self._marker() for t in self.run.samples[k].layer_ticks]
+
+    def instructions(self, k: int) -> float | None:
+        """Instructions of sample k's inference, the profiling markers' own cost removed (None where SysTick does
+        not count instructions: Renode, silicon)."""
+        return self.board.ticks_to_instructions(self.ticks(k)) if self.counts_instructions else None
 
     def layer_instructions(self, k: int) -> list[float | None]:
         if self.exact_layers is not None:
             return list(self.exact_layers[k])
-        if self.on_silicon:
+        if not self.counts_instructions:
             return [None] * len(self.run.samples[k].layer_ticks)
-        return [None if t is None else self.board.ticks_to_instructions(t - self._marker())
-                for t in self.run.samples[k].layer_ticks]
+        return [None if t is None else self.board.ticks_to_instructions(t) for t in self.layer_ticks(k)]
 
     def cycles(self, k: int) -> int | None:
         """Cycles of sample k's inference: measured by the DWT counter on silicon (the markers' cost removed), else
@@ -174,15 +189,23 @@ class DeviceRun:
 
     def layer_cycles(self, k: int) -> list[int | None] | None:
         if self.on_silicon:
-            return [None if t is None else self._ticks_to_cycles(t - self._marker())
-                    for t in self.run.samples[k].layer_ticks]
+            return [None if t is None else self._ticks_to_cycles(t) for t in self.layer_ticks(k)]
         return None if self.exact_cycles is None else list(self.exact_cycles[k])
+
+    def measured_on(self) -> str:
+        if self.on_silicon:
+            return "silicon (DWT cycle counter)"
+        if self.emulator == "renode":
+            return RENODE_COUNTS
+        return "emulator (instruction counts)" if self.counts_instructions else "board (SysTick ticks)"
 
     def summary(self) -> dict:
         n = len(self.run.samples)
-        silicon = self.on_silicon
-        instr = [self.instructions(k) for k in range(n)]
-        mean = None if silicon else float(np.mean(instr)) if instr else 0.0
+        silicon, counting = self.on_silicon, self.counts_instructions
+        instr = [self.instructions(k) for k in range(n)] if counting else []
+        mean = float(np.mean(instr)) if instr else 0.0
+        tick_hz = self._tick_hz()
+        ticks = float(np.mean([self.ticks(k) for k in range(n)])) if n else 0.0
         counted = (self.exact_cycles is not None or silicon) and n > 0
         cycles = float(np.mean([self.cycles(k) for k in range(n)])) if counted else None
         model = self.cycle_model if counted and not silicon else None
@@ -192,24 +215,27 @@ class DeviceRun:
             "bit_exact": self.bit_exact,
             "reference": REFERENCE_NAMES.get(self.plan.reference, self.plan.reference),
             "kernels": self.plan.target,
-            "measured_on": "silicon (DWT cycle counter)" if silicon else "emulator (instruction counts)",
-            "instructions_mean": None if mean is None else round(mean),
+            "emulator": self.emulator,
+            "measured_on": self.measured_on(),
+            "instructions_mean": round(mean) if counting else None,
+            "ticks_mean": round(ticks),
+            "tick_hz": tick_hz,
             "exit_threshold": self.exit_threshold.int8,
             "exits": len(self.plan.exits),
             "exit_rate": (sum(e < len(self.plan.exits) for e in self.exits) / n
                           if self.plan.exits and n else None),
-            "instructions_per_mac": mean / self.plan.macs if mean is not None and self.plan.macs else None,
+            "instructions_per_mac": mean / self.plan.macs if self.plan.macs and counting else None,
             "layer_counts": ("SysTick on silicon" if silicon else "exact (TCG plugin)" if self.exact_layers is not None
-                             else "SysTick under -icount"),
+                             else "SysTick under -icount" if counting else self.measured_on()),
             "cycles_mean": None if cycles is None else round(cycles),
             "cycles_per_mac": cycles / self.plan.macs if cycles is not None and self.plan.macs else None,
             "cycles_per_instruction": cycles / mean if cycles is not None and mean else None,
             "cycle_model": "measured (DWT CYCCNT)" if silicon else None if model is None else model.note,
-            # from the estimated cycles when the plugin counted them, else instructions x the board's CPI
+            # measured or estimated cycles when there are any, else instructions x the board's CPI, else ticks
             "estimated_latency_ms": (cycles / self.board.clock_hz * 1e3 if cycles is not None
-                                     else self.board.estimated_ms(mean)),
+                                     else self.board.estimated_ms(mean) if counting else ticks / tick_hz * 1e3),
             "latency_from": ("measured cycles" if silicon else LATENCY_FROM_CYCLES if cycles is not None
-                             else "instructions x CPI"),
+                             else "instructions x CPI" if counting else self.measured_on()),
             "cpi": self.board.cpi,
             "cpi_calibrated": self.board.cpi_calibrated,
             "clock_hz": self.board.clock_hz,
@@ -231,9 +257,9 @@ class DeviceRun:
         full = [k for k, x in enumerate(self.run.samples) if x.exit == len(self.plan.exits)]
         shown = full[0] if full else 0
         cycles = (self.layer_cycles(shown) if self.run.samples else None) or [None] * len(self.run.layers)
-        layers = [{"index": i, "op": op, "macs": macs, "instructions": ins, "est_cycles": cyc}
-                  for i, ((op, macs), ins, cyc) in enumerate(zip(self.run.layers, self.layer_instructions(shown),
-                                                                 cycles))] \
+        layers = [{"index": i, "op": op, "macs": macs, "instructions": ins, "ticks": tick, "est_cycles": cyc}
+                  for i, ((op, macs), ins, tick, cyc) in enumerate(zip(
+                      self.run.layers, self.layer_instructions(shown), self.layer_ticks(shown), cycles))] \
             if self.run.samples else []
         return {
             **self.summary(),
@@ -241,7 +267,8 @@ class DeviceRun:
             "layers": layers,
             "samples_detail": [
                 {"index": s.index, "exit": s.exit, "instructions": self.instructions(k),
-                 "layer_instructions": self.layer_instructions(k),
+                 "layer_instructions": self.layer_instructions(k), "ticks": self.ticks(k),
+                 "layer_ticks": self.layer_ticks(k),
                  "est_cycles": self.cycles(k), "layer_est_cycles": self.layer_cycles(k),
                  "cycle_classes": None if self.cycle_classes is None else self.cycle_classes[k],
                  "outputs": {o.name: a.reshape(-1).tolist()
@@ -265,7 +292,7 @@ class DeviceRun:
             "board": self.board.name, "exit_threshold": self.exit_threshold.to_dict(),
             "firmware": self.firmware.to_dict(), "mismatches": [m.__dict__ for m in self.mismatches],
             "exact_layers": self.exact_layers, "expected_exits": self.expected_exits,
-            "exact_cycles": self.exact_cycles, "cycle_classes": self.cycle_classes,
+            "exact_cycles": self.exact_cycles, "cycle_classes": self.cycle_classes, "emulator": self.emulator,
             "tensors": None if self.tensors is None else {
                 "samples": self.tensors.samples, "layers_compared": self.tensors.layers_compared,
                 "first_differences": [d.__dict__ for d in self.tensors.first_differences]},
@@ -293,7 +320,7 @@ class DeviceRun:
                    None if tensors is None else TensorComparison(
                        tensors["samples"], tensors["layers_compared"],
                        [LayerDiff(**d) for d in tensors["first_differences"]]),
-                   meta.get("exact_cycles"), meta.get("cycle_classes"))
+                   meta.get("exact_cycles"), meta.get("cycle_classes"), meta.get("emulator", "qemu"))
 
 
 DeployResult = DeviceRun  # the name callers used before the artifact was typed

@@ -407,7 +407,10 @@ def _disassemble(elf_path: Path, elf: _Elf) -> _Code:
     if proc.returncode != 0:
         raise ToolchainError(f"arm-none-eabi-objdump could not read {elf_path}: {proc.stderr.strip()[-300:]}")
     starts = sorted(elf.functions)
-    ends = [s + (elf.functions[s][1] or 2) for s in starts]
+    # A hand-written assembly function without .size (libgcc's __aeabi_uldivmod) reaches to the next function: its
+    # internal branches are not calls to unknown code.
+    ends = [s + elf.functions[s][1] if elf.functions[s][1] else (starts[i + 1] if i + 1 < len(starts) else s + 2)
+            for i, s in enumerate(starts)]
 
     def owner(address: int) -> int | None:
         i = bisect.bisect_right(starts, address) - 1

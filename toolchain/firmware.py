@@ -285,21 +285,66 @@ class FirmwareImage:
 
 
 
+HARNESSES = ("harness", "eembc")  # the application: our benchmark harness, or the EEMBC runner mode (CMake APP)
+EEMBC_PROFILES = ("kws01", "vww01", "ic01", "ad01")
+
+
+def eembc_profile(plan: ModelPlan, requested: str | None = None) -> str:
+    """The MLPerf Tiny benchmark an EEMBC-mode image answers for (`profile%`: m-model-[...]), which fixes the input
+    format the host sends: `requested`, else deduced from the model's single input (KWS 49x10x1 int8, VWW 96x96x3,
+    IC 32x32x3, AD 640 values)."""
+    if len(plan.inputs) != 1:
+        raise ToolchainError(f"the EEMBC runner mode drives single-input models; this one has {len(plan.inputs)}")
+    spec = plan.inputs[0]
+    if spec.dtype != "int8":
+        raise ToolchainError(f"the EEMBC runner mode needs an int8 model input, not {spec.dtype}")
+    if requested is not None:
+        if requested not in EEMBC_PROFILES:
+            raise ToolchainError(f"unknown EEMBC profile {requested!r}", f"choose one of {', '.join(EEMBC_PROFILES)}")
+        if requested == "ad01" and spec.scale is None:
+            raise ToolchainError("ad01 quantizes float32 input on the device, but the model input has no scale")
+        return requested
+    dims = tuple(int(d) for d in spec.shape if int(d) != 1)
+    by_shape = {(49, 10): "kws01", (96, 96, 3): "vww01", (32, 32, 3): "ic01", (640,): "ad01"}
+    if dims in by_shape and not (by_shape[dims] == "ad01" and spec.scale is None):
+        return by_shape[dims]
+    raise ToolchainError(f"cannot tell which EEMBC benchmark a {spec.dtype} {list(spec.shape)} input is: "
+                         f"pass --eembc-profile ({', '.join(EEMBC_PROFILES)})")
+
+
+def eembc_output(plan: ModelPlan) -> int:
+    """The output the EEMBC results are read from: the final one (not an early exit's)."""
+    exits = {e.output for e in plan.exits}
+    return next((i for i, o in enumerate(plan.outputs) if o.name not in exits and o.tensor not in exits), 0)
+
+
 def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: bool = True,
-                   dump_tensors: bool = False, weights_in: str = "flash") -> FirmwareImage:
+                   dump_tensors: bool = False, weights_in: str = "flash", harness: str = "harness",
+                   eembc: str | None = None) -> FirmwareImage:
     """Build, bound the image's stack, and link again with the stack sized from the bound (only the link reruns: the
     code, hence the bound, stays the same; checked). The bound is saved in the build directory (stack_bound.json).
     `dump_tensors`: the harness prints every layer's output (TM TENSOR lines) for `tinyml run --dump-tensors`.
-    `weights_in`: flash (read in place) or ram (in .data, copied at start-up)."""
+    `weights_in`: flash (read in place) or ram (in .data, copied at start-up).
+    `harness`: "harness" (our benchmark harness and its embedded test set) or "eembc" (the EEMBC runner mode of
+    docs/PROTOCOL.md: no test set, runs until power-off; `eembc` the profile, None: deduced by `eembc_profile`)."""
     require_tool("cmake", ARM_GCC_HINT)
     require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
+    if harness not in HARNESSES:
+        raise ToolchainError(f"unknown harness {harness!r}", f"choose {' or '.join(HARNESSES)}")
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
-    check_testset(model_dir)
+    if harness == "harness":
+        check_testset(model_dir)  # first: it names a directory that is not a compiled model
+    plan = ModelPlan.load(model_dir)
+    if harness == "harness":
+        app = ["-DAPP=harness"]
+    else:
+        app = ["-DAPP=eembc", f"-DTM_EEMBC_PROFILE={eembc_profile(plan, eembc)}",
+               f"-DTM_EEMBC_OUTPUT={eembc_output(plan)}"]
     check_weights_in(weights_in)
-    for name in ModelPlan.load(model_dir).arena_regions or {}:
+    for name in plan.arena_regions or {}:
         board.region(name)  # an arena part in a region this board lacks would land wherever the linker puts orphans
     (build_dir / BOUND_FILE).unlink(missing_ok=True)  # an earlier build's: this one writes its own when done
-    configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", "-DAPP=harness",
+    configure = ["cmake", "-S", str(REPO), "-B", str(build_dir), f"-DBOARD={board.name}", *app,
                  f"-DMODEL_DIR={model_dir}", f"-DTM_PROFILE={'ON' if profile else 'OFF'}",
                  f"-DTM_DUMP_TENSORS={'ON' if dump_tensors else 'OFF'}", f"-DCMSIS_NN_ROOT={cmsis_nn_root(model_dir)}",
                  f"-DTM_WEIGHTS_IN={weights_in}"]
@@ -310,8 +355,14 @@ def build_firmware(model_dir: Path, board: Board, build_dir: Path, *, profile: b
     if image_bound(build_dir, fp_context=has_fp_context(board)) != bound:
         raise RuntimeError(f"relinking {build_dir / 'firmware.elf'} with another stack size changed its code")
     bound.save(build_dir)
+    testset = TestSet.load(model_dir) if harness == "harness" else empty_testset(plan)
     return FirmwareImage(build_dir / "firmware.elf", board, size_by_part(build_dir / "firmware.map", board, stack,
-                                                                         bound), TestSet.load(model_dir))
+                                                                         bound), testset)
+
+
+def empty_testset(plan: ModelPlan) -> TestSet:
+    """No embedded samples (the EEMBC runner mode: the host sends each input)."""
+    return TestSet(tuple(np.zeros((0, *spec.shape), spec.dtype) for spec in plan.inputs), None, ExitThreshold(None, 0))
 
 
 def has_fp_context(board: Board) -> bool:
@@ -356,7 +407,7 @@ PARTS = (("CMSIS-NN kernels", "libtm_cmsis_nn.a(", None),
          ("arena", "model.c", (".bss", ".tm_arena")),
          ("model weights", "model.c", (".rodata", ".data", ".tm_ram_weights")),
          ("model code", "model.c", None), ("kernels", "/kernels/", None), ("test set", "testset.c", None),
-         ("harness", "/app/", None), ("C library", "/lib", None))
+         ("harness", "/app/", None), ("harness", "/app_eembc/", None), ("C library", "/lib", None))
 
 
 def _part(obj: str, section: str) -> str:

@@ -123,3 +123,8 @@ void tm_board_flush(void)
 {
     tm_uart_stm32v2_flush(&console);
 }
+
+int tm_board_getc(void)
+{
+    return tm_uart_stm32v2_getc(&console);
+}

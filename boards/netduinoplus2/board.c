@@ -99,3 +99,8 @@ void tm_board_flush(void)
 {
     tm_uart_stm32_flush(&console);
 }
+
+int tm_board_getc(void)
+{
+    return tm_uart_stm32_getc(&console);
+}

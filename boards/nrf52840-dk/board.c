@@ -58,3 +58,8 @@ void tm_board_flush(void)
 {
     tm_uart_nrf_uarte_flush(&console);
 }
+
+int tm_board_getc(void)
+{
+    return tm_uart_nrf_uarte_getc(&console);
+}

@@ -34,3 +34,8 @@ void tm_board_flush(void)
 {
     tm_uart_cmsdk_flush(&console);
 }
+
+int tm_board_getc(void)
+{
+    return tm_uart_cmsdk_getc(&console);
+}

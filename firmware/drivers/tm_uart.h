@@ -1,5 +1,5 @@
 /*
- * tm_uart.h - polled, transmit-only UART drivers. Each board describes its console UART with a
+ * tm_uart.h - polled UART drivers. Each board describes its console UART with a
  * tm_uart and calls the driver for its kind of peripheral:
  *   uart_cmsdk.c  Arm CMSDK APB UART (MPS2/MPS3 FPGA images)
  *   uart_stm32.c      STM32F4 USART (SR/DR layout)
@@ -9,6 +9,8 @@
  * a write before init initialises the UART first (the fault handler may print before tm_board_init()
  * ran); the stm32v2 and nrf_uarte drivers drop such a write instead (the peripheral's bus clock or pins are
  * the board's to set up, and a wait on a peripheral without its clock would never end).
+ * Init enables the receiver too; getc never waits: the next received byte (0-255), or -1 when none is
+ * there (or the UART is not set up). It also clears receive errors (overrun: bytes were lost).
  */
 #ifndef TM_UART_H
 #define TM_UART_H
@@ -24,21 +26,25 @@ typedef struct {
 void tm_uart_cmsdk_init(const tm_uart *uart);
 void tm_uart_cmsdk_write(const tm_uart *uart, const char *s, uint32_t n);
 void tm_uart_cmsdk_flush(const tm_uart *uart);
+int tm_uart_cmsdk_getc(const tm_uart *uart);
 
 void tm_uart_stm32_init(const tm_uart *uart);
 void tm_uart_stm32_write(const tm_uart *uart, const char *s, uint32_t n);
 void tm_uart_stm32_flush(const tm_uart *uart);
+int tm_uart_stm32_getc(const tm_uart *uart);
 
-/* USART: BRR = f / baud; LPUART: BRR = 256 f / baud. Write and flush serve both. */
+/* USART: BRR = f / baud; LPUART: BRR = 256 f / baud. Write, flush and getc serve both. */
 void tm_uart_stm32v2_init(const tm_uart *uart);
 void tm_uart_stm32v2_lpuart_init(const tm_uart *uart);
 void tm_uart_stm32v2_write(const tm_uart *uart, const char *s, uint32_t n);
 void tm_uart_stm32v2_flush(const tm_uart *uart);
+int tm_uart_stm32v2_getc(const tm_uart *uart);
 
 /* clock_hz is unused (the UARTE has a fixed 16 MHz clock); base: UARTE0 0x40002000. tx_pin/rx_pin in
  * tm_uart_nrf_uarte_init: GPIO numbers (port << 5 | pin). */
 void tm_uart_nrf_uarte_init(const tm_uart *uart, uint32_t tx_pin, uint32_t rx_pin);
 void tm_uart_nrf_uarte_write(const tm_uart *uart, const char *s, uint32_t n);
 void tm_uart_nrf_uarte_flush(const tm_uart *uart);
+int tm_uart_nrf_uarte_getc(const tm_uart *uart);
 
 #endif /* TM_UART_H */

@@ -1,8 +1,10 @@
 /*
- * uart_cmsdk.c - Arm CMSDK APB UART, transmit only (Cortex-M System Design Kit TRM, DDI 0479).
- * Registers: DATA +0x00, STATE +0x04 (bit 0 TX buffer full), CTRL +0x08 (bit 0 TX enable),
- * BAUDDIV +0x10 (PCLK / baud, at least 16). There is no "shift register empty" flag: flush can only
- * wait for the buffer to drain.
+ * uart_cmsdk.c - Arm CMSDK APB UART, polled (Cortex-M System Design Kit TRM, DDI 0479).
+ * Registers: DATA +0x00, STATE +0x04 (bit 0 TX buffer full, bit 1 RX buffer full, bit 3 RX overrun,
+ * write 1 to clear), CTRL +0x08 (bit 0 TX enable, bit 1 RX enable), BAUDDIV +0x10 (PCLK / baud, at
+ * least 16). There is no "shift register empty" flag: flush can only wait for the buffer to drain.
+ * Receive: a one-byte buffer; reading DATA empties it. A byte arriving while it is full sets RX overrun
+ * (the byte is lost), which getc clears.
  */
 #include <stdint.h>
 
@@ -13,7 +15,10 @@
 #define CMSDK_CTRL(u) (*(volatile uint32_t *)((u)->base + 0x08u))
 #define CMSDK_BAUDDIV(u) (*(volatile uint32_t *)((u)->base + 0x10u))
 #define CMSDK_STATE_TX_FULL (1u << 0)
+#define CMSDK_STATE_RX_FULL (1u << 1)
+#define CMSDK_STATE_RX_OVERRUN (1u << 3)
 #define CMSDK_CTRL_TX_EN (1u << 0)
+#define CMSDK_CTRL_RX_EN (1u << 1)
 #define CMSDK_BAUDDIV_MIN 16u
 
 void tm_uart_cmsdk_init(const tm_uart *uart)
@@ -21,7 +26,7 @@ void tm_uart_cmsdk_init(const tm_uart *uart)
     uint32_t div = (uart->clock_hz + uart->baud / 2u) / uart->baud;
     CMSDK_CTRL(uart) = 0;
     CMSDK_BAUDDIV(uart) = div < CMSDK_BAUDDIV_MIN ? CMSDK_BAUDDIV_MIN : div;
-    CMSDK_CTRL(uart) = CMSDK_CTRL_TX_EN;
+    CMSDK_CTRL(uart) = CMSDK_CTRL_TX_EN | CMSDK_CTRL_RX_EN;
 }
 
 void tm_uart_cmsdk_write(const tm_uart *uart, const char *s, uint32_t n)
@@ -44,4 +49,16 @@ void tm_uart_cmsdk_flush(const tm_uart *uart)
     }
     while (CMSDK_STATE(uart) & CMSDK_STATE_TX_FULL) {
     }
+}
+
+int tm_uart_cmsdk_getc(const tm_uart *uart)
+{
+    const uint32_t state = CMSDK_STATE(uart);
+    if (state & CMSDK_STATE_RX_OVERRUN) {
+        CMSDK_STATE(uart) = CMSDK_STATE_RX_OVERRUN;
+    }
+    if ((state & CMSDK_STATE_RX_FULL) == 0) {
+        return -1;
+    }
+    return (int)(CMSDK_DATA(uart) & 0xFFu);
 }

@@ -1,5 +1,5 @@
 /*
- * uart_nrf_uarte.c - the nRF52 UARTE (UART with EasyDMA), transmit only (nRF52840 Product Specification,
+ * uart_nrf_uarte.c - the nRF52 UARTE (UART with EasyDMA), polled (nRF52840 Product Specification,
  * UARTE chapter). EasyDMA reads only from RAM: each chunk is copied into a buffer in .bss, then
  *   TXD.PTR +0x544 = buffer, TXD.MAXCNT +0x548 = bytes, TASKS_STARTTX +0x008 = 1,
  *   wait EVENTS_ENDTX +0x120 (the last byte was read from RAM), clear it.
@@ -7,20 +7,31 @@
  * (0x01D7E000 = 115200 from the fixed 16 MHz peripheral clock: `clock_hz` is not used), CONFIG +0x56C = 0
  * (8N1, no flow control), ENABLE +0x500 = 8. Every write waits for its ENDTX; ENDTX says EasyDMA has read the
  * last byte, not that it has left the pin, so flush waits a few character times more.
+ * Receive: EasyDMA into a one-byte buffer in RAM: RXD.PTR +0x534, RXD.MAXCNT +0x538 = 1, TASKS_STARTRX
+ * +0x000; EVENTS_ENDRX +0x110 says the byte is in RAM. getc takes it, clears ENDRX and starts the next
+ * one-byte transfer; bytes that arrive in between wait in the UARTE's RX FIFO (a few bytes deep), which
+ * is enough for a host that waits for each reply. ERRORSRC +0x480 (overrun, framing, ...) is cleared by
+ * writing its bits back.
  */
 #include <stdint.h>
 
 #include "tm_uart.h"
 
 #define UARTE_REG(u, offset) (*(volatile uint32_t *)((u)->base + (offset)))
+#define UARTE_TASKS_STARTRX(u) UARTE_REG(u, 0x000u)
 #define UARTE_TASKS_STARTTX(u) UARTE_REG(u, 0x008u)
+#define UARTE_EVENTS_ENDRX(u) UARTE_REG(u, 0x110u)
 #define UARTE_EVENTS_ENDTX(u) UARTE_REG(u, 0x120u)
+#define UARTE_EVENTS_ERROR(u) UARTE_REG(u, 0x124u)
+#define UARTE_ERRORSRC(u) UARTE_REG(u, 0x480u)
 #define UARTE_ENABLE(u) UARTE_REG(u, 0x500u)
 #define UARTE_PSEL_RTS(u) UARTE_REG(u, 0x508u)
 #define UARTE_PSEL_TXD(u) UARTE_REG(u, 0x50Cu)
 #define UARTE_PSEL_CTS(u) UARTE_REG(u, 0x510u)
 #define UARTE_PSEL_RXD(u) UARTE_REG(u, 0x514u)
 #define UARTE_BAUDRATE(u) UARTE_REG(u, 0x524u)
+#define UARTE_RXD_PTR(u) UARTE_REG(u, 0x534u)
+#define UARTE_RXD_MAXCNT(u) UARTE_REG(u, 0x538u)
 #define UARTE_TXD_PTR(u) UARTE_REG(u, 0x544u)
 #define UARTE_TXD_MAXCNT(u) UARTE_REG(u, 0x548u)
 #define UARTE_CONFIG(u) UARTE_REG(u, 0x56Cu)
@@ -44,6 +55,16 @@ static uint32_t baudrate_value(uint32_t baud)
 }
 
 static uint8_t tx_chunk[64]; /* in RAM (.bss): EasyDMA cannot read flash */
+static volatile uint8_t rx_byte; /* EasyDMA writes each received byte here */
+
+static void start_rx(const tm_uart *uart)
+{
+    UARTE_EVENTS_ENDRX(uart) = 0;
+    UARTE_RXD_PTR(uart) = (uint32_t)(uintptr_t)&rx_byte;
+    UARTE_RXD_MAXCNT(uart) = 1u;
+    __asm volatile("dsb" ::: "memory");
+    UARTE_TASKS_STARTRX(uart) = 1;
+}
 
 void tm_uart_nrf_uarte_init(const tm_uart *uart, uint32_t tx_pin, uint32_t rx_pin)
 {
@@ -55,6 +76,7 @@ void tm_uart_nrf_uarte_init(const tm_uart *uart, uint32_t tx_pin, uint32_t rx_pi
     UARTE_BAUDRATE(uart) = baudrate_value(uart->baud);
     UARTE_CONFIG(uart) = 0;
     UARTE_ENABLE(uart) = UARTE_ENABLE_ON;
+    start_rx(uart);
 }
 
 /* Before init (the fault handler's write) the UARTE is disabled: drop the bytes. */
@@ -90,4 +112,22 @@ void tm_uart_nrf_uarte_flush(const tm_uart *uart)
     }
     for (volatile uint32_t i = 0; i < UARTE_FLUSH_LOOPS; ++i) {
     }
+}
+
+int tm_uart_nrf_uarte_getc(const tm_uart *uart)
+{
+    if (UARTE_ENABLE(uart) != UARTE_ENABLE_ON) {
+        return -1;
+    }
+    if (UARTE_EVENTS_ERROR(uart)) {
+        UARTE_EVENTS_ERROR(uart) = 0;
+        UARTE_ERRORSRC(uart) = UARTE_ERRORSRC(uart);
+    }
+    if (UARTE_EVENTS_ENDRX(uart) == 0) {
+        return -1;
+    }
+    __asm volatile("dsb" ::: "memory"); /* EasyDMA's write is visible before the read */
+    const int c = rx_byte;
+    start_rx(uart);
+    return c;
 }

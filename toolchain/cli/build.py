@@ -1,10 +1,13 @@
-"""tinyml build MODEL_DIR --board B: firmware image from a compiled model directory, with a size report."""
+"""tinyml build MODEL_DIR --board B [--harness eembc]: firmware image from a compiled model directory, with a size
+report."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from toolchain.boards import get_board
 from toolchain.cli.base import Command, check_output_dir, command, positive_int
+from toolchain.errors import ToolchainError
+from toolchain.firmware import EEMBC_PROFILES, build_firmware, check_fits, eembc_profile
 from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
@@ -49,19 +52,43 @@ class Build(Command):
         p.add_argument("--weights-in", choices=("flash", "ram"), default="flash",
                        help="where the weights live: flash (default, read in place) or ram (copied at start-up); "
                             "the arena's regions are the compile's (`tinyml run --arena-region`)")
+        p.add_argument("--harness", choices=("harness", "eembc"), default="harness",
+                       help="the application: harness (default: our benchmark harness with an embedded test set) or "
+                            "eembc (the MLPerf Tiny / EEMBC runner protocol, driven by a host over the UART; "
+                            "docs/PROTOCOL.md)")
+        p.add_argument("--eembc-profile", choices=EEMBC_PROFILES,
+                       help="with --harness eembc: the benchmark the model answers for, which fixes the input format "
+                            "the host sends (default: deduced from the model's input shape)")
 
     def run(self, args):
         from toolchain.pipeline.api import build_stage, load_compiled
 
+        if args.eembc_profile is not None and args.harness != "eembc":
+            raise ToolchainError("--eembc-profile applies to --harness eembc only")
         board = get_board(args.board)
         check_output_dir(args.build_dir, "--build-dir")
         compiled = load_compiled(args.model_dir)
-        fw = build_stage(compiled, board, args.build_dir or args.model_dir / f"fw-{board.name}",
-                         samples=args.samples, keep_testset=True, weights_in=args.weights_in)
+        build_dir = args.build_dir or args.model_dir / f"fw-{board.name}"
+        if args.harness == "eembc":
+            fw = build_eembc(compiled, board, build_dir, args.eembc_profile, args.weights_in)
+        else:
+            fw = build_stage(compiled, board, build_dir, samples=args.samples, keep_testset=True,
+                             weights_in=args.weights_in)
         print_sizes(fw.sizes, board)
         print_stack(fw.sizes)
         bound = fw.sizes.stack_bound.bytes if fw.sizes.stack_bound is not None else None
         print()
         print(format_table(["model RAM", "bytes"], ram_rows(compiled.plan, bound)))
         print(f"\nfirmware: {fw.elf} (.bin, .hex beside it)")
+        if args.harness == "eembc":
+            print(f"EEMBC runner mode ({eembc_profile(compiled.plan, args.eembc_profile)}): the host drives it over "
+                  "the UART at 115200 8N1 (docs/PROTOCOL.md)")
         return 0
+
+
+def build_eembc(compiled, board, build_dir: Path, profile: str | None, weights_in: str):
+    """The EEMBC runner-mode image: no test set; the same checks as the build stage."""
+    board.check_kernels(compiled.plan.target)
+    eembc_profile(compiled.plan, profile)  # an unknown input refused before anything is built
+    check_fits(compiled.plan, board, 0, weights_in)
+    return build_firmware(compiled.out_dir, board, build_dir, weights_in=weights_in, harness="eembc", eembc=profile)

@@ -1,10 +1,10 @@
 /*
- * tm_board.h - what every board provides to the applications in firmware/app (the benchmark harness)
- * and firmware/selftest. Implemented by firmware/runtime (core: startup, SysTick, exit, stack,
- * faults) and by the board: boards/<name>/board.c (clocks, pins, UART instance), or, for a board with
- * no board.c, firmware/drivers/board_mps.c. Both take the name, clocks and UART from the definitions
- * the build generates from boards/<name>/board.toml (TM_BOARD_NAME, TM_CORE_CLOCK_HZ, TM_UART_BASE,
- * TM_UART_CLOCK_HZ, TM_NUM_IRQS).
+ * tm_board.h - what every board provides to the applications in firmware/app (the benchmark harness),
+ * firmware/app_eembc (the EEMBC runner mode) and firmware/selftest. Implemented by firmware/runtime
+ * (core: startup, SysTick, exit, stack, faults) and by the board: boards/<name>/board.c (clocks, pins,
+ * UART instance), or, for a board with no board.c, firmware/drivers/board_mps.c. Both take the name,
+ * clocks and UART from the definitions the build generates from boards/<name>/board.toml
+ * (TM_BOARD_NAME, TM_CORE_CLOCK_HZ, TM_UART_BASE, TM_UART_CLOCK_HZ, TM_NUM_IRQS).
  *
  * Timing: SysTick runs from the processor clock (CLKSOURCE = 1) with a 24-bit reload and an overflow
  * interrupt; tm_board_ticks() extends it to 64 bits. Under QEMU with -icount, SysTick advances with
@@ -29,6 +29,10 @@ const char *tm_board_name(void);
 /* Blocking UART output of n bytes (no newline translation). Usable before tm_board_init() too: the
  * UART is set up on first use, so the fault handler can always print. */
 void tm_board_write(const char *s, uint32_t n);
+
+/* The console UART's next received byte (0-255), or -1 at once when none has arrived (never waits).
+ * 115200 8N1 like the output; receive errors (an overrun lost bytes) are cleared and not reported. */
+int tm_board_getc(void);
 
 /* Monotonic 64-bit SysTick count since tm_board_init(); frequency tm_board_tick_hz(). Wrap-safe,
  * also with interrupts masked for less than one 2^24-tick SysTick period. */

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -40,6 +42,8 @@ class ModelSection:
     name: str  # a zoo model: kws, ic, vww, ad
     input_shape: list[Count] | None = None  # default: the dataset's
     num_classes: Annotated[int, Range(low=2)] | None = None  # default: the dataset's
+    # every channel group (the zoo's, the exit's) this many times as wide; outputs and the input keep their size
+    width: Annotated[float, Range(0, 4, low_open=True, note="a channel multiplier")] = 1.0
 
     def validate(self, where: str) -> None:
         from toolchain import zoo
@@ -207,7 +211,7 @@ def parse_recipe(text: str, *, name: str = "recipe", path: Path | None = None) -
 
 
 # Modules of later stages that register their own sections; imported before any recipe is parsed.
-STAGE_SECTION_MODULES = ("toolchain.compress.recipe_section", "toolchain.pipeline.target")
+STAGE_SECTION_MODULES = ("toolchain.compress.recipe_section", "toolchain.pipeline.target", "toolchain.tune.space")
 
 
 def recipe_from_dict(table: dict, *, name: str = "recipe", path: Path | None = None) -> Recipe:
@@ -267,3 +271,38 @@ def _validate(instance, where: str) -> None:
     validate = getattr(instance, "validate", None)
     if validate is not None:
         validate(where)
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def recipe_to_toml(recipe: Recipe, header: str = "") -> str:
+    """The recipe as a TOML file `load_recipe` reads back to the same recipe: every section with every key (defaults
+    included; a None key left out, as TOML has no null), sub-tables for the free-form tables."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    for name, table in recipe.to_dict().items():
+        scalars = {k: v for k, v in table.items() if v is not None and not isinstance(v, dict)}
+        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        lines += ["", f"[{name}]", *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())]
+        for sub, values in tables.items():
+            lines += ["", f"[{name}.{_toml_key(sub)}]",
+                      *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items() if v is not None)]
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -13,7 +13,7 @@ from toolchain.errors import ToolchainError
 # Importing the modules registers the subcommands.
 from toolchain.cli import (  # noqa: E402,F401
     bench, boards, build, compile, compress, demo, evaluate, export, export_platformio, flash, import_onnx, ops,
-    pipeline, run, train, zoo,
+    pipeline, run, train, tune, zoo,
 )
 
 

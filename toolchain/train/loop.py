@@ -74,9 +74,15 @@ def model_shape(recipe: Recipe, dataset) -> tuple[tuple[int, ...], int | None]:
 
 
 def build_model(recipe: Recipe, dataset):
+    """The recipe's zoo model with its exit, [model] width times as wide (fresh weights)."""
     shape, classes = model_shape(recipe, dataset)
-    return exits.build(recipe.model.name, input_shape=shape, num_classes=classes, style=recipe.exit.style,
-                       ev_assist=recipe.exit.ev_assist)
+    model = exits.build(recipe.model.name, input_shape=shape, num_classes=classes, style=recipe.exit.style,
+                        ev_assist=recipe.exit.ev_assist)
+    if recipe.model.width != 1.0:
+        from toolchain.compress.channels import widen
+
+        model = widen(model, recipe.model.width, name=model.name)
+    return model
 
 
 def _optimizer(keras, name: str, lr: float):

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "toolchain"
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"toolchain", "errors", "fsutil", "registry", "tools", "paths", "fields", "tf"}),
     ("domain", {"zoo", "data", "boards", "report", "recipe"}),
-    ("stages", {"train", "compress", "export", "compiler", "firmware", "stackbound", "runners"}),
+    ("stages", {"train", "compress", "export", "compiler", "firmware", "stackbound", "probes", "runners"}),
     ("verify", {"verify"}),
     ("orchestration", {"pipeline", "tune"}),
     ("interface", {"cli", "__main__"}),

@@ -219,3 +219,18 @@ def test_a_board_run_reports_measured_cycles_not_instructions(small_tflite, tmp_
     shown = capsys.readouterr().out
     assert "summary (measured on the board: DWT cycles)" in shown and "cycles / inference (DWT CYCCNT)" in shown
     assert "instructions" not in shown
+
+
+@needs_emulator
+def test_flash_eembc_checks_the_runner_protocol_and_leaves_the_board_ready(zoo_tflite, tmp_path, capsys):
+    """--harness eembc: the EEMBC runner-mode firmware loaded through the gdbstub, then driven over the UART like
+    the EnergyRunner (name, profile, db load, infer 1 1): every int8 output LiteRT's."""
+    with qemu_gdb_target("mps2-an386") as (gdb, url):
+        status = main(["flash", str(zoo_tflite("kws")), "--board", "mps2-an386", "--probe", "gdb", "--gdb-server", gdb,
+                       "--port", url, "--harness", "eembc", "--samples", "2",
+                       "--timeout", "60", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    out = captured.out
+    assert status == 0, out + captured.err
+    assert "int8 outputs identical to LiteRT BUILTIN_REF  2/2 samples" in out
+    assert "profile" in out and "kws01" in out and "ready for the EEMBC EnergyRunner" in out

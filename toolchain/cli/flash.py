@@ -9,6 +9,7 @@ from toolchain.cli.base import (
 )
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
+from toolchain.firmware import EEMBC_PROFILES, HARNESSES
 from toolchain.pipeline.api import KERNEL_TARGETS, WEIGHTS_IN
 from toolchain.probes import DEFAULT_GDB_RESET, PROBES, ProbeOptions, default_probe
 
@@ -25,6 +26,19 @@ def resolve_model(path: Path) -> Path:
     if not path.is_file():
         raise ToolchainError(f"{path} does not exist", "pass a .tflite or a `tinyml pipeline` run directory")
     return path
+
+
+def print_eembc(check, board, port) -> None:
+    from toolchain.report.table import format_table
+
+    laps = ", ".join(f"{us:,.0f}" for us in check.us_per_inference)
+    print(format_table(["figure", "value"], [
+        ["firmware", f"{check.image.elf} (EEMBC runner mode)"], ["name", check.name], ["profile", check.profile],
+        ["int8 outputs identical to LiteRT BUILTIN_REF", f"{check.exact}/{check.samples} samples"],
+        ["m-lap-us per inference", f"{laps} ({'board clock' if not board.emulated else 'emulator: not real time'})"],
+    ], title=f"EEMBC runner mode on {board.name}"))
+    print(f"\nthe board is ready for the EEMBC EnergyRunner (performance mode): connect it at 115200 8N1"
+          f"{f' on {port}' if port else ''}; the runner sends name%, profile%, db load N%, db ...%, infer N W%")
 
 
 @command("flash")
@@ -59,6 +73,12 @@ class Flash(Command):
         p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
         p.add_argument("--timeout", type=positive_float, default=300.0,
                        help="seconds to wait for the board's results after flashing (default 300)")
+        p.add_argument("--harness", choices=HARNESSES, default="harness",
+                       help="harness (default: our benchmark harness, its report as `tinyml run`'s) or eembc (the "
+                            "MLPerf Tiny / EEMBC runner mode: flashed, then checked over the runner's protocol and "
+                            "left ready for the EnergyRunner)")
+        p.add_argument("--eembc-profile", choices=EEMBC_PROFILES,
+                       help="with --harness eembc: kws01, vww01, ic01 or ad01 (default: from the model's input)")
 
     def run(self, args):
         from toolchain.cli.run import DEFAULT_SAMPLES, print_run
@@ -74,6 +94,16 @@ class Flash(Command):
             inputs = api.read_inputs(args.inputs, model, args.samples)
             samples = len(inputs)
         options = ProbeOptions(gdb_server=args.gdb_server, gdb_reset=args.gdb_reset, probe_id=args.probe_id)
+        if args.eembc_profile is not None and args.harness != "eembc":
+            raise ToolchainError("--eembc-profile applies to --harness eembc only")
+        if args.harness == "eembc":
+            check = api.flash_eembc(model, board, out, probe=args.probe or default_probe(board), probe_options=options,
+                                    port=args.port, baud=args.baud, timeout=min(args.timeout, 600.0),
+                                    profile=args.eembc_profile, samples=samples, kernels=args.kernels,
+                                    bands=args.bands, weights_in=args.weights_in,
+                                    progress=lambda msg: print(f"... {msg}", flush=True))
+            print_eembc(check, board, args.port)
+            return 0 if check.exact == check.samples else 1
         result = api.flash(model, board, out, probe=args.probe or default_probe(board), probe_options=options,
                            port=args.port, baud=args.baud, timeout=args.timeout, inputs=inputs, samples=samples,
                            kernels=args.kernels, bands=args.bands, weights_in=args.weights_in,

@@ -11,6 +11,7 @@ a CLI module parses, calls one of them, and prints.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -108,10 +109,12 @@ def input_batch(compiled: CompiledModel, inputs: np.ndarray) -> list[list[np.nda
 def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
                 batch: list[list[np.ndarray]] | None = None, samples: int = 4, seed: int = 0,
                 labels: list[int] | None = None, exit_threshold: ExitThreshold | None = None,
-                keep_testset: bool = False, dump_tensors: bool = False, weights_in: str = "flash") -> FirmwareImage:
+                keep_testset: bool = False, dump_tensors: bool = False, weights_in: str = "flash",
+                harness: str = "harness", eembc: str | None = None) -> FirmwareImage:
     """Embed the test set (`batch`, else `samples` seeded random inputs; with `keep_testset` a test set already in
     the model directory stays), check the memories, build the image. `exit_threshold` None: the harness's int8 0.
-    `dump_tensors`: the harness prints every layer's output. `weights_in`: flash, or ram (copied at start-up)."""
+    `dump_tensors`: the harness prints every layer's output. `weights_in`: flash, or ram (copied at start-up).
+    `harness` "eembc": the EEMBC runner mode instead (profile `eembc`, None: deduced), which embeds no test set."""
     board.check_kernels(compiled.plan.target)
     testset_bytes = 0
     if not (keep_testset and (compiled.out_dir / "testset.c").exists()):
@@ -119,7 +122,8 @@ def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
         extra = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
         testset_bytes = write_testset(compiled.out_dir, batch, labels, **extra)
     check_fits(compiled.plan, board, testset_bytes, weights_in)
-    return build_firmware(compiled.out_dir, board, build_dir, dump_tensors=dump_tensors, weights_in=weights_in)
+    return build_firmware(compiled.out_dir, board, build_dir, dump_tensors=dump_tensors, weights_in=weights_in,
+                          harness=harness, eembc=eembc)
 
 
 # -- run -----------------------------------------------------------------------------------------------------
@@ -232,7 +236,8 @@ def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarr
                   labels: list[int] | None = None, seed: int = 0, timeout: float = 300.0, early_exit: bool = False,
                   exit_threshold: ExitThreshold = ExitThreshold.never(), dump_tensors: bool = False,
                   kernels: str | None = None, reference: str | None = None, bands: str = "auto",
-                  arena_region: str | None = None, weights_in: str = "flash",
+                  arena_region: str | None = None, weights_in: str = "flash", harness: str = "harness",
+                  eembc: str | None = None,
                   progress: Callable[[str], None] = print) -> tuple[CompiledModel, FirmwareImage]:
     """compile -> embed -> build, for `deploy` (which runs the image in an emulator) and `flash`; the arguments
     are deploy's. Every argument is checked before the compiler starts."""
@@ -265,7 +270,8 @@ def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarr
     batch = random_batch(compiled, samples, seed) if inputs is None else input_batch(compiled, inputs)
     progress(f"building firmware for {board.name} ({board.cpu})")
     image = build_stage(compiled, board, out_dir / f"fw-{board.name}", batch=batch, labels=labels,
-                        exit_threshold=exit_threshold, dump_tensors=dump_tensors, weights_in=weights_in)
+                        exit_threshold=exit_threshold, dump_tensors=dump_tensors, weights_in=weights_in,
+                        harness=harness, eembc=eembc)
     return compiled, image
 
 
@@ -291,6 +297,52 @@ def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_option
         log = read_until_exit(ser, timeout, board.name)
     Path(out_dir, "uart.log").write_text(log)
     return device_run(tflite, compiled, image, check_finished(parse(log), board.name), emulator="board")
+
+
+@dataclass(frozen=True)
+class EembcCheck:
+    """`flash_eembc`'s session: what the firmware answered, and its int8 outputs against LiteRT's."""
+    name: str
+    profile: str
+    samples: int
+    exact: int  # samples whose int8 outputs equal LiteRT BUILTIN_REF's
+    us_per_inference: list[float]  # m-lap-us differences (microseconds on silicon; instructions under QEMU)
+    image: FirmwareImage
+
+
+def flash_eembc(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_options, port: str | None,
+                baud: int = 115200, timeout: float = 60.0, profile: str | None = None, samples: int = 2,
+                seed: int = 0, progress: Callable[[str], None] = print, **build) -> EembcCheck:
+    """Build the EEMBC runner-mode firmware, flash it, and check it over the runner's own protocol as the
+    EnergyRunner would: name, profile, `samples` random inputs loaded in `db` lines, `infer 1 1`, each int8 output
+    compared with LiteRT's. The board is then left ready for the EnergyRunner."""
+    from toolchain.probes import check_probe, flash_commands, run_probe
+    from toolchain.runners.eembc import EembcDevice, host_bytes
+    from toolchain.runners.serial_port import open_port, resolve_port
+    from toolchain.verify.reference import ReferenceModel
+
+    check_timeout(timeout)
+    check_probe(probe, board, probe_options)
+    port = resolve_port(port)
+    with open_port(port, baud) as ser:
+        compiled, image = prepare_image(tflite, board, out_dir, timeout=timeout, progress=progress, samples=1,
+                                        harness="eembc", eembc=profile, **build)
+        progress(f"flashing {image.elf.name} (EEMBC runner mode) onto {board.name} with {probe}")
+        ser.reset_input_buffer()
+        run_probe(flash_commands(probe, image.elf, board, probe_options), probe, board)
+        device = EembcDevice.on_port(ser, port, timeout=timeout)
+        device.wait_boot()
+        name, answered = device.name(), device.profile()
+        spec, reference = compiled.plan.inputs[0], ReferenceModel(tflite)
+        exact, laps = 0, []
+        for x in random_batch(compiled, samples, seed):
+            x = x[0]
+            values = spec.scale * (x.astype(np.float32) - spec.zero_point) if answered == "ad01" else x
+            device.load(host_bytes(answered, values))
+            laps.append(device.infer(1, 1).us_per_inference)
+            expected = reference.run([x])[0].reshape(-1)
+            exact += device.quantized_results() == tuple(int(v) for v in expected)
+    return EembcCheck(name, answered, samples, exact, laps, image)
 
 
 # -- compress ------------------------------------------------------------------------------------------------

@@ -86,6 +86,14 @@ class EembcDevice:
         self.timeout = timeout
         self._pending = b""
 
+    @classmethod
+    def on_port(cls, port, url: str, timeout: float = 10.0) -> EembcDevice:
+        """A device on a port already open (e.g. before its board was reset, so no start-up line is lost); closing
+        the device closes the port."""
+        device = cls.__new__(cls)
+        device._port, device.url, device.timeout, device._pending = port, url, timeout, b""
+        return device
+
     def close(self) -> None:
         self._port.close()
 

@@ -74,15 +74,10 @@ def model_shape(recipe: Recipe, dataset) -> tuple[tuple[int, ...], int | None]:
 
 
 def build_model(recipe: Recipe, dataset):
-    """The recipe's zoo model with its exit, [model] width times as wide (fresh weights)."""
+    """The recipe's zoo model with its exit, [model] width times as wide."""
     shape, classes = model_shape(recipe, dataset)
-    model = exits.build(recipe.model.name, input_shape=shape, num_classes=classes, style=recipe.exit.style,
-                        ev_assist=recipe.exit.ev_assist)
-    if recipe.model.width != 1.0:
-        from toolchain.compress.channels import widen
-
-        model = widen(model, recipe.model.width, name=model.name)
-    return model
+    return exits.build(recipe.model.name, input_shape=shape, num_classes=classes, style=recipe.exit.style,
+                       ev_assist=recipe.exit.ev_assist, width=recipe.model.width)
 
 
 def _optimizer(keras, name: str, lr: float):
@@ -147,7 +142,7 @@ class Training:
             if has_exit:
                 weight = recipe.exit.loss_weight
                 if weight is None:
-                    fraction = (exits.exit_cost_fraction(recipe.model.name, shape, classes)
+                    fraction = (exits.exit_cost_fraction(recipe.model.name, shape, classes, recipe.model.width)
                                 if recipe.exit.style == "sdn" else None)
                     weight = exits.default_loss_weight(recipe.model.name, recipe.exit.style, fraction)
                 exit_loss = losses[exits.EXIT_OUTPUT]

@@ -166,6 +166,10 @@ class Asha:
     def status(self, trial_id: TrialId) -> str:
         return self._status[trial_id]
 
+    def status_of(self, trial_id: TrialId) -> str | None:
+        """`status`, or None for a trial that never reported."""
+        return self._status.get(trial_id)
+
     def best_trial(self) -> TrialId | None:
         """The trial trained longest; among those, the best value at that epoch."""
         if not self._curves:

@@ -18,6 +18,7 @@ paused trials against a concurrency limit, e.g. `ConcurrencyLimiter`, can starve
 from __future__ import annotations
 
 import math
+import os
 import pickle
 
 from ray.tune.experiment import Trial
@@ -37,8 +38,12 @@ class PashaScheduler(FIFOScheduler):
 
     def __init__(self, r_min: int, r_max: int, eta: int = 3, metric: str | None = None, mode: str | None = None,
                  time_attr: str = "training_iteration", epsilon: float | None = None,
-                 epsilon_percentile: float = 90, promotion: str = "rank", progressive: bool = True, seed: int = 0):
+                 epsilon_percentile: float = 90, promotion: str = "rank", progressive: bool = True, seed: int = 0,
+                 state_file: str | None = None):
         super().__init__()
+        # Tune checkpoints the searcher, not the scheduler: with `state_file` the core is written there after every
+        # decision and read back by a scheduler that Tuner.restore unpickled fresh (before its first decision).
+        self._state_file, self._state_loaded = state_file, False
         self._metric, self._mode, self._time_attr = metric, mode, time_attr
         self._core_args = dict(r_min=r_min, r_max=r_max, eta=eta, promotion=promotion, seed=seed)
         if progressive:
@@ -63,7 +68,23 @@ class PashaScheduler(FIFOScheduler):
             self._build_core()
         return True
 
+    def _load_state(self) -> None:
+        if self._state_loaded:
+            return
+        self._state_loaded = True
+        if self._state_file and os.path.exists(self._state_file):
+            with open(self._state_file, "rb") as f:
+                self.core = pickle.load(f)
+
+    def _save_state(self) -> None:
+        if self._state_file and self.core is not None:
+            tmp = f"{self._state_file}.tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump(self.core, f)
+            os.replace(tmp, self._state_file)
+
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        self._load_state()
         if self.core is None:
             raise ValueError(f"{type(self).__name__} needs a metric and a mode (here or in tune.TuneConfig)")
 
@@ -71,11 +92,17 @@ class PashaScheduler(FIFOScheduler):
         if self._time_attr not in result or self._metric not in result:
             return TrialScheduler.CONTINUE
         self._resuming.discard(trial.trial_id)
+        self._load_state()
+        if self.core.status_of(trial.trial_id) in ("stopped", "retired"):  # restored by Tune after the core ended it
+            return TrialScheduler.STOP
         value = result[self._metric]
         if not math.isfinite(value):
             self.core.retire(trial.trial_id)
+            self._save_state()
             return TrialScheduler.STOP
-        return RAY_DECISION[self.core.on_result(trial.trial_id, int(result[self._time_attr]), value)]
+        decision = RAY_DECISION[self.core.on_result(trial.trial_id, int(result[self._time_attr]), value)]
+        self._save_state()
+        return decision
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         self._forget(trial)
@@ -89,10 +116,13 @@ class PashaScheduler(FIFOScheduler):
     def _forget(self, trial: Trial) -> None:
         """Ended before the core was done with it (error, natural end, stopped by Tune): never resume it."""
         self._resuming.discard(trial.trial_id)
+        self._load_state()
         if trial.trial_id in self.core.epochs_trained and self.core.status(trial.trial_id) in ("running", "paused"):
             self.core.retire(trial.trial_id)
+            self._save_state()
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
+        self._load_state()
         trials = {t.trial_id: t for t in tune_controller.get_trials()}
         if not self._resuming:  # Tune asks at every step, free slot or not: one promotion waiting at a time
             promoted = self.core.next_trial_to_resume()
@@ -102,7 +132,14 @@ class PashaScheduler(FIFOScheduler):
             if trials[trial_id].status == Trial.PAUSED:
                 return trials[trial_id]
         for trial in trials.values():
-            if trial.status == Trial.PENDING:
+            if trial.status != Trial.PENDING:
+                continue
+            known = self.core.status_of(trial.trial_id)
+            if known == "paused":  # Tuner.restore queues paused trials again: they wait for the core's promotion
+                trial.set_status(Trial.PAUSED)
+            elif known in ("stopped", "retired"):
+                tune_controller.stop_trial(trial)
+            else:
                 return trial
         if not any(t.status in (Trial.RUNNING, Trial.PENDING) for t in trials.values()) \
                 and tune_controller.search_alg.is_finished():

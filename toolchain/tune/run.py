@@ -25,6 +25,7 @@ from toolchain.recipe import Recipe, recipe_to_toml
 from toolchain.tune.space import SCHEDULERS, ray_space
 
 EXPERIMENT = "tune"
+SCHEDULER_STATE = "pasha_state.pkl"  # PASHA's core after every decision (Tune does not checkpoint schedulers)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def check_answers(address: str) -> None:
         raise ToolchainError(f"no Ray cluster answers at {address} ({exc.strerror or exc})", fix) from None
 
 
-def make_scheduler(name: str, recipe: Recipe):
+def make_scheduler(name: str, recipe: Recipe, state_file: Path | None = None):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from toolchain.tune.ray_scheduler import PashaScheduler
@@ -169,7 +170,7 @@ def make_scheduler(name: str, recipe: Recipe):
     s = recipe.section("tune")
     if name == "pasha":
         return PashaScheduler(r_min=s.min_epochs, r_max=s.max_epochs, eta=s.reduction_factor, epsilon=s.epsilon,
-                              seed=s.seed)
+                              seed=s.seed, state_file=None if state_file is None else str(state_file))
     if name == "asha":
         return ASHAScheduler(time_attr="training_iteration", max_t=s.max_epochs, grace_period=s.min_epochs,
                              reduction_factor=s.reduction_factor)
@@ -193,7 +194,7 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
         tune.with_parameters(run_trial, recipe=recipe.to_dict(), recipe_name=recipe.name, board=options.board,
                              workdir=str(Path.cwd())),
         {"cpu": options.cpus_per_trial})
-    scheduler = make_scheduler(options.scheduler, recipe)
+    scheduler = make_scheduler(options.scheduler, recipe, out / SCHEDULER_STATE)
     start = time.perf_counter()
     storage = out / "ray"
     if options.resume:
@@ -214,6 +215,10 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
     core = _core(tuner) if options.resume else getattr(scheduler, "core", None)
+    if core is None and (out / SCHEDULER_STATE).is_file():  # a restored run whose scheduler made no decision
+        import pickle
+
+        core = pickle.loads((out / SCHEDULER_STATE).read_bytes())
     records = [_record(r, section.metric) for r in grid]
     growths = [{"report": g.report, "trial": g.trial_id, "epoch": g.epoch, "old": g.old_budget, "new": g.new_budget}
                for g in (core.history if core is not None else [])]

@@ -24,10 +24,12 @@ class ZooModel:
     builder: Builder
     description: str
 
-    def build(self, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None):
-        """The Keras model; a shape or class count not given is the registered one."""
+    def build(self, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
+              width: float = 1.0):
+        """The Keras model; a shape or class count not given is the registered one. `width` multiplies every
+        channel (unit) count of the hidden layers (`scaled`); the input and the output keep their size."""
         return self.builder(input_shape=tuple(input_shape or self.input_shape),
-                            num_classes=num_classes or self.num_classes)
+                            num_classes=num_classes or self.num_classes, width=width)
 
 
 MODELS: Registry[ZooModel] = Registry("zoo model")
@@ -45,6 +47,11 @@ def zoo_model(
         return builder
 
     return decorator
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count `width` times as wide, at least 1 (the width multiplier of MobileNet)."""
+    return max(1, int(round(channels * width)))
 
 
 def same_conv(keras, weight_decay: float) -> Callable[..., Any]:

@@ -6,7 +6,7 @@ The anomaly score is the reconstruction error.
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import zoo_model
+from toolchain.zoo import scaled, zoo_model
 
 HIDDEN = 128
 BOTTLENECK = 8
@@ -20,7 +20,7 @@ DEPTH = 4  # hidden layers on each side of the bottleneck
     num_classes=None,
     description="FC autoencoder 640-128x4-8-128x4-640 with BatchNorm",
 )
-def build(input_shape, num_classes):
+def build(input_shape, num_classes, width=1.0):
     """`num_classes` is ignored: the output always has the input's size."""
     _, keras = import_tf()
     layers = keras.layers
@@ -34,9 +34,9 @@ def build(input_shape, num_classes):
     inputs = keras.Input(shape=input_shape, name="features")
     x = inputs
     for i in range(1, DEPTH + 1):
-        x = dense_bn_relu(x, HIDDEN, f"encoder{i}")
-    x = dense_bn_relu(x, BOTTLENECK, "bottleneck")
+        x = dense_bn_relu(x, scaled(HIDDEN, width), f"encoder{i}")
+    x = dense_bn_relu(x, scaled(BOTTLENECK, width), "bottleneck")
     for i in range(1, DEPTH + 1):
-        x = dense_bn_relu(x, HIDDEN, f"decoder{i}")
+        x = dense_bn_relu(x, scaled(HIDDEN, width), f"decoder{i}")
     outputs = layers.Dense(input_shape[-1], name="reconstruction")(x)
     return keras.Model(inputs, outputs, name="ad_autoencoder")

@@ -34,6 +34,7 @@ Styles (all three put their single exit at the same place, so they differ only i
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -62,6 +63,15 @@ class ExitPoint:
     depthwise_kernel: int
     pool: int  # T-RecX head's average pool after the depthwise
     ev_stride: int  # stride of the EV-assist depthwise on the final feature map (as the public code)
+
+    def scaled(self, width: float) -> ExitPoint:
+        """The exit point of the backbone `width` times as wide: its channel counts scale with the backbone's."""
+        if width == 1.0:
+            return self
+        return dataclasses.replace(
+            self, feature_shape=(*self.feature_shape[:2], zoo.scaled(self.feature_shape[2], width)),
+            slice_channels=self.slice_channels and zoo.scaled(self.slice_channels, width),
+            pointwise_filters=self.pointwise_filters and zoo.scaled(self.pointwise_filters, width))
 
     @property
     def depthwise_channels(self) -> int:
@@ -170,14 +180,16 @@ def check_exit(model_name: str, style: str, ev_assist: bool = False) -> None:
         raise ToolchainError("early-view assistance (ev_assist) belongs to style \"trecx\"")
 
 
-def build(model_name: str, *, input_shape=None, num_classes=None, style: str = "none", ev_assist: bool = False):
-    """The zoo model `model_name` with an early exit of `style` (or unchanged for "none")."""
+def build(model_name: str, *, input_shape=None, num_classes=None, style: str = "none", ev_assist: bool = False,
+          width: float = 1.0):
+    """The zoo model `model_name` with an early exit of `style` (or unchanged for "none"); `width` scales the
+    backbone's channels and the exit head's with them."""
     check_exit(model_name, style, ev_assist)
-    backbone = zoo.get(model_name).build(input_shape=input_shape, num_classes=num_classes)
+    backbone = zoo.get(model_name).build(input_shape=input_shape, num_classes=num_classes, width=width)
     if style == "none":
         return backbone
     _, keras = import_tf()
-    point = EXIT_POINTS[model_name]
+    point = EXIT_POINTS[model_name].scaled(width)
     classifier = backbone.layers[-1]  # the zoo's final Dense (softmax), cloned below as `final`
     num_classes = int(classifier.units)
     exit_probs = EXIT_STYLES.get(style).head(backbone.get_layer(point.feature_layer).output, point, num_classes)
@@ -202,9 +214,9 @@ def default_loss_weight(model_name: str, style: str, cost_fraction: float | None
     return 1.0
 
 
-def exit_cost_fraction(model_name: str, input_shape=None, num_classes=None) -> float:
+def exit_cost_fraction(model_name: str, input_shape=None, num_classes=None, width: float = 1.0) -> float:
     """MACs of the backbone up to the exit's feature map over the backbone's MACs (SDN's tau)."""
     _, keras = import_tf()
-    backbone = zoo.get(model_name).build(input_shape=input_shape, num_classes=num_classes)
+    backbone = zoo.get(model_name).build(input_shape=input_shape, num_classes=num_classes, width=width)
     prefix = keras.Model(backbone.inputs, backbone.get_layer(EXIT_POINTS[model_name].feature_layer).output)
     return zoo.count_macs(prefix) / zoo.count_macs(backbone)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import same_conv, zoo_model
+from toolchain.zoo import same_conv, scaled, zoo_model
 
 WEIGHT_DECAY = 1e-4
 STACKS = ((16, 1), (32, 2), (64, 2))  # (filters, stride of the first conv)
@@ -18,16 +18,17 @@ STACKS = ((16, 1), (32, 2), (64, 2))  # (filters, stride of the first conv)
     num_classes=10,
     description="ResNet-8: conv 3x3 + 3 residual stacks of 16/32/64 channels",
 )
-def build(input_shape, num_classes):
+def build(input_shape, num_classes, width=1.0):
     _, keras = import_tf()
     layers = keras.layers
     conv = same_conv(keras, WEIGHT_DECAY)
 
     inputs = keras.Input(shape=input_shape, name="image")
-    x = conv(16, 3, 1, "conv1")(inputs)
+    x = conv(scaled(16, width), 3, 1, "conv1")(inputs)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     for i, (filters, stride) in enumerate(STACKS, start=1):
+        filters = scaled(filters, width)
         y = conv(filters, 3, stride, f"stack{i}_conv1")(x)
         y = layers.BatchNormalization(name=f"stack{i}_conv1_bn")(y)
         y = layers.Activation("relu", name=f"stack{i}_conv1_relu")(y)

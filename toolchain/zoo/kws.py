@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import zoo_model
+from toolchain.zoo import scaled, zoo_model
 
 FILTERS = 64
 WEIGHT_DECAY = 1e-4
@@ -19,13 +19,14 @@ BLOCKS = 4
     num_classes=12,
     description="DS-CNN: conv 10x4/2 + 4 depthwise-separable blocks, 64 channels",
 )
-def build(input_shape, num_classes):
+def build(input_shape, num_classes, width=1.0):
     _, keras = import_tf()
     layers = keras.layers
     l2 = keras.regularizers.l2(WEIGHT_DECAY)
+    filters = scaled(FILTERS, width)
 
     inputs = keras.Input(shape=input_shape, name="mfcc")
-    x = layers.Conv2D(FILTERS, (10, 4), strides=2, padding="same", kernel_regularizer=l2,
+    x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", kernel_regularizer=l2,
                       name="conv1")(inputs)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
@@ -36,7 +37,7 @@ def build(input_shape, num_classes):
         x = layers.DepthwiseConv2D((3, 3), padding="same", name=f"block{i}_dw")(x)
         x = layers.BatchNormalization(name=f"block{i}_dw_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_dw_relu")(x)
-        x = layers.Conv2D(FILTERS, (1, 1), padding="same", kernel_regularizer=l2,
+        x = layers.Conv2D(filters, (1, 1), padding="same", kernel_regularizer=l2,
                           name=f"block{i}_pw")(x)
         x = layers.BatchNormalization(name=f"block{i}_pw_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_pw_relu")(x)

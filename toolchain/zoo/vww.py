@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from toolchain.tf import import_tf
-from toolchain.zoo import same_conv, zoo_model
+from toolchain.zoo import same_conv, scaled, zoo_model
 
 STEM_FILTERS = 8
 WEIGHT_DECAY = 1e-4
@@ -23,7 +23,7 @@ BLOCKS = (
     num_classes=2,
     description="MobileNetV1 alpha 0.25: conv 3x3/2 + 13 depthwise-separable blocks",
 )
-def build(input_shape, num_classes):
+def build(input_shape, num_classes, width=1.0):
     _, keras = import_tf()
     layers = keras.layers
     conv = same_conv(keras, WEIGHT_DECAY)
@@ -33,13 +33,13 @@ def build(input_shape, num_classes):
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=input_shape, name="image")
-    x = bn_relu(conv(STEM_FILTERS, 3, 2, "conv1")(inputs), "conv1")
+    x = bn_relu(conv(scaled(STEM_FILTERS, width), 3, 2, "conv1")(inputs), "conv1")
     for i, (filters, stride) in enumerate(BLOCKS, start=1):
         # The reference passes kernel_initializer/kernel_regularizer to DepthwiseConv2D, which
         # ignores both (they are depthwise_*): depthwise kernels keep Keras' defaults.
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", name=f"block{i}_dw")(x)
         x = bn_relu(x, f"block{i}_dw")
-        x = bn_relu(conv(filters, 1, 1, f"block{i}_pw")(x), f"block{i}_pw")
+        x = bn_relu(conv(scaled(filters, width), 1, 1, f"block{i}_pw")(x), f"block{i}_pw")
     x = layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]), name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="person_probs")(x)

@@ -7,7 +7,7 @@ from pathlib import Path
 from toolchain.boards import get_board
 from toolchain.cli.base import Command, check_output_dir, command, positive_int
 from toolchain.errors import ToolchainError
-from toolchain.firmware import EEMBC_PROFILES, build_firmware, check_fits, eembc_profile
+from toolchain.pipeline.api import EEMBC_PROFILES
 from toolchain.report.memory import ram_rows
 from toolchain.report.table import format_table
 
@@ -61,7 +61,7 @@ class Build(Command):
                             "the host sends (default: deduced from the model's input shape)")
 
     def run(self, args):
-        from toolchain.pipeline.api import build_stage, load_compiled
+        from toolchain.pipeline.api import build_stage, eembc_profile, load_compiled
 
         if args.eembc_profile is not None and args.harness != "eembc":
             raise ToolchainError("--eembc-profile applies to --harness eembc only")
@@ -69,11 +69,8 @@ class Build(Command):
         check_output_dir(args.build_dir, "--build-dir")
         compiled = load_compiled(args.model_dir)
         build_dir = args.build_dir or args.model_dir / f"fw-{board.name}"
-        if args.harness == "eembc":
-            fw = build_eembc(compiled, board, build_dir, args.eembc_profile, args.weights_in)
-        else:
-            fw = build_stage(compiled, board, build_dir, samples=args.samples, keep_testset=True,
-                             weights_in=args.weights_in)
+        fw = build_stage(compiled, board, build_dir, samples=args.samples, keep_testset=True,
+                         weights_in=args.weights_in, harness=args.harness, eembc=args.eembc_profile)
         print_sizes(fw.sizes, board)
         print_stack(fw.sizes)
         bound = fw.sizes.stack_bound.bytes if fw.sizes.stack_bound is not None else None
@@ -85,10 +82,3 @@ class Build(Command):
                   "the UART at 115200 8N1 (docs/PROTOCOL.md)")
         return 0
 
-
-def build_eembc(compiled, board, build_dir: Path, profile: str | None, weights_in: str):
-    """The EEMBC runner-mode image: no test set; the same checks as the build stage."""
-    board.check_kernels(compiled.plan.target)
-    eembc_profile(compiled.plan, profile)  # an unknown input refused before anything is built
-    check_fits(compiled.plan, board, 0, weights_in)
-    return build_firmware(compiled.out_dir, board, build_dir, weights_in=weights_in, harness="eembc", eembc=profile)

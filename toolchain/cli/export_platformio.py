@@ -1,7 +1,6 @@
 """tinyml export-platformio MODEL_OR_DIR --board B -o DIR: a PlatformIO project that builds what `tinyml build` does."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from toolchain.boards import get_board
@@ -29,36 +28,15 @@ class ExportPlatformio(Command):
                             "symlink:///path); it then brings its own toolchain")
 
     def run(self, args):
-        from toolchain.export.platformio import board_id, check_exportable, check_kernels, export_platformio
-        from toolchain.pipeline.api import arena_regions, build_stage, compile_stage, load_compiled
+        from toolchain.pipeline.api import platformio_project
 
         board = get_board(args.board)
-        board_id(board)  # no PlatformIO id: refused before any work
         out = args.out
         if out.exists() and not args.force:
             raise ToolchainError(f"-o/--out {out} exists", "give a new directory, or --force to replace it")
         check_output_dir(out, "-o/--out")
-        if not args.model.exists():
-            raise ToolchainError(f"{args.model} does not exist", "give an int8 .tflite or a `tinyml compile` directory")
-        with tempfile.TemporaryDirectory(prefix="tinyml-pio-") as tmp:
-            work = Path(tmp)
-            if args.model.is_dir():
-                if args.kernels:
-                    raise ToolchainError("--kernels applies to a .tflite only: the directory is compiled already")
-                check_exportable(args.model, board)
-                compiled = load_compiled(args.model)
-            else:
-                kernels = args.kernels or board.kernels
-                check_kernels(board, kernels)
-                print(f"compiling {args.model} for the {kernels} kernels")
-                compiled = compile_stage(args.model, work / "c", target=kernels,
-                                         regions=arena_regions(board) if board.extra_ram else None)
-                check_exportable(compiled.out_dir, board)
-            print(f"building firmware for {board.name} with CMake (for the stack bound)")
-            image = build_stage(compiled, board, work / "fw", samples=args.samples, seed=args.seed,
-                                keep_testset=True)
-            project = export_platformio(compiled.out_dir, board, out, stack_size=image.sizes.stack_reserved,
-                                        platform=args.platform)
+        project = platformio_project(args.model, board, out, kernels=args.kernels, samples=args.samples,
+                                     seed=args.seed, platform=args.platform, progress=print)
         env = project.env
         print(f"wrote {out}: [env:{env.env}] platform {env.platform}, board {env.board_id}, upload "
               f"{env.upload_protocol}; stack {project.stack_size:,} B")

@@ -9,8 +9,7 @@ from toolchain.cli.base import (
 )
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
-from toolchain.firmware import EEMBC_PROFILES, HARNESSES
-from toolchain.pipeline.api import KERNEL_TARGETS, WEIGHTS_IN
+from toolchain.pipeline.api import EEMBC_PROFILES, HARNESSES, KERNEL_TARGETS, WEIGHTS_IN
 from toolchain.probes import DEFAULT_GDB_RESET, PROBES, ProbeOptions, default_probe
 
 PIPELINE_MODEL = Path("export") / "model.tflite"  # in a `tinyml pipeline` run directory

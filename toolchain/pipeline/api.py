@@ -23,9 +23,9 @@ from toolchain.compiler.exits import ExitThreshold
 from toolchain.compiler.hostrun import check_host_target
 from toolchain.compiler.targets import KERNEL_PATHS, REFERENCES  # noqa: F401  (REFERENCES: for the CLI)
 from toolchain.errors import ToolchainError
-from toolchain.firmware import (STACK_MARGIN, WEIGHTS_IN, FirmwareImage, arena_regions,  # noqa: F401
-                                build_firmware, check_fits, check_weights_in, main_ram_for_arena,
-                                write_testset)
+from toolchain.firmware import (EEMBC_PROFILES, HARNESSES, STACK_MARGIN, WEIGHTS_IN,  # noqa: F401
+                                FirmwareImage, arena_regions, build_firmware, check_fits, check_weights_in,
+                                eembc_profile, main_ram_for_arena, write_testset)
 from toolchain.pipeline.deploy import (DeviceRun, check_samples, check_timeout, exact_cycle_counts,
                                        exact_layer_counts, load_inputs)
 from toolchain.recipe import Recipe
@@ -117,7 +117,9 @@ def build_stage(compiled: CompiledModel, board: Board, build_dir: Path, *,
     `harness` "eembc": the EEMBC runner mode instead (profile `eembc`, None: deduced), which embeds no test set."""
     board.check_kernels(compiled.plan.target)
     testset_bytes = 0
-    if not (keep_testset and (compiled.out_dir / "testset.c").exists()):
+    if harness == "eembc":
+        eembc_profile(compiled.plan, eembc)  # an input no benchmark takes: refused before anything is built
+    elif not (keep_testset and (compiled.out_dir / "testset.c").exists()):
         batch = batch if batch is not None else random_batch(compiled, samples, seed)
         extra = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
         testset_bytes = write_testset(compiled.out_dir, batch, labels, **extra)
@@ -343,6 +345,38 @@ def flash_eembc(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_
             expected = reference.run([x])[0].reshape(-1)
             exact += device.quantized_results() == tuple(int(v) for v in expected)
     return EembcCheck(name, answered, samples, exact, laps, image)
+
+
+def platformio_project(model: Path, board: Board, out: Path, *, kernels: str | None = None, samples: int = 4,
+                       seed: int = 0, platform: str | None = None, progress: Callable[[str], None] = print):
+    """A PlatformIO project for `board` from a .tflite (compiled here for `kernels`, default the board's) or a
+    compiled model directory, its stack sized from a build made here with our CMake (the bound of the same code);
+    `out` written whole (see `export.platformio.export_platformio`)."""
+    import tempfile
+
+    from toolchain.export.platformio import board_id, check_exportable, check_kernels, export_platformio
+
+    board_id(board)  # no PlatformIO id: refused before any work
+    if not model.exists():
+        raise ToolchainError(f"{model} does not exist", "give an int8 .tflite or a `tinyml compile` directory")
+    with tempfile.TemporaryDirectory(prefix="tinyml-pio-") as tmp:
+        work = Path(tmp)
+        if model.is_dir():
+            if kernels:
+                raise ToolchainError("--kernels applies to a .tflite only: the directory is compiled already")
+            check_exportable(model, board)
+            compiled = load_compiled(model)
+        else:
+            kernels = kernels or board.kernels
+            check_kernels(board, kernels)
+            progress(f"compiling {model} for the {kernels} kernels")
+            compiled = compile_stage(model, work / "c", target=kernels,
+                                     regions=arena_regions(board) if board.extra_ram else None)
+            check_exportable(compiled.out_dir, board)
+        progress(f"building firmware for {board.name} with CMake (for the stack bound)")
+        image = build_stage(compiled, board, work / "fw", samples=samples, seed=seed, keep_testset=True)
+        return export_platformio(compiled.out_dir, board, out, stack_size=image.sizes.stack_reserved,
+                                 platform=platform)
 
 
 # -- compress ------------------------------------------------------------------------------------------------

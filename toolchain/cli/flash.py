@@ -5,11 +5,12 @@ from pathlib import Path
 
 from toolchain.boards import get_board
 from toolchain.cli.base import (
-    Command, add_bands_argument, check_output_dir, check_output_file, command, positive_float, positive_int,
+    Command, add_bands_argument, check_output_dir, check_output_file, command, positive_int,
 )
+from toolchain.cli.run import DEFAULT_SAMPLES, add_device_arguments, print_run
 from toolchain.errors import ToolchainError
 from toolchain.fsutil import write_json
-from toolchain.pipeline.api import EEMBC_PROFILES, HARNESSES, KERNEL_TARGETS, WEIGHTS_IN
+from toolchain.pipeline.api import EEMBC_PROFILES, HARNESSES, KERNEL_TARGETS
 from toolchain.probes import DEFAULT_GDB_RESET, PROBES, ProbeOptions, default_probe
 
 PIPELINE_MODEL = Path("export") / "model.tflite"  # in a `tinyml pipeline` run directory
@@ -63,15 +64,7 @@ class Flash(Command):
         p.add_argument("--baud", type=positive_int, default=115200, help="baud rate (default 115200, 8N1)")
         p.add_argument("--kernels", choices=KERNEL_TARGETS, help="kernel path (default: the board's)")
         add_bands_argument(p)
-        p.add_argument("--weights-in", choices=WEIGHTS_IN, default="flash",
-                       help="where the weights live: flash (default) or ram (copied at start-up)")
-        p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
-        p.add_argument("--samples", type=positive_int,
-                       help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
-        p.add_argument("--out", type=Path, help="work directory (default build/flash/<model>-<board>)")
-        p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
-        p.add_argument("--timeout", type=positive_float, default=300.0,
-                       help="seconds to wait for the board's results after flashing (default 300)")
+        add_device_arguments(p, "build/flash", "seconds to wait for the board's results after flashing (default 300)")
         p.add_argument("--harness", choices=HARNESSES, default="harness",
                        help="harness (default: our benchmark harness, its report as `tinyml run`'s) or eembc (the "
                             "MLPerf Tiny / EEMBC runner mode: flashed, then checked over the runner's protocol and "
@@ -80,7 +73,6 @@ class Flash(Command):
                        help="with --harness eembc: kws01, vww01, ic01 or ad01 (default: from the model's input)")
 
     def run(self, args):
-        from toolchain.cli.run import DEFAULT_SAMPLES, print_run
         from toolchain.pipeline import api
 
         board = get_board(args.board)

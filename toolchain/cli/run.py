@@ -98,6 +98,18 @@ def print_run(result, tflm=None) -> None:
 DEFAULT_SAMPLES = 4  # random inputs embedded when no --inputs are given
 
 
+def add_device_arguments(p, out_root: str, timeout_help: str) -> None:
+    """What `run` and `flash` share: the weights' place, the inputs, the work directory, JSON, the timeout."""
+    p.add_argument("--weights-in", choices=WEIGHTS_IN, default="flash",
+                   help="where the weights live: flash (default, read in place) or ram (copied at start-up)")
+    p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
+    p.add_argument("--samples", type=positive_int,
+                   help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
+    p.add_argument("--out", type=Path, help=f"work directory (default {out_root}/<model>-<board>)")
+    p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
+    p.add_argument("--timeout", type=positive_float, default=300.0, help=timeout_help)
+
+
 @command("run")
 class Run(Command):
     help = "compile, build and run a .tflite in the emulator: bit-exact check, instructions, memory"
@@ -121,15 +133,7 @@ class Run(Command):
         p.add_argument("--arena-region", metavar="NAME",
                        help="put the whole arena in this RAM region (ram or an extra one, see `tinyml boards`; "
                             "default: the main RAM, spilling its largest buffers to the extra regions in order)")
-        p.add_argument("--weights-in", choices=WEIGHTS_IN, default="flash",
-                       help="where the weights live: flash (default, read in place) or ram (copied at start-up)")
-        p.add_argument("--inputs", type=Path, help=".npy of shape [N, *input]; float is quantized (default random)")
-        p.add_argument("--samples", type=positive_int,
-                       help="samples to embed and run (default: every sample of --inputs, else 4 random ones)")
-        p.add_argument("--out", type=Path, help="work directory (default build/run/<model>-<board>)")
-        p.add_argument("--json", type=Path, help="write the results (outputs included) as JSON")
-        p.add_argument("--timeout", type=positive_float, default=300.0,
-                       help="emulator timeout in seconds (default 300)")
+        add_device_arguments(p, "build/run", "emulator timeout in seconds (default 300)")
         p.add_argument("--early-exit", action="store_true",
                        help="treat the outputs other than the final one as early exits (int8 softmax)")
         p.add_argument("--threshold", type=probability, default=1.0,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from toolchain.boards import Board
 from toolchain.errors import ToolchainError
-from toolchain.runners.protocol import RunResult, parse
+from toolchain.runners.protocol import RunResult, check_finished, parse
 from toolchain.tools import require_tool
 
 RENODE_HINT = ("install Renode from https://renode.io (its Linux package or portable build; it is not in Debian or "
@@ -189,10 +189,5 @@ def run_renode(elf: Path, board: Board, timeout: float = 120.0, work_dir: Path |
     if "TM BEGIN" not in log and "TM FAULT" not in log:
         raise ToolchainError(f"no harness output on {board.name} under Renode{exited} (see {console_path}):\n"
                              + _read(console_path)[-2000:])
-    result = parse(log)
-    if result.fault:
-        raise ToolchainError(f"the firmware faulted on {board.name} under Renode: {result.fault}")
-    if result.error or result.exit_code != 0 or not result.complete:
-        raise ToolchainError(f"the firmware failed on {board.name} under Renode (firmware exit code "
-                             f"{result.exit_code}{exited}): {result.error or 'incomplete output'}")
-    return result
+    return check_finished(parse(log), f"{board.name} under Renode",
+                          "" if status is None else f"Renode status {status}, ")

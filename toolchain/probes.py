@@ -146,7 +146,7 @@ def run_probe(commands: list[list[str]], probe: str, board: Board, timeout: floa
 def _gdb_failed(log: str) -> bool:
     """GDB in batch mode goes on after a failed command: a connection or load failure shows only in its output."""
     return bool(re.search(r"(Connection refused|Connection timed out|could not connect|Remote communication error"
-                          r"|Load failed|No such file|Ignoring packet error|not responding)", log, re.IGNORECASE))
+                          r"|Load failed|Ignoring packet error|not responding)", log, re.IGNORECASE))
 
 
 def _probe_fix(probe: str, board: Board) -> str:

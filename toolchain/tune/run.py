@@ -209,7 +209,7 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
         tuner = tune.Tuner(
             trainable, param_space=ray_space(section.space),
             tune_config=tune.TuneConfig(metric=section.metric, mode=section.direction, scheduler=scheduler,
-                                        num_samples=trials,
+                                        num_samples=trials, reuse_actors=True,
                                         search_alg=BasicVariantGenerator(random_state=section.seed)),
             run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=1,
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))

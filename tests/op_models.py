@@ -238,3 +238,121 @@ BUILDERS = {
     "two_outputs": (two_outputs, "SOFTMAX"),
     "relu_standalone": (relu_standalone, "RELU"),
 }
+
+
+def activation(kind="sigmoid", input_shape=(16, 16), seed=0, **kwargs):
+    """One unary activation straight on the input: "sigmoid" (LOGISTIC), "tanh", "hard_swish" (x * relu6(x + 3)
+    / 6, which the converter fuses into HARD_SWISH), "leaky_relu" (`alpha`), "elu", "prelu" (`shared_axes`).
+    The converter leaves ELU in float (its int8 conversion refuses "elu"); tests make an int8 ELU by editing the
+    TANH model's operator code (test_lut_ops)."""
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    if kind in ("sigmoid", "tanh"):
+        layer = keras.layers.Activation(kind, name=kind)
+    elif kind == "hard_swish":
+        tf, _ = import_tf()
+        layer = keras.layers.Lambda(lambda x: x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0), name=kind)
+    elif kind == "leaky_relu":
+        layer = keras.layers.LeakyReLU(alpha=kwargs.get("alpha", 0.3), name=kind)
+    elif kind == "elu":
+        layer = keras.layers.ELU(name=kind)
+    elif kind == "prelu":
+        layer = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.9),
+                                   shared_axes=kwargs.get("shared_axes"), name=kind)
+    else:
+        raise ValueError(f"unknown activation {kind!r}")
+    return keras.Model(inputs, layer(inputs), name=kind)
+
+
+ACTIVATION_OPS = {"sigmoid": "LOGISTIC", "tanh": "TANH", "hard_swish": "HARD_SWISH", "leaky_relu": "LEAKY_RELU",
+                  "prelu": "PRELU"}  # the ones that convert to int8
+BUILDERS.update({f"activation_{kind}": (lambda kind=kind, **kw: activation(kind, **kw), op)
+                 for kind, op in ACTIVATION_OPS.items()})
+
+
+def activation_chain(input_shape=(6, 6, 8), seed=0):
+    """CONV_2D -> TANH -> HARD_SWISH -> LEAKY_RELU -> PRELU (per channel) -> LOGISTIC: every table op in one model."""
+    tf, _ = import_tf()
+    keras = _keras(seed)
+    inputs = keras.Input(input_shape, name="input")
+    x = _conv(keras, 8, name="conv")(inputs)
+    x = keras.layers.Activation("tanh", name="tanh")(x)
+    x = _conv(keras, 8, 1, name="conv_2")(x)
+    x = keras.layers.Lambda(lambda v: v * tf.nn.relu6(v + 3.0) * (1.0 / 6.0), name="hard_swish")(x)
+    x = keras.layers.LeakyReLU(alpha=0.1, name="leaky_relu")(x)
+    x = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.9), shared_axes=[1, 2],
+                           name="prelu")(x)
+    x = keras.layers.Activation("sigmoid", name="sigmoid")(x)
+    return keras.Model(inputs, x, name="activation_chain")
+
+
+# -- element-wise binary ops with broadcasting (tests/test_binary_ops.py) -----------------------------------------
+
+BINARY_LAYERS = {"ADD": "Add", "SUB": "Subtract", "MUL": "Multiply", "MAXIMUM": "Maximum", "MINIMUM": "Minimum"}
+BINARY_TF = {"ADD": "add", "SUB": "subtract", "MUL": "multiply", "MAXIMUM": "maximum", "MINIMUM": "minimum",
+             "SQUARED_DIFFERENCE": "squared_difference"}
+
+
+def _operand(keras, kind, x, shape, rng, name):
+    """An operand of the binary op from the image feature map x [1, H, W, D]: `full` x itself, `conv` another
+    [1, H, W, D] branch, `hw1` [1, H, W, 1], `w1` [1, 1, W, 1], `c1` [1, 1, 1, D] (activations); `const_c` [D],
+    `const_w` [1, 1, W, 1], `scalar` a constant scalar."""
+    h, w, d = shape
+    if kind == "full":
+        return x
+    if kind == "conv":
+        return _conv(keras, d, 1, name=f"{name}_conv")(x)
+    if kind == "hw1":
+        return _conv(keras, 1, 1, name=f"{name}_conv")(x)
+    if kind == "w1":
+        pooled = keras.layers.AveragePooling2D((h, 1), name=f"{name}_pool")(x)
+        return _conv(keras, 1, 1, name=f"{name}_conv")(pooled)
+    if kind == "c1":
+        return keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_gap")(x)
+    const_shape = {"const_c": (d,), "const_w": (1, 1, w, 1), "scalar": ()}[kind]
+    return rng.uniform(-1.0, 1.0, const_shape).astype(np.float32)
+
+
+def binary(op="ADD", first="full", second="conv", activation=None, shape=(6, 5, 3), seed=0):
+    """input [H, W, C] -> CONV_2D + ReLU x [1, H, W, D] -> op(first, second) (operands as in `_operand`), optionally
+    followed by a ReLU the converter fuses. Two activations go through the Keras merge layer (ADD, SUB, MUL,
+    MAXIMUM, MINIMUM); a constant operand or SQUARED_DIFFERENCE through tf.math in a Lambda."""
+    tf, _ = import_tf()
+    keras = _keras(seed)
+    rng = np.random.default_rng(seed)
+    h, w, d = shape
+    inputs = keras.Input((h, w, 4), name="input")
+    x = _conv(keras, d, 3, activation="relu", name="conv")(inputs)  # the ReLU: a constant cannot fold into it
+    a = _operand(keras, first, x, shape, rng, "a")
+    b = _operand(keras, second, x, shape, rng, "b")
+    fn = getattr(tf.math, BINARY_TF[op])
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        tensor, const, const_first = (b, a, True) if isinstance(a, np.ndarray) else (a, b, False)
+        y = keras.layers.Lambda(lambda t: fn(const, t) if const_first else fn(t, const), name="binary")(tensor)
+    elif op in BINARY_LAYERS:
+        y = getattr(keras.layers, BINARY_LAYERS[op])(name="binary")([a, b])
+    else:
+        y = keras.layers.Lambda(lambda t: fn(t[0], t[1]), name="binary")([a, b])
+    if activation:
+        y = keras.layers.Activation(activation, name="binary_act")(y)
+    return keras.Model(inputs, y, name=f"binary_{op.lower()}")
+
+
+def batchnorm(after="input", input_shape=(6, 5, 3), seed=0):
+    """A standalone BatchNormalization (random trained statistics, so it is not the identity) where the converter
+    has nothing to fold it into: on the model input (`after` "input") or after a max pool ("pool"). It becomes MUL
+    and ADD with per-channel [C] constants. (After a Conv2D or Dense layer the converter folds it into the weights.)"""
+    keras = _keras(seed)
+
+    def init(lo, hi, k):
+        return keras.initializers.RandomUniform(lo, hi, seed=seed * 10 + k)
+
+    bn = keras.layers.BatchNormalization(gamma_initializer=init(0.5, 1.5, 1), beta_initializer=init(-0.3, 0.3, 2),
+                                         moving_mean_initializer=init(-0.3, 0.3, 3),
+                                         moving_variance_initializer=init(0.5, 1.5, 4), name="bn")
+    inputs = keras.Input(input_shape, name="input")
+    x = inputs
+    if after == "pool":
+        x = keras.layers.MaxPooling2D(2, name="pool")(_conv(keras, 6, 3, name="conv0")(x))
+    x = _conv(keras, 4, 3, name="conv")(bn(x))
+    return keras.Model(inputs, x, name="batchnorm")

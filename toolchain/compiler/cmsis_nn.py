@@ -364,6 +364,10 @@ class MaxPool2D(Pool2D):
 class Add(CmsisKernel):
     """arm_elementwise_add_s8: TFLite's int8 ADD (both inputs to twice the larger scale, 20 bits of headroom)."""
 
+    def applies(self, op, g):
+        """Inputs of the output's size only: a broadcasting ADD keeps our portable kernel."""
+        return len({g.tensors[t].size for t in (*op.inputs[:2], op.outputs[0])}) == 1
+
     def emit(self, op, g, em):
         a, b, out = (g.tensors[t] for t in (*op.inputs[:2], op.outputs[0]))
         (m1, s1), (m2, s2), (mo, so) = (q.quantize_multiplier(r) for r in add_rescales(a, b, out))

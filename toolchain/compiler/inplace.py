@@ -1,8 +1,9 @@
 """Where a layer may write over the input it is finishing: element-wise kernels in place, row bands, patch stages.
 
-Element-wise kernels (ADD, requantize, ReLU, (de)quantize) read element i before they write element i, in
-increasing order, on every kernel path: their output may start where their input starts (a larger output
-element: as far before it as the output outgrows the input).
+Element-wise kernels (ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, requantize, ReLU, (de)quantize) read
+element i before they write element i, in increasing order, on every kernel path: their output may start where
+their input starts (a larger output element: as far before it as the output outgrows the input). A broadcasting
+binary kernel reads only an input of the output's size that way; the input it broadcasts may not overlap.
 
 Windowed layers (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D) do not read that way, so the compiler
 may run them in row bands instead: the layer's kernel is called once per band of output rows, on just the input
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
     from toolchain.compiler.planner import Plan
 
 ELEMENTWISE = {"ADD": (0, 1), "QUANTIZE": (0,), "DEQUANTIZE": (0,), "RELU": (0,), "RELU6": (0,),
-               "RELU_N1_TO_1": (0,)}
+               "RELU_N1_TO_1": (0,), "LOGISTIC": (0,), "TANH": (0,), "ELU": (0,), "HARD_SWISH": (0,),
+               "LEAKY_RELU": (0,), "PRELU": (0,), "SUB": (0, 1), "MUL": (0, 1), "MAXIMUM": (0, 1),
+               "MINIMUM": (0, 1), "SQUARED_DIFFERENCE": (0, 1)}  # binary ops: only an input of the output's size
 WINDOWED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
 BANDS = "band_rows"  # on a stage's first layer: rows of the last layer's output per band
 STAGE_END = "stage_end"  # on a stage's first layer: the index of its last layer (absent: the layer alone)
@@ -177,7 +180,8 @@ def overlaps(g: Graph, i: int, target: str) -> list[tuple[int, InPlace]]:
     if op.kind in ELEMENTWISE:
         out = g.tensors[op.outputs[0]]
         return [(index, InPlace(before=max(out.nbytes - g.tensors[op.inputs[index]].nbytes, 0)))
-                for index in ELEMENTWISE[op.kind] if g.tensors[op.inputs[index]].size == out.size]
+                for index in ELEMENTWISE[op.kind] if g.tensors[op.inputs[index]].size == out.size
+                and not g.tensors[g.root(op.inputs[index])].is_const]  # a constant lives in flash
     rule = _cached("in place", g, i, lambda: variants.in_place(op, g, target), target)
     return [(0, rule)] if rule is not None else []
 

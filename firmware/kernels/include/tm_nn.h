@@ -203,9 +203,24 @@ tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
                      const tm_dims *output_dims, int8_t *output);
 int32_t tm_mean_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
-/* ---- ADD (same shapes) --------------------------------------------------------------------------
- * TFLite's int8 ADD: both inputs are shifted left by left_shift (20), each rescaled by its
- * (multiplier, shift) with shift <= 0, summed, rescaled by the output (multiplier, shift). */
+/* ---- Element-wise binary ops: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE --------------
+ * NumPy broadcasting: output_dims is the output as 4-D (the compiler merges neighbouring dimensions that
+ * broadcast alike, so the innermost run is as long as possible); input{1,2}_dims are each input's 4-D shape in
+ * the same frame, every dimension equal to the output's or 1. tm_broadcast holds, per input, its element
+ * stride along n, h, w, c of the output index (0 along a dimension it broadcasts):
+ *     output[n][h][w][c] = f(input1[n*s1.n + h*s1.h + w*s1.w + c*s1.c], input2[... s2 ...]).
+ * Same-shape operands: dims {1, 1, 1, size}, strides {0, 0, 0, 1}. Each kernel reads element i of an input of
+ * the output's shape before it writes output element i, in increasing order (the output may overlap it). */
+typedef struct {
+    tm_dims input1_stride; /* elements, >= 0 */
+    tm_dims input2_stride;
+} tm_broadcast;
+
+/* ADD / SUB / SQUARED_DIFFERENCE (TFLite's int8 arithmetic): each input is offset, shifted left by left_shift
+ * (ADD, SUB: 20; SQUARED_DIFFERENCE: 7) and rescaled by its (multiplier, shift), shift <= 0, both to twice the
+ * larger input scale; the sum / difference / squared difference is rescaled by the output (multiplier,
+ * shift), shift <= 0, and offset: out = clamp(rescale(f(rescale1(x1), rescale2(x2))) + output_offset).
+ * Every rescale here is LiteRT's MultiplyByQuantizedMultiplierSmallerThanOneExp (double rounding). */
 typedef struct {
     int32_t input1_offset, input2_offset, output_offset;
     int32_t left_shift;
@@ -213,13 +228,72 @@ typedef struct {
     int32_t input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     tm_activation activation;
-} tm_add_params;
+} tm_arithmetic_params;
 
+typedef tm_arithmetic_params tm_add_params;
+typedef tm_arithmetic_params tm_sub_params;
+typedef tm_arithmetic_params tm_squared_difference_params;
+
+/* tm_add_s8: both inputs of the output's size ({1, 1, 1, size}); tm_add_s8_broadcast: any broadcast. */
 tm_status tm_add_s8(const tm_context *ctx, const tm_add_params *params,
                     const tm_dims *input1_dims, const int8_t *input1,
                     const tm_dims *input2_dims, const int8_t *input2,
                     const tm_dims *output_dims, int8_t *output);
 int32_t tm_add_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+tm_status tm_add_s8_broadcast(const tm_context *ctx, const tm_add_params *params, const tm_broadcast *broadcast,
+                              const tm_dims *input1_dims, const int8_t *input1,
+                              const tm_dims *input2_dims, const int8_t *input2,
+                              const tm_dims *output_dims, int8_t *output);
+int32_t tm_add_s8_broadcast_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+tm_status tm_sub_s8(const tm_context *ctx, const tm_sub_params *params, const tm_broadcast *broadcast,
+                    const tm_dims *input1_dims, const int8_t *input1,
+                    const tm_dims *input2_dims, const int8_t *input2,
+                    const tm_dims *output_dims, int8_t *output);
+int32_t tm_sub_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* SQUARED_DIFFERENCE has no fused activation: activation is {-128, 127}. */
+tm_status tm_squared_difference_s8(const tm_context *ctx, const tm_squared_difference_params *params,
+                                   const tm_broadcast *broadcast,
+                                   const tm_dims *input1_dims, const int8_t *input1,
+                                   const tm_dims *input2_dims, const int8_t *input2,
+                                   const tm_dims *output_dims, int8_t *output);
+int32_t tm_squared_difference_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* MUL: out = clamp(requantize((x1 + input1_offset) * (x2 + input2_offset)) + output_offset), one
+ * (multiplier, shift), shift in [-31, 30], of input1_scale * input2_scale / output_scale. */
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t multiplier, shift;
+    tm_activation activation;
+} tm_mul_params;
+
+tm_status tm_mul_s8(const tm_context *ctx, const tm_mul_params *params, const tm_broadcast *broadcast,
+                    const tm_dims *input1_dims, const int8_t *input1,
+                    const tm_dims *input2_dims, const int8_t *input2,
+                    const tm_dims *output_dims, int8_t *output);
+int32_t tm_mul_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* MAXIMUM / MINIMUM compare the raw int8 values (inputs and output share scale and zero point), then clamp
+ * (activation is {-128, 127} unless the compiler folded a clamp in). */
+typedef struct {
+    tm_activation activation;
+} tm_minmax_params;
+
+typedef tm_minmax_params tm_maximum_params;
+typedef tm_minmax_params tm_minimum_params;
+
+tm_status tm_maximum_s8(const tm_context *ctx, const tm_maximum_params *params, const tm_broadcast *broadcast,
+                        const tm_dims *input1_dims, const int8_t *input1,
+                        const tm_dims *input2_dims, const int8_t *input2,
+                        const tm_dims *output_dims, int8_t *output);
+int32_t tm_maximum_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+tm_status tm_minimum_s8(const tm_context *ctx, const tm_minimum_params *params, const tm_broadcast *broadcast,
+                        const tm_dims *input1_dims, const int8_t *input1,
+                        const tm_dims *input2_dims, const int8_t *input2,
+                        const tm_dims *output_dims, int8_t *output);
+int32_t tm_minimum_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- SOFTMAX (int8 in, int8 out with scale 1/256 and zero point -128) ---------------------------
  * TFLite's fixed-point reference softmax over the innermost dimension c (gemmlowp exp / reciprocal).
@@ -297,6 +371,41 @@ tm_status tm_relu_s8(const tm_context *ctx, const tm_relu_params *params,
                      const tm_dims *input_dims, const int8_t *input,
                      const tm_dims *output_dims, int8_t *output);
 int32_t tm_relu_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ---- LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU: an int8 lookup table ---------------------------
+ * output[i] = table[(uint8_t)input[i]]: the compiler computes the 256 outputs of the op with LiteRT's
+ * arithmetic (entry k holds the output for input (int8_t)k). May run in place (output == input). */
+typedef struct {
+    const int8_t *table; /* 256 entries */
+} tm_lut_params;
+
+tm_status tm_lut_s8(const tm_context *ctx, const tm_lut_params *params,
+                    const tm_dims *input_dims, const int8_t *input,
+                    const tm_dims *output_dims, int8_t *output);
+int32_t tm_lut_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ---- PRELU ---------------------------------------------------------------------------------------
+ * input and output {1, 1, 1, size}, alpha {1, 1, 1, alpha_size} (constant int8, size a multiple of
+ * alpha_size): element i uses alpha[i % alpha_size] (per-channel alpha of an NHWC tensor, or a full one).
+ * x = input + input_offset; out = clamp(x >= 0 ? requantize(x, positive) : requantize(x * (alpha +
+ * alpha_offset), negative) + output_offset, -128, 127), as LiteRT's reference Prelu (two multipliers:
+ * positive = s_in / s_out, negative = s_in * s_alpha / s_out). May run in place (output == input). */
+typedef struct {
+    int32_t input_offset;  /* -input zero point */
+    int32_t alpha_offset;  /* -alpha zero point */
+    int32_t output_offset; /* +output zero point */
+    int32_t positive_multiplier;
+    int32_t positive_shift;
+    int32_t negative_multiplier;
+    int32_t negative_shift;
+} tm_prelu_params;
+
+tm_status tm_prelu_s8(const tm_context *ctx, const tm_prelu_params *params,
+                      const tm_dims *input_dims, const int8_t *input,
+                      const tm_dims *alpha_dims, const int8_t *alpha,
+                      const tm_dims *output_dims, int8_t *output);
+int32_t tm_prelu_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *alpha_dims,
+                                    const tm_dims *output_dims);
 
 /* ---- QUANTIZE float -> int8 / DEQUANTIZE int8 -> float (model edges) ----------------------------
  * quantize: q = clamp((int32)roundf(x / scale) + zero_point, -128, 127)   (float arithmetic)

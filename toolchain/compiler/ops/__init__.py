@@ -4,8 +4,8 @@ from toolchain.compiler.ops.base import OPS, OpDef
 
 # Importing the modules registers the ops.
 from toolchain.compiler.ops import (  # noqa: E402,F401
-    add, avg_pool2d, concatenation, conv2d, depthwise_conv2d, dequantize, fully_connected, max_pool2d, mean, pad,
-    quantize, relu, reshape, softmax, strided_slice,
+    add, avg_pool2d, concatenation, conv2d, depthwise_conv2d, dequantize, fully_connected, lut, max_pool2d, maximum,
+    mean, minimum, mul, pad, prelu, quantize, relu, reshape, softmax, squared_difference, strided_slice, sub,
 )
 
 __all__ = ["OPS", "OpDef"]

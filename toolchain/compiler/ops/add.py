@@ -1,47 +1,53 @@
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import (
-    OpDef, activation, check_activation, check_rescale, flat, register, require_int8,
-)
+from toolchain.compiler.ops.base import activation, check_rescale, flat, register
+from toolchain.compiler.ops.binary import Binary, same_size
 from toolchain.compiler.ops.params import Activation, AddParams
 
-LEFT_SHIFT = 20  # TFLite's headroom for int8 ADD
+LEFT_SHIFT = 20  # TFLite's headroom for int8 ADD and SUB
 
 
-def _rescales(a, b, out) -> tuple[float, float, float]:
-    """TFLite's int8 ADD: both inputs to twice the larger input scale, the sum to the output scale."""
+def _rescales(a, b, out, left_shift: int = LEFT_SHIFT) -> tuple[float, float, float]:
+    """TFLite's int8 ADD / SUB Prepare (double): both inputs to twice the larger input scale, the sum to the
+    output scale."""
     twice_max = 2 * max(a.scale, b.scale)
-    return a.scale / twice_max, b.scale / twice_max, twice_max / ((1 << LEFT_SHIFT) * out.scale)
+    return a.scale / twice_max, b.scale / twice_max, twice_max / ((1 << left_shift) * out.scale)
+
+
+def arithmetic_fields(a, b, out, rescales, left_shift: int, act: tuple[int, int]) -> dict:
+    """The tm_arithmetic_params fields (ADD, SUB, SQUARED_DIFFERENCE) of three real rescale factors."""
+    (m1, s1), (m2, s2), (mo, so) = (q.quantize_multiplier(r) for r in rescales)
+    return dict(input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=out.zero_point,
+                left_shift=left_shift, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2,
+                input2_shift=s2, output_multiplier=mo, output_shift=so, activation=Activation(*act))
 
 
 @register("ADD")
-class Add(OpDef):
-    constraints = "int8 per tensor, both inputs of the output's shape (no broadcasting), fused ReLU/ReLU6"
+class Add(Binary):
+    constraints = ("int8 per tensor, NumPy broadcasting of either input up to rank 4 (constant or not), "
+                   "fused ReLU/ReLU6/ReLU_N1_TO_1")
     kernel = "tm_add_s8"
-    num_inputs = (2, 2)
 
-    def check(self, op, g):
-        problems = require_int8(g, op, inputs=(0, 1)) + check_activation(op)
-        a, b, out = (g.tensors[t] for t in (*op.inputs[:2], op.outputs[0]))
-        if not (a.shape == b.shape == out.shape):
-            problems.append(f"broadcasting ADD ({list(a.shape)} + {list(b.shape)}) is not supported")
-        if not problems:  # the input factors are <= 1/2 by construction
-            problems += check_rescale([_rescales(a, b, out)[2]], "output", max_shift=0)
-        return problems
+    def check_quant(self, a, b, out):  # the input factors are <= 1/2 by construction
+        return check_rescale([_rescales(a, b, out)[2]], "output", max_shift=0)
+
+    def kernel_for(self, op, g):
+        """tm_add_s8 when both inputs have the output's elements (and the dsp / mve variants may take it),
+        tm_add_s8_broadcast otherwise."""
+        return self.kernel if same_size(*self.tensors(op, g)) else f"{self.kernel}_broadcast"
 
     def kernel_dims(self, op, g):
-        """The companion's (input, output); the call takes both inputs' dims, all {1, 1, 1, size}."""
-        return flat(g.tensors[op.inputs[0]]), flat(g.tensors[op.outputs[0]])
+        a, b, out = self.tensors(op, g)
+        return (flat(a), flat(out)) if same_size(a, b, out) else super().kernel_dims(op, g)
 
-    def scratch_bytes(self, op, g):
-        return 0  # tm_add_s8_get_buffer_size (ref)
+    def params(self, op, g):
+        a, b, out = self.tensors(op, g)
+        return AddParams(**arithmetic_fields(a, b, out, _rescales(a, b, out), LEFT_SHIFT, activation(op, out)))
 
     def emit(self, op, g, em):
-        a, b, out = (g.tensors[t] for t in (*op.inputs[:2], op.outputs[0]))
-        (m1, s1), (m2, s2), (mo, so) = (q.quantize_multiplier(r) for r in _rescales(a, b, out))
-        params = em.params(AddParams(
-            input1_offset=-a.zero_point, input2_offset=-b.zero_point, output_offset=out.zero_point,
-            left_shift=LEFT_SHIFT, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
-            output_multiplier=mo, output_shift=so, activation=Activation(*activation(op, out))))
+        a, b, out = self.tensors(op, g)
+        if not same_size(a, b, out):
+            return self.broadcast_call(self.kernel_for(op, g), op, g, em)
+        params = em.params(self.params(op, g))
         a_dims, b_dims, out_dims = (em.dims_value(flat(t)) for t in (a, b, out))
         return (f"{self.kernel}({em.context()}, &{params}, {a_dims}, {em.ptr(a.id)}, {b_dims}, {em.ptr(b.id)}, "
                 f"{out_dims}, {em.ptr(out.id)})")

@@ -258,3 +258,23 @@ class QuantizeF32Params(CStruct):
 class DequantizeParams(QuantizeF32Params):
     CTYPE: ClassVar[str] = "tm_dequantize_params"
     PREFIX: ClassVar[str] = "dequantize"
+
+
+@dataclass(frozen=True)
+class LutParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_lut_params"
+    PREFIX: ClassVar[str] = "lut"
+    table: Symbol
+
+
+@dataclass(frozen=True)
+class PreluParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_prelu_params"
+    PREFIX: ClassVar[str] = "prelu"
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    positive_multiplier: int
+    positive_shift: int
+    negative_multiplier: int
+    negative_shift: int

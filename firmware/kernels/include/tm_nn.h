@@ -349,6 +349,18 @@ tm_status tm_strided_slice_s8(const tm_context *ctx, const tm_strided_slice_para
                               const tm_dims *output_dims, int8_t *output);
 int32_t tm_strided_slice_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
+/* ---- TRANSPOSE (int8): output[i0][i1][i2][i3] = input at the index whose axis perm[k] is i_k.
+ * perm: a permutation of 0..3 given as {n, h, w, c} = the input axis each output axis reads; output_dims the
+ * input's dims in that order. Pure data movement: input and output share their quantization. */
+typedef struct {
+    tm_dims perm;
+} tm_transpose_params;
+
+tm_status tm_transpose_s8(const tm_context *ctx, const tm_transpose_params *params,
+                          const tm_dims *input_dims, const int8_t *input,
+                          const tm_dims *output_dims, int8_t *output);
+int32_t tm_transpose_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
 /* ---- Element-wise requantization: QUANTIZE int8 -> int8 and standalone RELU / RELU6 / RELU_N1_TO_1
  * out = clamp(requantize(input + input_offset) + output_offset); the ReLUs differ only in the clamp. */
 typedef struct {

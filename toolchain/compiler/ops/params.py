@@ -228,6 +228,13 @@ class StridedSliceParams(CStruct):
 
 
 @dataclass(frozen=True)
+class TransposeParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_transpose_params"
+    PREFIX: ClassVar[str] = "transpose"
+    perm: Dims  # the input axis (0 n, 1 h, 2 w, 3 c) of each output axis
+
+
+@dataclass(frozen=True)
 class QuantizeParams(CStruct):
     """tm_requantize_params: QUANTIZE int8 -> int8; the ReLUs use the same fields."""
     CTYPE: ClassVar[str] = "tm_quantize_params"

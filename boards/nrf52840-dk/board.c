@@ -49,17 +49,4 @@ void tm_board_init(void)
     tm_runtime_init();
 }
 
-void tm_board_write(const char *s, uint32_t n)
-{
-    tm_uart_nrf_uarte_write(&console, s, n);
-}
-
-void tm_board_flush(void)
-{
-    tm_uart_nrf_uarte_flush(&console);
-}
-
-int tm_board_getc(void)
-{
-    return tm_uart_nrf_uarte_getc(&console);
-}
+TM_BOARD_CONSOLE(nrf_uarte, console)

@@ -120,17 +120,4 @@ void tm_board_init(void)
     tm_runtime_init();
 }
 
-void tm_board_write(const char *s, uint32_t n)
-{
-    tm_uart_stm32v2_write(&console, s, n);
-}
-
-void tm_board_flush(void)
-{
-    tm_uart_stm32v2_flush(&console);
-}
-
-int tm_board_getc(void)
-{
-    return tm_uart_stm32v2_getc(&console);
-}
+TM_BOARD_CONSOLE(stm32v2, console)

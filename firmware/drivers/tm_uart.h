@@ -47,4 +47,21 @@ void tm_uart_nrf_uarte_write(const tm_uart *uart, const char *s, uint32_t n);
 void tm_uart_nrf_uarte_flush(const tm_uart *uart);
 int tm_uart_nrf_uarte_getc(const tm_uart *uart);
 
+/* The board's console (tm_board_write, tm_board_flush and tm_board_getc of tm_board.h) on `uart`, a tm_uart of the
+ * driver `kind` (cmsdk, stm32, stm32v2, nrf_uarte): each board.c names its console once instead of writing the
+ * three forwarding functions. */
+#define TM_BOARD_CONSOLE(kind, uart)                                                                              \
+    void tm_board_write(const char *s, uint32_t n)                                                                \
+    {                                                                                                             \
+        tm_uart_##kind##_write(&(uart), s, n);                                                                    \
+    }                                                                                                             \
+    void tm_board_flush(void)                                                                                     \
+    {                                                                                                             \
+        tm_uart_##kind##_flush(&(uart));                                                                          \
+    }                                                                                                             \
+    int tm_board_getc(void)                                                                                       \
+    {                                                                                                             \
+        return tm_uart_##kind##_getc(&(uart));                                                                    \
+    }
+
 #endif /* TM_UART_H */

@@ -11,6 +11,7 @@ a CLI module parses, calls one of them, and prints.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -277,15 +278,14 @@ def prepare_image(tflite: Path, board: Board, out_dir: Path, *, inputs: np.ndarr
     return compiled, image
 
 
-def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_options, port: str | None,
-          baud: int = 115200, timeout: float = 300.0, progress: Callable[[str], None] = print,
-          **build) -> DeviceRun:
-    """compile -> embed -> build -> flash with `probe` -> read the board's UART -> compare with LiteRT. The probe,
-    its tool and the serial port are checked (the port opened) before the compiler starts; `build`: the keyword
-    arguments of `prepare_image`."""
+@contextmanager
+def _flashed(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_options, port: str | None, baud: int,
+             timeout: float, progress: Callable[[str], None], **build):
+    """The probe, its tool and the serial port checked and the port opened before the compiler starts (so no line
+    of the reset board is lost), then compile -> build (`build`: `prepare_image`'s keywords) -> flash with `probe`;
+    yields (open port, its name, compiled model, image), the port closed after."""
     from toolchain.probes import check_probe, flash_commands, run_probe
-    from toolchain.runners.protocol import check_finished, parse
-    from toolchain.runners.serial_port import open_port, read_until_exit, resolve_port
+    from toolchain.runners.serial_port import open_port, resolve_port
 
     check_timeout(timeout)
     check_probe(probe, board, probe_options)
@@ -295,6 +295,19 @@ def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_option
         progress(f"flashing {image.elf.name} onto {board.name} with {probe}")
         ser.reset_input_buffer()
         run_probe(flash_commands(probe, image.elf, board, probe_options), probe, board)
+        yield ser, port, compiled, image
+
+
+def flash(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_options, port: str | None,
+          baud: int = 115200, timeout: float = 300.0, progress: Callable[[str], None] = print,
+          **build) -> DeviceRun:
+    """compile -> embed -> build -> flash with `probe` -> read the board's UART -> compare with LiteRT (see
+    `_flashed`; `build`: the keyword arguments of `prepare_image`)."""
+    from toolchain.runners.protocol import check_finished, parse
+    from toolchain.runners.serial_port import read_until_exit
+
+    with _flashed(tflite, board, out_dir, probe=probe, probe_options=probe_options, port=port, baud=baud,
+                  timeout=timeout, progress=progress, **build) as (ser, port, compiled, image):
         progress(f"reading the results from {port} ({baud} 8N1)")
         log = read_until_exit(ser, timeout, board.name)
     Path(out_dir, "uart.log").write_text(log)
@@ -318,20 +331,12 @@ def flash_eembc(tflite: Path, board: Board, out_dir: Path, *, probe: str, probe_
     """Build the EEMBC runner-mode firmware, flash it, and check it over the runner's own protocol as the
     EnergyRunner would: name, profile, `samples` random inputs loaded in `db` lines, `infer 1 1`, each int8 output
     compared with LiteRT's. The board is then left ready for the EnergyRunner."""
-    from toolchain.probes import check_probe, flash_commands, run_probe
     from toolchain.runners.eembc import EembcDevice, host_bytes
-    from toolchain.runners.serial_port import open_port, resolve_port
     from toolchain.verify.reference import ReferenceModel
 
-    check_timeout(timeout)
-    check_probe(probe, board, probe_options)
-    port = resolve_port(port)
-    with open_port(port, baud) as ser:
-        compiled, image = prepare_image(tflite, board, out_dir, timeout=timeout, progress=progress, samples=1,
-                                        harness="eembc", eembc=profile, **build)
-        progress(f"flashing {image.elf.name} (EEMBC runner mode) onto {board.name} with {probe}")
-        ser.reset_input_buffer()
-        run_probe(flash_commands(probe, image.elf, board, probe_options), probe, board)
+    with _flashed(tflite, board, out_dir, probe=probe, probe_options=probe_options, port=port, baud=baud,
+                  timeout=timeout, progress=progress, samples=1, harness="eembc", eembc=profile,
+                  **build) as (ser, port, compiled, image):
         device = EembcDevice.on_port(ser, port, timeout=timeout)
         device.wait_boot()
         name, answered = device.name(), device.profile()

@@ -67,7 +67,7 @@ def read_until_exit(ser, timeout: float, board: str, stop: str = "TM EXIT") -> s
 
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
-    pending = b""
+    partial = bytearray()  # the line being received: only complete lines are looked at, each once
     while time.monotonic() < deadline:
         try:
             # what has arrived, never more: a read of n bytes that meets the end of a socket:// stream (QEMU exits
@@ -80,8 +80,12 @@ def read_until_exit(ser, timeout: float, board: str, stop: str = "TM EXIT") -> s
         if not data:
             continue
         chunks.append(data)
-        pending = (pending + data)[-8192:]
-        if any(line.strip().startswith(stop.encode()) for line in pending.split(b"\n")[:-1]):
+        partial += data
+        if b"\n" not in data:
+            continue
+        *lines, rest = bytes(partial).split(b"\n")
+        partial = bytearray(rest)
+        if any(line.strip().startswith(stop.encode()) for line in lines):
             break
     else:
         tail = b"".join(chunks).decode(errors="replace").strip().splitlines()[-3:]

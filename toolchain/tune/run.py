@@ -194,7 +194,6 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
         tune.with_parameters(run_trial, recipe=recipe.to_dict(), recipe_name=recipe.name, board=options.board,
                              workdir=str(Path.cwd())),
         {"cpu": options.cpus_per_trial})
-    scheduler = make_scheduler(options.scheduler, recipe, out / SCHEDULER_STATE)
     start = time.perf_counter()
     storage = out / "ray"
     if options.resume:
@@ -202,23 +201,21 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
         tuner = tune.Tuner.restore(str(storage / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True,
                                    restart_errored=False)
     else:
+        (out / SCHEDULER_STATE).unlink(missing_ok=True)  # a new run: no core of an earlier one is read back
         trials = options.trials or section.trials
         progress(f"tuning {recipe.name}: {trials} trials, {options.scheduler}, {section.min_epochs}.."
                  f"{section.max_epochs} epochs (eta {section.reduction_factor}), metric {section.metric} "
                  f"({section.direction}){f', board {options.board}' if options.board else ''}")
         tuner = tune.Tuner(
             trainable, param_space=ray_space(section.space),
-            tune_config=tune.TuneConfig(metric=section.metric, mode=section.direction, scheduler=scheduler,
+            tune_config=tune.TuneConfig(metric=section.metric, mode=section.direction,
+                                        scheduler=make_scheduler(options.scheduler, recipe, out / SCHEDULER_STATE),
                                         num_samples=trials, reuse_actors=True,
                                         search_alg=BasicVariantGenerator(random_state=section.seed)),
             run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=1,
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
-    core = _core(tuner) if options.resume else getattr(scheduler, "core", None)
-    if core is None and (out / SCHEDULER_STATE).is_file():  # a restored run whose scheduler made no decision
-        import pickle
-
-        core = pickle.loads((out / SCHEDULER_STATE).read_bytes())
+    core = _saved_core(out)
     records = [_record(r, section.metric) for r in grid]
     growths = [{"report": g.report, "trial": g.trial_id, "epoch": g.epoch, "old": g.old_budget, "new": g.new_budget}
                for g in (core.history if core is not None else [])]
@@ -228,10 +225,13 @@ def run_tune(recipe: Recipe, options: TuneOptions, progress: Callable[[str], Non
     return result
 
 
-def _core(tuner):
-    """The PASHA core of a restored run (Tune pickled the scheduler with the experiment), if it is one."""
-    config = getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None)
-    return getattr(getattr(config, "scheduler", None), "core", None)
+def _saved_core(out: Path):
+    """The PASHA core as its scheduler last wrote it (after every decision; also in a restored run, whose scheduler
+    Tune unpickled itself), None for another scheduler. Read only from the run's own directory, as `--resume` is."""
+    import pickle
+
+    path = out / SCHEDULER_STATE
+    return pickle.loads(path.read_bytes()) if path.is_file() else None
 
 
 def _record(result, metric: str) -> TrialRecord:

@@ -110,6 +110,29 @@ tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_depthwise_conv2
 int32_t tm_depthwise_conv2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                                const tm_dims *output_dims);
 
+/* ---- TRANSPOSE_CONV ------------------------------------------------------------------------------
+ * input [n, h_in, w_in, c_in], filter [c_out, kh, kw, c_in], bias [c_out] int32 (may be NULL),
+ * output [n, h_out, w_out, c_out] (its size is the model's output_shape, not derived here).
+ * Input (iy, ix) scatters through filter tap (ky, kx) onto output row iy*stride.h - padding.h + ky (same for
+ * columns); contributions outside the output are dropped. padding (top, left) lies in [0, kh) x [0, kw).
+ * acc = bias + sum(filter * (input + input_offset)); out = clamp(requantize(acc) + output_offset). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    tm_tile stride;
+    tm_tile padding;
+    tm_activation activation;
+} tm_transpose_conv_params;
+
+tm_status tm_transpose_conv_s8(const tm_context *ctx, const tm_transpose_conv_params *params,
+                               const tm_quant *quant,
+                               const tm_dims *input_dims, const int8_t *input,
+                               const tm_dims *filter_dims, const int8_t *filter,
+                               const int32_t *bias,
+                               const tm_dims *output_dims, int8_t *output);
+int32_t tm_transpose_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                             const tm_dims *output_dims);
+
 /* ---- FULLY_CONNECTED ----------------------------------------------------------------------------
  * input {batches, 1, 1, accum_depth}, filter {out_depth, 1, 1, accum_depth}, bias [out_depth] (may be
  * NULL), output {batches, 1, 1, out_depth}.

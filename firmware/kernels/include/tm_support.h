@@ -135,6 +135,28 @@ static inline int tm_window_ok(const tm_tile *stride, const tm_tile *dilation)
     return stride->h > 0 && stride->w > 0 && dilation->h > 0 && dilation->w > 0;
 }
 
+/* TRANSPOSE_CONV: the tensors' dims agree, and the padding lies in [0, filter size) (LiteRT's always does; it keeps
+ * the first contributing tap (o + padding) % stride non-negative). */
+static inline int tm_transpose_conv_args_ok(const tm_transpose_conv_params *params, const tm_quant *quant,
+                                            const tm_dims *input_dims, const int8_t *input,
+                                            const tm_dims *filter_dims, const int8_t *filter,
+                                            const tm_dims *output_dims, const int8_t *output)
+{
+    return params != NULL && input != NULL && filter != NULL && output != NULL && tm_dims_ok(input_dims) &&
+           tm_dims_ok(filter_dims) && tm_dims_ok(output_dims) && filter_dims->c == input_dims->c &&
+           output_dims->c == filter_dims->n && output_dims->n == input_dims->n &&
+           params->stride.h > 0 && params->stride.w > 0 && params->padding.h >= 0 && params->padding.w >= 0 &&
+           params->padding.h < filter_dims->h && params->padding.w < filter_dims->w &&
+           tm_activation_ok(&params->activation) && tm_quant_ok(quant, output_dims->c);
+}
+
+/* The first filter tap along one axis that reaches output position o (the others that do follow at multiples of
+ * the stride; each reads input position (o + padding - tap) / stride). */
+static inline int32_t tm_transpose_conv_first_tap(int32_t o, int32_t padding, int32_t stride)
+{
+    return (o + padding) % stride;
+}
+
 /* ---- Pooling windows ------------------------------------------------------------------------- */
 static inline int tm_pool2d_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims, const int8_t *input,
                                     const tm_dims *output_dims, const int8_t *output)

@@ -285,3 +285,14 @@ class PreluParams(CStruct):
     positive_shift: int
     negative_multiplier: int
     negative_shift: int
+
+
+@dataclass(frozen=True)
+class TransposeConvParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_transpose_conv_params"
+    PREFIX: ClassVar[str] = "tconv"
+    input_offset: int
+    output_offset: int
+    stride: Tile
+    padding: Tile  # top, left: in the output's frame, as LiteRT computes it from the output size
+    activation: Activation

@@ -132,7 +132,7 @@ def test_unsupported_ops_are_listed_in_one_error():
     rng = np.random.default_rng(0)
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], name="grouped", kernel_shape=[1, 1], group=2),
-        helper.make_node("Sigmoid", ["c"], ["s"], name="gate"),
+        helper.make_node("LRN", ["c"], ["s"], name="gate", size=3),
         helper.make_node("Clip", ["s", "lo", "hi"], ["k"], name="hardtanh"),
         helper.make_node("Tanh", ["k"], ["y"], name="squash"),
     ]
@@ -142,7 +142,7 @@ def test_unsupported_ops_are_listed_in_one_error():
         onnx_to_keras(model)
     text = str(err.value)
     assert "4 ONNX node(s) cannot be converted" in text
-    for fragment in ("'grouped': grouped convolution", "Sigmoid 'gate': operator Sigmoid is not supported",
+    for fragment in ("'grouped': grouped convolution", "LRN 'gate': operator LRN is not supported",
                      "'hardtanh': only Clip(min=0, max)", "Tanh 'squash'"):
         assert fragment in text
 

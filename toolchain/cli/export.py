@@ -1,4 +1,5 @@
-"""tinyml export MODEL.keras -o OUT.tflite --calibration DATA.npy [--onnx OUT.onnx]"""
+"""tinyml export MODEL.keras -o OUT.tflite --calibration DATA.npy [--onnx OUT.onnx] [--allow-lambda]
+[--custom-objects FILE.py]"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +18,27 @@ def load_array(path: Path, what: str):
                              "give a .npy file of shape [N, *input shape]") from exc
 
 
+def load_custom_objects(path: Path) -> dict:
+    """The Keras classes and functions a model file names, from a user's Python file: its `CUSTOM_OBJECTS`
+    dict if it has one, else its public module-level names. Importing the file runs it."""
+    import importlib.util
+
+    if path.suffix != ".py" or not path.is_file():
+        raise ToolchainError(f"--custom-objects {path}: not a Python file", "give the .py file defining the classes")
+    spec = importlib.util.spec_from_file_location(f"tinyml_custom_objects_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code may raise anything
+        raise ToolchainError(f"--custom-objects {path} failed to run: {type(exc).__name__}: {exc}") from exc
+    objects = getattr(module, "CUSTOM_OBJECTS", None)
+    if objects is None:
+        return {name: value for name, value in vars(module).items() if not name.startswith("_")}
+    if not isinstance(objects, dict) or not all(isinstance(k, str) for k in objects):
+        raise ToolchainError(f"--custom-objects {path}: CUSTOM_OBJECTS must be a dict from names to classes")
+    return dict(objects)
+
+
 @command("export")
 class Export(Command):
     help = "write a Keras model as a full-int8 .tflite (the compiler's input) and, with --onnx, as ONNX"
@@ -30,6 +52,12 @@ class Export(Command):
                        "Keras with onnxruntime on the calibration samples")
         p.add_argument("--tolerance", type=positive_float, default=1e-4,
                        help="largest |ONNX - Keras| accepted (default 1e-4)")
+        p.add_argument("--allow-lambda", action="store_true",
+                       help="load Lambda layers; this RUNS the Python code stored in the model file, so use it only "
+                       "for a model you trust")
+        p.add_argument("--custom-objects", type=Path, metavar="FILE.py",
+                       help="a Python file defining the model's custom layers/functions (its CUSTOM_OBJECTS dict, "
+                       "else its module-level names); it is RUN to load them")
 
     def run(self, args):
         from toolchain.compress.graph import load_keras
@@ -37,7 +65,8 @@ class Export(Command):
 
         check_output_file(args.out, "-o/--out")
         check_output_file(args.onnx, "--onnx")
-        model = load_keras(args.model)
+        custom = load_custom_objects(args.custom_objects) if args.custom_objects else None
+        model = load_keras(args.model, allow_lambda=args.allow_lambda, custom_objects=custom)
         calibration = load_array(args.calibration, "calibration data")
         flatbuffer = convert_int8(model, calibration, args.out)
         print(f"wrote {args.out}: full-int8 TFLite, {len(flatbuffer):,} bytes")

@@ -12,9 +12,11 @@ class Import(Command):
     help = "turn a float ONNX CNN (NCHW, e.g. from PyTorch) into a full-int8 .tflite (NHWC) the compiler accepts"
 
     def add_arguments(self, p):
-        p.add_argument("model", type=Path, help="float ONNX model")
+        p.add_argument("model", type=Path, help="float ONNX model (torch.onnx.export or dynamo=True; its external "
+                       "data files must be inside its directory)")
         p.add_argument("--calibration", type=Path, required=True,
-                       help=".npy of representative inputs in the ONNX model's layout ([N, C, H, W] for images)")
+                       help=".npy of representative inputs in the ONNX model's layout ([N, C, H, W] for images); "
+                       "a model exported with batch 1 is run sample by sample")
         p.add_argument("-o", "--out", type=Path, required=True, help="int8 .tflite to write (input NHWC)")
         p.add_argument("--keras", type=Path, help="also save the converted float Keras model here")
         p.add_argument("--tolerance", type=positive_float, default=1e-4,

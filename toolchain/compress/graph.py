@@ -67,14 +67,68 @@ def final_output(model) -> str:
     return "final" if "final" in names else names[-1]
 
 
-def load_keras(path: Path | str):
-    """A saved .keras model (or a `tinyml train` run directory) with the zoo's custom layers."""
-    from toolchain.train.loop import load_model
+def _saved_classes(path: Path) -> tuple[bool, set[str]] | None:
+    """(has a Lambda layer, names of its non-Keras classes) from a .keras file's config, read as JSON only;
+    None when `path` is not a .keras archive."""
+    import json
+    import zipfile
 
     try:
-        return load_model(path)
-    except (OSError, ValueError) as exc:
-        raise ToolchainError(f"cannot load Keras model {path}: {exc}") from exc
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    has_lambda, custom = False, set()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if "class_name" in item and isinstance(module, str):
+                has_lambda |= item["class_name"] == "Lambda"
+                if item.get("registered_name") and module.split(".")[0] not in ("keras", "tf_keras"):
+                    custom.add(str(item["registered_name"]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return has_lambda, custom
+
+
+def load_keras(path: Path | str, *, allow_lambda: bool = False, custom_objects: dict | None = None):
+    """A saved .keras model (or a `tinyml train` run directory) with the zoo's custom layers and
+    `custom_objects`. A Lambda layer is Python bytecode stored in the file, so it is deserialised (run) only
+    with `allow_lambda`; without it the model is refused before any of its code runs."""
+    _, keras = import_tf()
+    from toolchain.train.loop import MODEL_FILE
+    from toolchain.zoo.layers import CUSTOM_OBJECTS
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise ToolchainError(f"no Keras model at {path}", "give a .keras file or a `tinyml train` run directory")
+    objects = {**CUSTOM_OBJECTS, **(custom_objects or {})}
+    saved = _saved_classes(path)
+    if saved is None and not allow_lambda:
+        raise ToolchainError(f"{path} is not a .keras archive: legacy H5/SavedModel files load Lambda layers "
+                             "(run their code) without asking", "re-save it as .keras, or pass --allow-lambda if "
+                             "you trust the file")
+    has_lambda, custom = saved or (False, set())
+    if has_lambda and not allow_lambda:
+        raise ToolchainError(f"{path} has a Lambda layer: loading it runs Python code stored in the file",
+                             "if you trust the file, pass --allow-lambda")
+    unknown = sorted(name for name in custom if name not in objects and name.split(">")[-1] not in objects)
+    if unknown:
+        raise ToolchainError(f"{path} uses custom classes {', '.join(unknown)}",
+                             "define them in a Python file and pass --custom-objects FILE.py")
+    try:
+        return keras.models.load_model(path, custom_objects=objects, compile=False, safe_mode=not allow_lambda)
+    except (OSError, ValueError, TypeError) as exc:
+        text = " ".join(str(exc).split())
+        if "safe_mode" in text:  # a Python lambda elsewhere than in a Lambda layer, e.g. as an activation
+            raise ToolchainError(f"{path} holds a Python lambda: loading it runs code stored in the file",
+                                 "if you trust the file, pass --allow-lambda") from exc
+        raise ToolchainError(f"cannot load Keras model {path}: {text[:300]}") from exc
 
 
 def save_keras(model, path: Path | str) -> Path:

@@ -210,10 +210,12 @@ tm_status tm_max_pool2d_s8(const tm_context *ctx, const tm_max_pool2d_params *pa
                            const tm_dims *output_dims, int8_t *output);
 int32_t tm_max_pool2d_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
-/* ---- MEAN over H and W --------------------------------------------------------------------------
- * input [n, h, w, c] -> output [n, 1, 1, c].
- * out = clamp(requantize(sum(input) + input_offset * h * w) + output_offset, -128, 127), where
- * (multiplier, shift) already folds 1/(h*w) in as LiteRT's reference does. */
+/* ---- MEAN over any axes ---------------------------------------------------------------------------
+ * input [n, h, w, c] -> output with each dimension the input's (kept) or 1 (reduced): the reduction keeps the
+ * input's order, so keep_dims false is the same bytes. count = number of input elements per output element.
+ * out = clamp(requantize(sum(input) + input_offset * count) + output_offset, -128, 127), the sum wrapping in
+ * int32 as LiteRT's reference QuantizedMeanOrSum, where (multiplier, shift) already folds 1/count into
+ * s_in / s_out as LiteRT does. The dsp / mve variants cover the spatial mean only (output [n, 1, 1, c]). */
 typedef struct {
     int32_t input_offset;
     int32_t output_offset;
@@ -225,6 +227,49 @@ tm_status tm_mean_s8(const tm_context *ctx, const tm_mean_params *params,
                      const tm_dims *input_dims, const int8_t *input,
                      const tm_dims *output_dims, int8_t *output);
 int32_t tm_mean_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ---- REDUCE_MAX / REDUCE_MIN over any axes --------------------------------------------------------
+ * Dims as MEAN's (each output dimension the input's or 1). Input and output share scale and zero point (LiteRT
+ * requires it), so the kernel picks a raw int8 value: the largest (TM_REDUCE_MAX) or smallest (TM_REDUCE_MIN). */
+typedef enum {
+    TM_REDUCE_MAX = 0,
+    TM_REDUCE_MIN = 1,
+} tm_reduce_kind;
+
+typedef struct {
+    int32_t kind; /* tm_reduce_kind */
+} tm_reduce_params;
+
+tm_status tm_reduce_s8(const tm_context *ctx, const tm_reduce_params *params,
+                       const tm_dims *input_dims, const int8_t *input,
+                       const tm_dims *output_dims, int8_t *output);
+int32_t tm_reduce_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ---- RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR ------------------------------------------------------
+ * input [n, h_in, w_in, c] -> output [n, h_out, w_out, c]; input and output share scale and zero point.
+ * The compiler computes, per output row and per output column, which input rows / columns it reads, with
+ * LiteRT's own arithmetic (GetNearestNeighbor in float; ComputeInterpolationValuesInteger in 1/1024 steps):
+ * - nearest (bilinear == 0): output[b][y][x] = input[b][rows.lower[y]][cols.lower[x]] (upper, weight unused);
+ * - bilinear: with wy = rows.weight[y], wx = cols.weight[x] (the upper index's weight in 1/1024; negative where
+ *   the sampling point lies before the first pixel, lower == upper there), the four neighbours weighted
+ *   (1024 - wy)(1024 - wx), wy(1024 - wx), (1024 - wy)wx, wy wx, the sum divided by 2^20 rounding half away
+ *   from zero (ResizeBilinearInteger). Every index lies in [0, extent). */
+typedef struct {
+    const int16_t *lower;  /* per output index: the input index (nearest), the one below (bilinear) */
+    const int16_t *upper;  /* bilinear: the input index above; nearest: NULL */
+    const int16_t *weight; /* bilinear: upper's weight in [-1024, 1024]; nearest: NULL */
+} tm_resize_axis;
+
+typedef struct {
+    tm_resize_axis rows; /* h_out entries each */
+    tm_resize_axis cols; /* w_out entries each */
+    int32_t bilinear;
+} tm_resize_params;
+
+tm_status tm_resize_s8(const tm_context *ctx, const tm_resize_params *params,
+                       const tm_dims *input_dims, const int8_t *input,
+                       const tm_dims *output_dims, int8_t *output);
+int32_t tm_resize_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
 /* ---- Element-wise binary ops: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE --------------
  * NumPy broadcasting: output_dims is the output as 4-D (the compiler merges neighbouring dimensions that

@@ -209,13 +209,43 @@ static inline int tm_add_tensors_ok(const tm_dims *input1_dims, const int8_t *in
            tm_dims_ok(output_dims) && tm_same_dims(input1_dims, output_dims) && tm_same_dims(input2_dims, output_dims);
 }
 
-/* MEAN over H and W: output {n, 1, 1, c} of input {n, h, w, c}. */
+/* The dsp / mve spatial MEAN: output {n, 1, 1, c} of input {n, h, w, c}. */
 static inline int tm_mean_args_ok(const tm_mean_params *params, const tm_dims *input_dims, const int8_t *input,
                                   const tm_dims *output_dims, const int8_t *output)
 {
     return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
            output_dims->n == input_dims->n && output_dims->h == 1 && output_dims->w == 1 &&
            output_dims->c == input_dims->c && tm_shift_ok(params->shift);
+}
+
+/* A reduction (MEAN, REDUCE_MAX / MIN): each output dimension is the input's or 1. Output element
+ * (a, b, c, d) reduces the input elements at (a + i, b + j, c + k, d + l) * stride for i < extent[0], ...: an
+ * axis either has out[axis] == 1 and is walked (extent = input dim), or is kept (extent 1). */
+typedef struct {
+    int32_t out[4], extent[4], stride[4];
+    int32_t count; /* input elements per output element */
+} tm_reduction;
+
+static inline int tm_reduction_init(tm_reduction *r, const tm_dims *input_dims, const tm_dims *output_dims)
+{
+    if (!tm_dims_ok(input_dims) || !tm_dims_ok(output_dims)) {
+        return 0;
+    }
+    const int32_t in[4] = { input_dims->n, input_dims->h, input_dims->w, input_dims->c };
+    const int32_t out[4] = { output_dims->n, output_dims->h, output_dims->w, output_dims->c };
+    int32_t stride = 1;
+    r->count = 1;
+    for (int d = 3; d >= 0; --d) {
+        if (out[d] != in[d] && out[d] != 1) {
+            return 0;
+        }
+        r->out[d] = out[d];
+        r->extent[d] = out[d] == in[d] ? 1 : in[d];
+        r->stride[d] = stride;
+        r->count *= r->extent[d];
+        stride *= in[d];
+    }
+    return 1;
 }
 
 #endif /* TM_SUPPORT_H */

@@ -1,49 +1,52 @@
+"""MEAN over any constant axes, LiteRT's reference QuantizedMeanOrSum: the int32 sum of each window, minus the
+input zero point per element, requantized once by s_in / s_out with 1/count folded in.
+
+SUM would be the same kernel without the 1/count, but LiteRT 2.3's BUILTIN_REF int8 SUM reads its tensors as
+uint8 (google-ai-edge/LiteRT issue 4079: among zeros, a lone -10 sums like +246), so there is no sound result to be
+bit-exact with: SUM stays unsupported until LiteRT's reference is fixed."""
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, check_output_shape, check_rescale, register, require_int8, unary_call
+from toolchain.compiler.ops.base import OpDef, check_rescale, register, unary_call
 from toolchain.compiler.ops.params import MeanParams
+from toolchain.compiler.ops.reduce import check_reduction, reduced_count, reduction_dims
 
 
-def _axes(op, g) -> list[int] | None:
-    """The reduced axes of a 4-D input, or None when not a constant integer tensor."""
-    axis = g.tensors[op.inputs[1]]
-    if not axis.is_const or axis.dtype not in ("int32", "int64"):
-        return None
-    axes = [int(a) for a in axis.data.reshape(-1)]
-    return sorted(a % 4 for a in axes) if all(-4 <= a < 4 for a in axes) else axes
+def is_spatial(op, g) -> bool:
+    """Whether the op reduces H and W of the 4-D view only (the dsp / mve kernels' case): output [n, 1, 1, c]."""
+    (n, _, _, c), out = reduction_dims(op, g)
+    return out == (n, 1, 1, c)
+
+
+def mean_multiplier(real: float, count: int) -> tuple[int, int]:
+    """LiteRT QuantizedMeanOrSum's (multiplier, shift) of `real` / `count`: `count`'s power of two (at most 2^32,
+    and no further than shift -31) moved into the multiplier, which is then divided by `count` in int64."""
+    multiplier, shift = q.quantize_multiplier(real)
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << extra) // count, shift - extra
 
 
 @register("MEAN")
 class Mean(OpDef):
-    constraints = "int8 spatial mean (axes 1 and 2 of NHWC, constant int32 axes)"
+    constraints = ("int8 over any constant axes of a tensor up to 4-D, keep_dims or not, input and output "
+                   "quantization may differ (dsp / mve variants: the spatial mean)")
     kernel = "tm_mean_s8"
     num_inputs = (2, 2)
 
     def check(self, op, g):
-        problems = require_int8(g, op)
-        inp = g.tensors[op.inputs[0]]
-        if len(inp.shape) != 4 or _axes(op, g) != [1, 2]:
-            return problems + ["only the spatial mean (axes 1 and 2 of a 4-D NHWC tensor, given as a constant "
-                               "int32 tensor) is supported"]
-        n, _, _, c = inp.shape
+        problems = check_reduction(op, g)
         if not problems:
-            problems += check_rescale([inp.scale / g.tensors[op.outputs[0]].scale], "output")
-        return problems + check_output_shape(op, g, (n, 1, 1, c) if op.options.get("keepDims") else (n, c))
+            problems += check_rescale([g.tensors[op.inputs[0]].scale / g.tensors[op.outputs[0]].scale], "output")
+        return problems
 
     def kernel_dims(self, op, g):
-        n, _, _, c = g.tensors[op.inputs[0]].nhwc()
-        return g.tensors[op.inputs[0]].nhwc(), (n, 1, 1, c)
+        return reduction_dims(op, g)
 
     def scratch_bytes(self, op, g):
         return 0  # tm_mean_s8_get_buffer_size (ref)
 
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        _, h, w, _ = inp.nhwc()
-        # LiteRT reference QuantizedMeanOrSum: fold 1/(h*w) into the multiplier.
-        multiplier, shift = q.quantize_multiplier(inp.scale / out.scale)
-        count = h * w
-        extra = min(count.bit_length() - 1, 32, 31 + shift)
-        multiplier, shift = (multiplier << extra) // count, shift - extra
+        multiplier, shift = mean_multiplier(inp.scale / out.scale, reduced_count(op, g))
         params = em.params(MeanParams(input_offset=-inp.zero_point, output_offset=out.zero_point,
                                       multiplier=multiplier, shift=shift))
         return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))
+

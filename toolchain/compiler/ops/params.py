@@ -296,3 +296,29 @@ class TransposeConvParams(CStruct):
     stride: Tile
     padding: Tile  # top, left: in the output's frame, as LiteRT computes it from the output size
     activation: Activation
+
+
+@dataclass(frozen=True)
+class ReduceParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_reduce_params"
+    PREFIX: ClassVar[str] = "reduce"
+    kind: int  # tm_reduce_kind: 0 TM_REDUCE_MAX, 1 TM_REDUCE_MIN
+
+
+NULL = Symbol("NULL")  # a pointer field a kernel mode does not read
+
+
+@dataclass(frozen=True)
+class ResizeAxis:
+    lower: Symbol
+    upper: Symbol
+    weight: Symbol
+
+
+@dataclass(frozen=True)
+class ResizeParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_resize_params"
+    PREFIX: ClassVar[str] = "resize"
+    rows: ResizeAxis
+    cols: ResizeAxis
+    bilinear: int

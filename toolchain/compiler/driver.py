@@ -16,7 +16,7 @@ from toolchain.compiler.model_plan import (
     PLAN_FILE, ArenaTensor, ExitInfo, LayerInfo, ModelPlan, OverlapInfo, TensorIO,
 )
 from toolchain.compiler.ops import OPS
-from toolchain.compiler.passes import optimize
+from toolchain.compiler.passes import make_static, optimize
 from toolchain.compiler.planner import Plan, plan_memory, split_regions, with_scratch_budgets
 from toolchain.compiler.schedule import candidate_orders
 from toolchain.compiler.targets import EXTERNAL_TARGETS, check_reference, kernel_folders
@@ -176,7 +176,8 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
     if checkout is not None and reference != "tflm":
         raise ToolchainError("CMSIS-NN rounds FULLY_CONNECTED like tflite-micro, not like LiteRT BUILTIN_REF",
                              "use --reference tflm with --kernels cmsis-nn (or leave --reference out)")
-    g_in = load_tflite(model_path)
+    g_model = load_tflite(model_path)
+    g_in = make_static(g_model)
     check_supported(g_in)
     g = optimize(g_in)
     if early_exit:
@@ -192,7 +193,7 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         plan = split_regions(plan, regions)
     model_c, model_h, layers, weight_bytes = generate(g, plan, model_path.name, target=target, reference=reference,
                                                       headers=path_headers(target))
-    report = plan_report(model_path, g_in, g, plan, layers, weight_bytes, target, reference)
+    report = plan_report(model_path, g_model, g, plan, layers, weight_bytes, target, reference)
     # Everything is generated in memory first: a failure above leaves out_dir untouched.
     files = {"model.c": model_c, "model.h": model_h, PLAN_FILE: report.to_json(),
              **{kernel_output_path(src): src.read_bytes() for src in [KERNEL_INCLUDE / "tm_nn.h", *sources]}}

@@ -101,6 +101,15 @@ def _constant(raw: bytes, dtype: str, shape: tuple[int, ...], where: str, origin
     return np.frombuffer(raw, dtype=_NUMPY_TYPES[dtype]).reshape(shape).copy()
 
 
+def _unknown_axes(t, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes the shape signature leaves unknown (-1); the stored size there is the converter's placeholder.
+    A signature of another rank says nothing (LiteRT, too, goes by the stored shape)."""
+    signature = [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else ())]
+    if len(signature) != len(shape):
+        return ()
+    return tuple(i for i, d in enumerate(signature) if d == -1)
+
+
 def _build_graph(model, buf: bytes, origin: str) -> Graph:
     """The IR of a model whose references `check_references` accepted."""
     sg = model.subgraphs[0]
@@ -108,6 +117,7 @@ def _build_graph(model, buf: bytes, origin: str) -> Graph:
     for tid, t in enumerate(sg.tensors or []):
         dtype = _TENSOR_TYPES.get(t.type, f"type{t.type}").lower()
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        unknown = _unknown_axes(t, shape)
         raw = _buffer_data(model, buf, t.buffer)
         data = None
         if raw is not None and dtype in _NUMPY_TYPES:
@@ -118,7 +128,8 @@ def _build_graph(model, buf: bytes, origin: str) -> Graph:
             # An absent or empty zero-point list stays empty: validation refuses it, as LiteRT does.
             zps = q.zeroPoint if q.zeroPoint is not None else []
             quant = Quant(tuple(float(s) for s in q.scale), tuple(int(z) for z in zps), int(q.quantizedDimension))
-        tensors[tid] = Tensor(tid, _name(t.name), shape, dtype, quant, data)
+        tensors[tid] = Tensor(tid, _name(t.name), shape, dtype, quant, data,
+                              unknown=unknown if data is None else ())
 
     ops = []
     for i, o in enumerate(sg.operators or []):

@@ -35,6 +35,9 @@ class Tensor:
     quant: Quant | None = None
     data: np.ndarray | None = field(default=None, compare=False, repr=False)
     alias_of: int | None = None  # shares storage with this tensor (RESHAPE and friends)
+    # Axes the model left unknown (shape_signature -1, e.g. Keras's batch): their size in `shape` is a
+    # placeholder until `folding.fold_shapes` resolves it.
+    unknown: tuple[int, ...] = ()
 
     @property
     def is_const(self) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from toolchain.compiler import folding
+from toolchain.compiler.dilation import fuse_space_to_batch
 from toolchain.compiler import quant as q
 from toolchain.compiler.ir import Graph
 from toolchain.compiler.ops import OPS
@@ -80,7 +82,20 @@ def fold_pads(g: Graph) -> Graph:
     return g.replace(ops=tuple(op for i, op in enumerate(ops) if i not in removed))
 
 
+# A standalone BatchNormalization arrives as MUL then ADD by per-channel constants and stays so (ops/binary.py,
+# bit-exact). Folding it into a preceding convolution is not exact in general: LiteRT rounds to int8 three times
+# (the convolution's requantization, MUL's, ADD's), one changed multiplier and bias round once, and the two differ
+# in the last bit for some accumulators. (Exact would be one per-channel 256-entry table for the MUL + ADD chain.)
 PASSES = (alias_reshapes, fuse_activations, fold_pads)
+# Run before the ops are checked: they turn a model with Keras's unknown batch size into a static one.
+STATIC_PASSES = (folding.static_batch, folding.fold_shapes, fuse_space_to_batch, folding.fold_shapes,
+                 folding.drop_dead_shape_ops, folding.require_static)
+
+
+def make_static(g: Graph) -> Graph:
+    for p in STATIC_PASSES:
+        g = p(g)
+    return g
 
 
 def optimize(g: Graph) -> Graph:

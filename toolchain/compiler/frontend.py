@@ -41,9 +41,23 @@ def parse_tflite(buf: bytes, origin: str = "<bytes>") -> Graph:
     except Exception as exc:  # the flatbuffer library raises anything on truncated or corrupt input
         raise ModelError(f"{origin} is corrupt or truncated: {type(exc).__name__}: {exc}",
                          "re-export the model; the file may have been cut short while copying") from exc
+    _refuse_fused_rnns(graph, origin)
     _refuse_invalid(origin, check_graph(graph))
     _require_int8(graph, origin)
     return graph
+
+
+# Whole recurrent layers in one op; their int8 form has intermediate tensors of shape [0] that read as invalid.
+_FUSED_RNNS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
+               "BIDIRECTIONAL_SEQUENCE_RNN", "LSTM", "RNN")
+
+
+def _refuse_fused_rnns(g: Graph, origin: str) -> None:
+    fused = next((op for op in g.ops if op.kind in _FUSED_RNNS), None)
+    if fused is not None:
+        raise ModelError(f"{origin}: {fused.location} is a fused recurrent layer, which is not supported",
+                         "build the Keras RNN layer with unroll=True so the "
+                         "converter writes its steps as FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL and ADD")
 
 
 def _require_one_subgraph(model) -> None:

@@ -130,7 +130,9 @@ def _check_arity(op: Op) -> list[str]:
     omitted = [k for k, t in enumerate(op.inputs) if t < 0 and k not in opdef.optional_inputs]
     if omitted:
         problems.append(f"required input {omitted[0]} is omitted (tensor -1)")
-    if len(op.outputs) != opdef.num_outputs:
+    if opdef.num_outputs is None and not op.outputs:
+        problems.append(f"has no output, {op.kind} writes at least one")
+    elif opdef.num_outputs is not None and len(op.outputs) != opdef.num_outputs:
         problems.append(f"has {len(op.outputs)} output(s), {op.kind} writes {opdef.num_outputs}")
     return problems
 

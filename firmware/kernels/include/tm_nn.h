@@ -404,6 +404,36 @@ tm_status tm_concatenation_s8(const tm_context *ctx, const tm_concatenation_para
                               const tm_dims *output_dims, int8_t *output);
 int32_t tm_concatenation_s8_get_buffer_size(const tm_dims *output_dims);
 
+/* ---- SPLIT / SPLIT_V / UNPACK (outputs share the input's scale and zero point) -----------------
+ * The inverse of CONCATENATION: viewed as [outer, sum of copy_size], every one of the `outer` input
+ * rows gives copy_size[i] = dim_i(axis) * inner contiguous bytes to output i, in order. */
+typedef struct {
+    const int32_t *copy_size;
+    int32_t num_outputs;
+    int32_t outer;
+} tm_split_params;
+
+tm_status tm_split_s8(const tm_context *ctx, const tm_split_params *params,
+                      const tm_dims *input_dims, const int8_t *input,
+                      int8_t *const *outputs);
+int32_t tm_split_s8_get_buffer_size(const tm_dims *input_dims);
+
+/* ---- GATHER along one axis with constant indices (output shares the input's quantization) -------
+ * The input viewed as [outer, axis_size, inner]: output[o][k][:] = input[o][indices[k]][:] for
+ * k < num_indices; every index lies in [0, axis_size) (the compiler checks it, the kernel again). */
+typedef struct {
+    const int32_t *indices;
+    int32_t num_indices;
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+} tm_gather_params;
+
+tm_status tm_gather_s8(const tm_context *ctx, const tm_gather_params *params,
+                       const tm_dims *input_dims, const int8_t *input,
+                       const tm_dims *output_dims, int8_t *output);
+int32_t tm_gather_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
 /* ---- STRIDED_SLICE (input and output share scale and zero point) ------------------------------
  * output[n][h][w][c] = input[begin.n + n*stride.n][begin.h + h*stride.h][...][begin.c + c*stride.c]
  * for every index of output_dims; begin/stride are already resolved (masks, negative indices). */

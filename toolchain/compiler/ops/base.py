@@ -34,7 +34,7 @@ class OpDef:
     constraints = ""  # what the kernels cover, one line (`tinyml ops`, docs/OPS.md)
     num_inputs: tuple[int, int | None] = (1, 1)
     optional_inputs: frozenset[int] = frozenset()
-    num_outputs = 1
+    num_outputs: int | None = 1  # None: as many as its options say (SPLIT, UNPACK); its `check` holds them
 
     def check(self, op: Op, g: Graph) -> list[str]:
         return []

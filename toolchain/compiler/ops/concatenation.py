@@ -40,14 +40,51 @@ class Concatenation(OpDef):
     def scratch_bytes(self, op, g):
         return 0  # tm_concatenation_s8_get_buffer_size (ref)
 
-    def emit(self, op, g, em):
+    def copy_sizes(self, op, g) -> tuple[list[int], int]:
+        """The bytes each input gives every output row, and the number of rows."""
         out = g.tensors[op.outputs[0]]
         axis = op.options.get("axis", 0) % len(out.shape)
         inner = math.prod(out.shape[axis + 1:])
-        sizes = [g.tensors[t].shape[axis] * inner for t in op.inputs]
+        return [g.tensors[t].shape[axis] * inner for t in op.inputs], math.prod(out.shape[:axis])
+
+    def emit(self, op, g, em):
+        out = g.tensors[op.outputs[0]]
+        sizes, outer = self.copy_sizes(op, g)
         params = em.params(ConcatenationParams(copy_size=Symbol(em.array("int32_t", sizes, "concat_size")),
-                                               num_inputs=len(sizes), outer=math.prod(out.shape[:axis])))
+                                               num_inputs=len(sizes), outer=outer))
         # A compound literal, not a static table: an input may be the caller's input pointer.
         inputs = "(const int8_t *const[]){ " + ", ".join(em.ptr(t) for t in op.inputs) + " }"
         (out_dims,) = (em.dims_value(d) for d in self.kernel_dims(op, g))
         return f"{self.kernel}({em.context()}, &{params}, {inputs}, {out_dims}, {em.ptr(out.id)})"
+
+
+@register("PACK")
+class Pack(Concatenation):
+    """Stacking along a new axis is concatenating along it inputs that have it as size 1: the same byte
+    interleave (LiteRT's int8 PACK, like its CONCATENATION, copies bytes and requires one quantization)."""
+
+    constraints = "any axis, inputs share the output's quantization"
+
+    def check(self, op, g):
+        problems = require_int8(g, op, inputs=tuple(range(len(op.inputs))))
+        shapes = {g.tensors[t].shape for t in op.inputs}
+        rank = len(g.tensors[op.inputs[0]].shape) + 1
+        axis = op.options.get("axis", 0)
+        if op.options.get("valuesCount", len(op.inputs)) != len(op.inputs):
+            problems.append(f"values_count {op.options['valuesCount']} but {len(op.inputs)} input(s)")
+        if not -rank <= axis < rank:
+            return problems + [f"axis {axis} is out of range for a rank-{rank} output"]
+        if len(shapes) != 1:
+            return problems + [f"inputs {[list(s) for s in shapes]} differ in shape"]
+        (shape,) = shapes
+        axis %= rank
+        problems += check_output_shape(op, g, [*shape[:axis], len(op.inputs), *shape[axis:]])
+        out = g.tensors[op.outputs[0]]
+        if not problems and not all(same_quant(g.tensors[t], out) for t in op.inputs):
+            problems.append("inputs must share the output's scale and zero point (LiteRT requires it for int8)")
+        return problems
+
+    def copy_sizes(self, op, g):
+        out = g.tensors[op.outputs[0]]
+        axis = op.options.get("axis", 0) % len(out.shape)
+        return [math.prod(out.shape[axis + 1:])] * len(op.inputs), math.prod(out.shape[:axis])

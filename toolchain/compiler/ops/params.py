@@ -220,6 +220,26 @@ class ConcatenationParams(CStruct):
 
 
 @dataclass(frozen=True)
+class SplitParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_split_params"
+    PREFIX: ClassVar[str] = "split"
+    copy_size: Symbol
+    num_outputs: int
+    outer: int
+
+
+@dataclass(frozen=True)
+class GatherParams(CStruct):
+    CTYPE: ClassVar[str] = "tm_gather_params"
+    PREFIX: ClassVar[str] = "gather"
+    indices: Symbol
+    num_indices: int
+    outer: int
+    axis_size: int
+    inner: int
+
+
+@dataclass(frozen=True)
 class StridedSliceParams(CStruct):
     CTYPE: ClassVar[str] = "tm_strided_slice_params"
     PREFIX: ClassVar[str] = "slice"

@@ -1,6 +1,7 @@
 import math
 
 from toolchain.compiler.ops.base import OpDef, check_output_shape, register, require_int8, same_quant, unary_call
+from toolchain.compiler.ops.split import const_ints
 from toolchain.compiler.ops.params import Dims, StridedSliceParams
 
 
@@ -67,14 +68,49 @@ class StridedSlice(OpDef):
             problems.append("input and output quantization differ")
         return problems
 
+    def resolve(self, op, g):
+        return resolve(op, g)
+
     def kernel_dims(self, op, g):
         """The input as 4-D and the slice's 4-D extent (the output's bytes before shrinking axes)."""
-        return g.tensors[op.inputs[0]].nhwc(), tuple(resolve(op, g)[2])
+        return g.tensors[op.inputs[0]].nhwc(), tuple(self.resolve(op, g)[2])
 
     def scratch_bytes(self, op, g):
         return 0  # tm_strided_slice_s8_get_buffer_size (ref)
 
     def emit(self, op, g, em):
-        begin, stride, _ = resolve(op, g)
+        begin, stride, _ = self.resolve(op, g)
         params = em.params(StridedSliceParams(begin=Dims(*begin), stride=Dims(*stride)))
         return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))
+
+
+@register("SLICE")
+class Slice(StridedSlice):
+    """A constant begin and size (-1: to the end) is a strided slice of stride 1."""
+
+    constraints = "constant begin/size, up to 4-D"
+    num_inputs = (3, 3)
+
+    def resolve(self, op, g):
+        """(begin, stride, count) padded to 4-D, None unless constant and inside the input, as LiteRT's
+        SLICE requires (0 <= begin, begin + size <= dim)."""
+        shape = g.tensors[op.inputs[0]].shape
+        begin, size = const_ints(g, op.inputs[1]), const_ints(g, op.inputs[2])
+        if begin is None or size is None or len(begin) != len(shape) or len(size) != len(shape) or len(shape) > 4:
+            return None
+        count = [d - b if n == -1 else n for b, n, d in zip(begin, size, shape)]
+        if any(b < 0 or n < 1 or b + n > d for b, n, d in zip(begin, count, shape)):
+            return None
+        pad = 4 - len(shape)
+        return [0] * pad + begin, [1] * 4, [1] * pad + count
+
+    def check(self, op, g):
+        problems = require_int8(g, op)
+        r = self.resolve(op, g)
+        if r is None:
+            return problems + ["only constant begin/size (one value per input dimension, each slice non-empty and "
+                               "inside the input) on tensors up to 4-D are supported"]
+        problems += check_output_shape(op, g, r[2][4 - len(g.tensors[op.inputs[0]].shape):])
+        if not problems and not same_quant(g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]):
+            problems.append("input and output quantization differ")
+        return problems

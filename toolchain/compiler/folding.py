@@ -134,6 +134,9 @@ def _as_output(value, out: Tensor) -> np.ndarray:
     return value.astype(_NUMPY[out.dtype])
 
 
+AXIS_MOVERS = {"TRANSPOSE", "UNPACK", "PACK", "SPLIT", "SPLIT_V", "GATHER"}
+
+
 def _output_shapes(op: Op, g: Graph) -> list[tuple[int, ...] | None]:
     """The static shape of each output that has unknown axes (None: not derivable, or nothing unknown)."""
     outs = [g.tensors[t] for t in op.outputs]
@@ -146,6 +149,10 @@ def _output_shapes(op: Op, g: Graph) -> list[tuple[int, ...] | None]:
         return [reshape_target(op, g)]
     if op.kind == "FULLY_CONNECTED":
         return [_fully_connected_shape(op, g)]
+    if op.kind in AXIS_MOVERS:
+        # The batch may move off axis 0 (a time-major RNN transposes it to axis 1, then unpacks the steps): the
+        # stored placeholder 1 is the batch of 1 wherever it went; the op's own check holds the shapes together.
+        return [o.shape if o.unknown else None for o in outs]
     if op.kind in OPS and all(set(o.unknown) <= {0} for o in outs):
         # A kernel's output batch is its first input's (each op's check holds that), where the converter stored its
         # placeholder 1: a reshape before may have made rows of it. Another stored batch stays, to be checked.

@@ -204,6 +204,8 @@ def overlap_rules(g: Graph, spans: dict[int, tuple[int, int]], target: str) -> t
         reads, writes = inplace.planned_io(g, i)
         for index, rule in inplace.overlaps(g, i, target):
             x, y = g.root(reads[index]), g.root(writes[0])
+            if x not in spans:  # a constant (a folded FILL of zeros, say) lives in flash: never written over
+                continue
             if x != y and x not in outputs and spans[x][1] == i and spans[y][0] == i:
                 found.append(Overlap(i, x, y, rule.before, rule.after, rule.same))
     return tuple(found)

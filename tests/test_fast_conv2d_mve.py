@@ -20,7 +20,7 @@ from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ops.base import per_channel_multipliers
-from toolchain.compiler.ops.mve.conv2d import Conv2DMve, pack_filter, requant_blocks, pack_stream
+from toolchain.compiler.ops.mve.conv2d import Conv2DMve, gemm_routine, pack_filter, requant_blocks, pack_stream
 from toolchain.compiler.ops.variants import variant_for
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import compile_stage, deploy
@@ -130,8 +130,28 @@ def test_three_channel_per_tensor_layers_bit_exact(keras, tmp_path):
         _, shifts = per_channel_multipliers(*(g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0])),
                                             g.tensors[op.inputs[1]].shape[0])
         assert shifts == [1] * len(shifts)
-    calls = _kernel_calls(_deploy_and_check(tflite, tmp_path, (13, 14, 3), 2))
-    assert calls == [IM2COL, ONE_BY_ONE, ONE_BY_ONE, IM2COL, IM2COL, ONE_BY_ONE]
+    model_c = _deploy_and_check(tflite, tmp_path, (13, 14, 3), 2)
+    assert _kernel_calls(model_c) == [IM2COL, ONE_BY_ONE, ONE_BY_ONE, IM2COL, IM2COL, ONE_BY_ONE]
+    # each layer names its GEMM routine, and the firmware links those only
+    named = set(re.findall(r"\.gemm = &(tm_conv2d_mve_gemm_\w+)", model_c))
+    assert {"tm_conv2d_mve_gemm_held1_any", "tm_conv2d_mve_gemm_held2_any", "tm_conv2d_mve_gemm_rows_any"} <= named
+    assert _linked(tmp_path, "tm_conv2d_mve_gemm_") == named
+
+
+def _linked(work, prefix: str) -> set[str]:
+    """The symbols starting with `prefix` in the firmware deploy built in `work`."""
+    elf = next(work.glob("fw-*/firmware.elf"))
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1] for line in nm.splitlines() if line.split() and line.split()[-1].startswith(prefix)}
+
+
+def test_gemm_routine_follows_k_and_shifts():
+    assert gemm_routine(16, [-1, -3]) == "tm_conv2d_mve_gemm_held1_plain"
+    assert gemm_routine(17, [-1, 0]) == "tm_conv2d_mve_gemm_held2_any"
+    assert gemm_routine(32, [2]) == "tm_conv2d_mve_gemm_held2_any"
+    assert gemm_routine(33, [-5]) == "tm_conv2d_mve_gemm_rows_plain"
+    assert gemm_routine(48, [-5]) == "tm_conv2d_mve_gemm_rows_whole_plain"
+    assert gemm_routine(64, [-5, 1]) == "tm_conv2d_mve_gemm_rows_whole_any"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 One model holds many depthwise layers (channel counts 1, 3, 5, 12, 16, 17, 40; SAME/VALID on odd and even sizes;
 stride 1, 2, (1, 2) and (2, 1); 3x3, 5x5 and 2x3 windows; depth multipliers 3, 5, 8, 12, 16; dilation 2;
 ReLU/ReLU6; per-channel and per-tensor weights), so one firmware build covers them; the inputs include int8
-extremes. The layers cover all three variants: pixel lanes (`_3x3`, generic) and channel lanes (`_cl`, the
+extremes. The layers cover all three variants: pixel lanes (`_3x3_s1`, `_3x3_s2`, generic) and channel lanes (`_cl`, the
 narrow layers with a multiple of 4 channels, 12 channels exercising the fill's 8-channel tail; in bands of
 1 or 2 output rows, a shorter last band, and one band of the whole input).
 """
@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 
 import op_models as om
+import tflite_edit as te
 from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.driver import plan_with_variants
 from toolchain.compiler.frontend import load_tflite
+from toolchain.compiler.ops.base import per_channel_multipliers
 from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve, band_rows
 from toolchain.compiler.ops.variants import VARIANTS
 from toolchain.compiler.passes import optimize
@@ -116,7 +118,9 @@ def test_many_depthwise_layers_bit_exact(model, tmp_path):
     kernels = [variant.kernel_for(op, g) for op in ops if variant.applies(op, g)]
     assert len(kernels) == len(ops) >= 17  # every depthwise layer, ch_mult and dilation included
     calls = check_on_device(model, tmp_path, extreme_inputs())
-    assert calls.count("tm_depthwise_conv2d_s8_mve_3x3") == kernels.count("tm_depthwise_conv2d_s8_mve_3x3") >= 6
+    for stride in (1, 2):  # one entry point per column stride
+        name = f"tm_depthwise_conv2d_s8_mve_3x3_s{stride}"
+        assert calls.count(name) == kernels.count(name) >= 2, name
     assert calls.count("tm_depthwise_conv2d_s8_mve") == kernels.count("tm_depthwise_conv2d_s8_mve") >= 2
     assert calls.count("tm_depthwise_conv2d_s8_mve_cl") == kernels.count("tm_depthwise_conv2d_s8_mve_cl") >= 8
     # the bands as planned: one row, several rows with a shorter last band, and the whole input in one band
@@ -127,8 +131,57 @@ def test_many_depthwise_layers_bit_exact(model, tmp_path):
 
 def test_per_tensor_weights_bit_exact(model_per_tensor, tmp_path):
     calls = check_on_device(model_per_tensor, tmp_path, extreme_inputs()[1:])  # max and random: keeps < 60 s
-    variants = {"tm_depthwise_conv2d_s8_mve_3x3", "tm_depthwise_conv2d_s8_mve", "tm_depthwise_conv2d_s8_mve_cl"}
+    variants = {"tm_depthwise_conv2d_s8_mve_3x3_s1", "tm_depthwise_conv2d_s8_mve_3x3_s2", "tm_depthwise_conv2d_s8_mve",
+                "tm_depthwise_conv2d_s8_mve_cl"}
     assert variants <= set(calls)
+
+
+def _differences_with_gain(tflite, nth: int, gain: float = 1.5) -> None:
+    """Make the nth depthwise layer output, per channel, the difference of two taps (bias 0), rescaled by `gain`
+    (> 1: a left shift) in its even channels and by gain / 4 (a right shift) in its odd ones: most outputs stay
+    inside int8, where an off-by-one of either rounding shows."""
+    def change(model):
+        dw = te.operator(model, "DEPTHWISE_CONV_2D", nth)
+        w, b, x, y = (te.tensor(model, t) for t in (dw.inputs[1], dw.inputs[2], dw.inputs[0], dw.outputs[0]))
+        _, kh, kw, c = w.shape
+        taps = np.zeros((kh * kw, c), np.int8)
+        taps[np.arange(c) % (kh * kw), np.arange(c)] = 1
+        taps[(np.arange(c) + kw + 1) % (kh * kw), np.arange(c)] = -1
+        model.buffers[w.buffer].data = taps.view(np.uint8).reshape(-1)
+        model.buffers[b.buffer].data = np.zeros(c, np.int32).view(np.uint8)
+        scale = y.quantization.scale[0]
+        w.quantization.scale = [scale / x.quantization.scale[0] * (gain if i % 2 == 0 else gain / 4) for i in range(c)]
+        w.quantization.zeroPoint = [0] * c
+        b.quantization.scale = [x.quantization.scale[0] * s for s in w.quantization.scale]
+        b.quantization.zeroPoint = [0] * c
+    tflite.write_bytes(te.edit(tflite.read_bytes(), change))
+
+
+def test_left_shifting_channels_bit_exact(keras, tmp_path):
+    """Channels whose scale is 1/2 or more (shift >= 0) run out of line in the pixel-lane variants, between
+    right-shifting ones of the same row: both roundings, full 16-pixel blocks and every tail length."""
+    keras.utils.set_random_seed(4)
+    x = inputs = keras.Input((7, 21, 3), name="input")
+    a = keras.layers.DepthwiseConv2D(3, padding="same", name="s1")(x)                  # 7x21x3: 16 + 5 pixels
+    b = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="s2")(a)       # 4x11x3
+    c = keras.layers.DepthwiseConv2D((2, 5), padding="valid", name="generic")(x)       # 6x17x3
+    model = keras.Model(inputs, [keras.layers.Flatten()(o) for o in (b, c)])
+    tflite = convert(model, om.representative((7, 21, 3), n=8), tmp_path / "left.tflite")
+    for nth in range(3):
+        _differences_with_gain(tflite, nth)
+    g = optimize(load_tflite(tflite))
+    for op in (op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"):
+        _, shifts = per_channel_multipliers(*(g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0])), 3)
+        assert shifts[0] >= 0 > shifts[1] and shifts[2] >= 0, shifts
+    rng = np.random.default_rng(6)
+    inputs = np.concatenate([np.full((1, 7, 21, 3), -128, np.int8),
+                             rng.integers(-128, 128, (1, 7, 21, 3)).astype(np.int8)])
+    result = deploy(tflite, get_board("mps3-an547"), tmp_path / "run", inputs=inputs, samples=len(inputs),
+                    kernels="mve", bands="none", progress=lambda _: None)
+    assert result.bit_exact, result.mismatches[:3]
+    calls = re.findall(r"\b(tm_depthwise_conv2d_s8\w*)\(", (tmp_path / "run" / "c" / "model.c").read_text())
+    assert sorted(calls) == ["tm_depthwise_conv2d_s8_mve", "tm_depthwise_conv2d_s8_mve_3x3_s1",
+                             "tm_depthwise_conv2d_s8_mve_3x3_s2"]
 
 
 class Tile(ctypes.Structure):

@@ -14,6 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
+import tflite_edit as te
 from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE, compile_model
@@ -201,3 +202,37 @@ def test_fast_requantization_matches_exact(tmp_path):
             assert so.fast(a, multiplier, shift, hi, lo, e) == so.exact(a, hi, lo, e), (a, scale, shift)
             checked += 1
     assert checked > 10000
+
+
+def _no_scratch_model(keras, tmp_path):
+    """Two layers that make the arena's peak, so neither gets the scratch of the widened form: depth 24 -> 120
+    outputs per row (longer than the 64-byte widened row: the output row lends its last bytes to it; the last
+    iteration half padding), batch 3; then 120 -> 4 with ReLU and output zero point -90 (an activation range
+    narrower than int8's: the general clamp)."""
+    keras.utils.set_random_seed(8)
+    x = inp = keras.Input((3, 24), batch_size=1)
+    x = keras.layers.Dense(120, activation="relu", bias_initializer=keras.initializers.RandomUniform(-0.4, 0.4))(x)
+    x = keras.layers.Dense(4, activation="relu", bias_initializer=keras.initializers.RandomUniform(-0.4, 0.4))(x)
+    rep = np.random.default_rng(3).uniform(-0.5, 0.5, (32, 3, 24)).astype(np.float32)
+    tflite = convert(keras.Model(inp, x), rep, tmp_path / "fc_no_scratch.tflite")
+
+    def change(model):
+        fc = te.operator(model, "FULLY_CONNECTED", 1)
+        te.tensor(model, fc.outputs[0]).quantization.zeroPoint = [-90]
+    tflite.write_bytes(te.edit(tflite.read_bytes(), change))
+    return tflite
+
+
+def test_output_row_lends_its_bytes_to_the_widened_input(keras, tmp_path):
+    tflite = _no_scratch_model(keras, tmp_path)
+    out = tmp_path / "c"
+    compile_model(tflite, out, target="dsp", bands="none")
+    model_c = (out / "model.c").read_text()
+    assert len(re.findall(r"\btm_fully_connected_s8_dsp\(&tm_no_scratch, ", model_c)) == 2
+    assert re.search(r"\.output_offset = -90, \.activation = \{ \.min = -90, \.max = 127 \}", model_c)
+    report = check_against_reference(tflite, out, samples=3)
+    assert report.ok, report.summary()
+    if shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"):
+        result = deploy(tflite, get_board("mps2-an386"), tmp_path / "run", kernels="dsp", samples=3, bands="none",
+                        progress=lambda _: None)
+        assert result.bit_exact, result.mismatches[:3]

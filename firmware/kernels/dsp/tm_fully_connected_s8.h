@@ -17,7 +17,9 @@
  * into it once, before it writes any output of that row (about 10% fewer instructions); with less it widens
  * every input word as it loads it, for every block of four rows, and reads the input until the row's last
  * output (the compiler takes the widened form only within the layer's scratch budget, and lets the output
- * overlap the input only then: ops/dsp/fully_connected.py).
+ * overlap the input only then: ops/dsp/fully_connected.py); except that an output row longer than
+ * 2 * kp + 16 bytes, apart from the input, holds the widened row in its last bytes while the outputs before
+ * them are computed (the output's bytes are the kernel's to write).
  */
 #ifndef TM_DSP_FULLY_CONNECTED_S8_H
 #define TM_DSP_FULLY_CONNECTED_S8_H

@@ -33,20 +33,6 @@ int32_t tm_conv2d_s8_mve_im2col_get_buffer_size(const tm_dims *input_dims, const
 #if defined(__ARM_FEATURE_MVE)
 #include <arm_mve.h>
 
-/* Once per call: the checks every variant shares. */
-static int conv_args_ok(const tm_conv2d_params *params, const tm_conv2d_mve_quant *quant,
-                        const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
-                        const int8_t *filter, const tm_dims *output_dims, const int8_t *output)
-{
-    if (params == NULL || quant == NULL || quant->blocks == NULL || input == NULL || filter == NULL ||
-        output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
-        return 0;
-    }
-    return filter_dims->c == input_dims->c && output_dims->c == filter_dims->n && output_dims->n == input_dims->n &&
-           tm_window_ok(&params->stride, &params->dilation) && tm_activation_ok(&params->activation) &&
-           params->input_offset >= -127 && params->input_offset <= 128;
-}
-
 /* What the GEMM of one pair of rows reads; the offsets are fixed by the assembly below. The output pointers
  * advance as it goes, so the caller sets them before every call. */
 typedef struct {
@@ -86,11 +72,10 @@ typedef char gemm_args_layout_check[(offsetof(gemm_args, stream) == 8 && offseto
  * a tie). The stores of the last block are predicated to the channels that exist. args arrives in r0
  * (AAPCS), the only way a naked function may read it.
  *
- * Used for K > 32 (GEMM_HELD below takes K <= 32). Four variants, chosen per call, drop work the layer does
- * not need (per block of eight outputs): FIRST_WHOLE when K is a multiple of 16 (no predicated first
- * chunk), and the "plain"
- * requantization when every channel has left shift 0 and right shift >= 1 (most layers): no VSHL, and the
- * fix-up needs no mask. */
+ * Used for K > 32 (GEMM_HELD below takes K <= 32). Four variants, chosen per layer by the compiler (the quant's
+ * gemm, so a model links only those it calls), drop work the layer does not need (per block of eight outputs):
+ * FIRST_WHOLE when K is a multiple of 16 (no predicated first chunk), and the "plain" requantization when every
+ * channel has left shift 0 and right shift >= 1 (most layers): no VSHL, and the fix-up needs no mask. */
 #define GEMM_FIRST_PREDICATED \
     "ldr r7, [r9, #24]\n\t"   \
     "vctp.8 r7\n\t"           \
@@ -235,16 +220,6 @@ static int stream_plain(const int32_t *stream, int32_t k, int32_t c_out)
         plain &= blk[8] == 0 && blk[12] < 0;
     }
     return plain;
-}
-
-/* The variant for a layer with K > 32. */
-static gemm_fn gemm_for(const int32_t *stream, int32_t k, int32_t c_out)
-{
-    const int plain = stream_plain(stream, k, c_out);
-    if (k % 16 == 0) {
-        return plain ? gemm_two_rows_whole_plain : gemm_two_rows_whole_any;
-    }
-    return plain ? gemm_two_rows_plain : gemm_two_rows_any;
 }
 
 /* The per-call part of the GEMM arguments. */
@@ -457,14 +432,48 @@ GEMM_HELD(gemm_held2_any, "", SMALL2_ROWS, SMALL2_DOT, SMALL_SCALE_ANY, SMALL2_C
 
 typedef void (*small_fn)(small_args *args);
 
-/* The variant for K <= 32. */
-static small_fn small_for(const int32_t *stream, int32_t k, int32_t c_out)
+/* A GEMM routine and the layers it takes (tm_conv2d_s8.h). */
+struct tm_conv2d_mve_gemm {
+    small_fn held; /* K <= 32: the rows held in registers */
+    gemm_fn rows;  /* K > 32 */
+    int32_t chunks; /* held: 16-byte chunks per row (1: K <= 16, 2: 16 < K <= 32); rows: 0 */
+    int32_t whole;  /* rows: K must be a multiple of 16 */
+    int32_t plain;  /* every channel must have left shift 0 and a right shift */
+};
+
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held1_plain = {.held = gemm_held1_plain, .chunks = 1, .plain = 1};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held1_any = {.held = gemm_held1_any, .chunks = 1, .plain = 0};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held2_plain = {.held = gemm_held2_plain, .chunks = 2, .plain = 1};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held2_any = {.held = gemm_held2_any, .chunks = 2, .plain = 0};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_plain = {.rows = gemm_two_rows_plain, .plain = 1};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_any = {.rows = gemm_two_rows_any, .plain = 0};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_whole_plain = {.rows = gemm_two_rows_whole_plain, .whole = 1,
+                                                                .plain = 1};
+const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_whole_any = {.rows = gemm_two_rows_whole_any, .whole = 1, .plain = 0};
+
+/* Whether the quant's routine takes a layer of this K and these shifts (once per call). */
+static int gemm_fits(const tm_conv2d_mve_gemm *gemm, const int32_t *stream, int32_t k, int32_t c_out)
 {
-    const int plain = stream_plain(stream, k, c_out);
-    if (k > 16) {
-        return plain ? gemm_held2_plain : gemm_held2_any;
+    if (gemm == NULL || (k <= 32 ? gemm->held == NULL || gemm->chunks != (k > 16 ? 2 : 1)
+                                 : gemm->rows == NULL || (gemm->whole && k % 16 != 0))) {
+        return 0;
     }
-    return plain ? gemm_held1_plain : gemm_held1_any;
+    return !gemm->plain || stream_plain(stream, k, c_out);
+}
+
+/* Once per call: the checks every variant shares. */
+static int conv_args_ok(const tm_conv2d_params *params, const tm_conv2d_mve_quant *quant,
+                        const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
+                        const int8_t *filter, const tm_dims *output_dims, const int8_t *output)
+{
+    if (params == NULL || quant == NULL || quant->blocks == NULL || input == NULL || filter == NULL ||
+        output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims)) {
+        return 0;
+    }
+    return gemm_fits(quant->gemm, quant->blocks, filter_dims->h * filter_dims->w * filter_dims->c, output_dims->c) &&
+           filter_dims->c == input_dims->c && output_dims->c == filter_dims->n && output_dims->n == input_dims->n &&
+           tm_window_ok(&params->stride, &params->dilation) && tm_activation_ok(&params->activation) &&
+           params->input_offset >= -127 && params->input_offset <= 128;
 }
 
 static void small_args_init(small_args *s, const tm_conv2d_params *params, const int32_t *stream, int32_t k,
@@ -550,7 +559,7 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
         const int32_t *const stream = quant->blocks;
         small_args s;
         small_args_init(&s, params, stream, c_in, c_out);
-        const small_fn fn = small_for(stream, c_in, c_out);
+        const small_fn fn = quant->gemm->held;
         if (pixels >= 2) {
             small_run(fn, &s, input, input + c_in, output, output + c_out, pixels >> 1, 2 * c_in, 2 * c_out);
         }
@@ -573,7 +582,7 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
         const int32_t *const stream = quant->blocks;
         small_args s;
         small_args_init(&s, params, stream, c_in, c_out);
-        const small_fn fn = small_for(stream, c_in, c_out);
+        const small_fn fn = quant->gemm->held;
         for (int32_t p = 0; p + 1 < pixels; p += 2, out += 2 * c_out) {
             const int8_t *const first = pixel_walk_next(&pw);
             small_run(fn, &s, first, pixel_walk_next(&pw), out, out + c_out, 1, 0, 0);
@@ -594,7 +603,7 @@ tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *pa
     int8_t *const rows = (int8_t *)ctx->buf;
     gemm_args g;
     gemm_args_init(&g, params, quant->blocks, c_in, c_out);
-    const gemm_fn gemm = gemm_for(quant->blocks, c_in, c_out);
+    const gemm_fn gemm = quant->gemm->rows;
     const uintptr_t in0 = (uintptr_t)input, out0 = (uintptr_t)output;
     const uintptr_t in_bytes = (uintptr_t)input_dims->n * (uintptr_t)input_dims->h * (uintptr_t)input_dims->w *
                                (uintptr_t)c_in;
@@ -736,11 +745,11 @@ tm_status tm_conv2d_s8_mve_im2col(const tm_context *ctx, const tm_conv2d_params 
     gemm_args_init(&g, params, quant->blocks, k, c_out);
     /* K <= 32: the small-K stream layout, one call per pair. */
     const int small = k <= 32;
-    const gemm_fn gemm = small ? NULL : gemm_for(quant->blocks, k, c_out);
+    const gemm_fn gemm = quant->gemm->rows;
     const int32_t *const stream = quant->blocks;
     small_args s;
     small_args_init(&s, params, stream, k, c_out);
-    const small_fn sfn = small ? small_for(stream, k, c_out) : NULL;
+    const small_fn sfn = quant->gemm->held;
     gather_geometry gg = {
         .input = input, .h_in = input_dims->h, .w_in = input_dims->w, .c_in = input_dims->c,
         .kh = filter_dims->h, .kw = filter_dims->w, .dil_h = params->dilation.h, .dil_w = params->dilation.w,

@@ -38,9 +38,21 @@
 extern "C" {
 #endif
 
+/* The GEMM routines (tm_conv2d_s8.c). The compiler names the one a layer needs in its quant, so a model links
+ * only those it calls; the kernels refuse a routine that does not fit the layer:
+ * - K <= 16: tm_conv2d_mve_gemm_held1_*; 16 < K <= 32: tm_conv2d_mve_gemm_held2_* (rows held in registers);
+ * - K > 32: tm_conv2d_mve_gemm_rows_* (any K), or tm_conv2d_mve_gemm_rows_whole_* when K % 16 == 0;
+ * - *_plain: every channel has left_shift 0 and a right shift (shift < 0); *_any: any shifts. */
+typedef struct tm_conv2d_mve_gemm tm_conv2d_mve_gemm;
+extern const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held1_plain, tm_conv2d_mve_gemm_held1_any;
+extern const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_held2_plain, tm_conv2d_mve_gemm_held2_any;
+extern const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_plain, tm_conv2d_mve_gemm_rows_any;
+extern const tm_conv2d_mve_gemm tm_conv2d_mve_gemm_rows_whole_plain, tm_conv2d_mve_gemm_rows_whole_any;
+
 typedef struct {
     const int32_t *blocks; /* the stream: [ceil(c_out / 4)][weights k16 words; bias', multiplier, left_shift,
                               neg_right_shift x 4] */
+    const tm_conv2d_mve_gemm *gemm; /* the GEMM routine for this layer's K and shifts (above) */
 } tm_conv2d_mve_quant;
 
 tm_status tm_conv2d_s8_mve_1x1(const tm_context *ctx, const tm_conv2d_params *params,

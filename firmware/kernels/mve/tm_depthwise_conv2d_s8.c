@@ -184,10 +184,10 @@ typedef struct {
 
 #define TM_DW_FIXED_MAX_KH 3 /* the unrolled variant keeps one pointer per kernel row in registers */
 
-/* NV vectors (4 * NV output pixels) of one output channel; rows[ky] points at the first input pixel of
+/* NV vectors (4 * NV output pixels) of one output channel; rows[ky] + col points at the first input pixel of
  * kernel row ky in the channel's plane. Taps: KH x KW with column stride S and dilation D. FIXED: KH, KW,
  * S, D are constants (the 3x3 variant): the taps unroll and their offsets become load immediates. */
-TM_DW_ALWAYS_INLINE void tm_dw_block(const int8_t *const *rows, const int8_t *w, int32_t bias,
+TM_DW_ALWAYS_INLINE void tm_dw_block(const int8_t *const *rows, int32_t col, const int8_t *w, int32_t bias,
                                      const tm_dw_rescale *r, const tm_dw_row_consts *k, int8_t *out,
                                      int32_t valid, const int NV, const int PARTIAL, const int ROUND_RIGHT,
                                      const int FIXED, const int KH, const int KW, const int S, const int D)
@@ -203,7 +203,7 @@ TM_DW_ALWAYS_INLINE void tm_dw_block(const int8_t *const *rows, const int8_t *w,
             TM_DW_UNROLL
             for (int kx = 0; kx < KW; ++kx) {
                 const int32_t tap = kx * D;
-                const int8_t *in = rows[ky] + (tap % S) * k->pixels + tap / S;
+                const int8_t *in = rows[ky] + col + (tap % S) * k->pixels + tap / S;
                 const int32_t wt = w[ky * KW + kx];
                 TM_DW_UNROLL
                 for (int v = 0; v < NV; ++v) {
@@ -216,7 +216,7 @@ TM_DW_ALWAYS_INLINE void tm_dw_block(const int8_t *const *rows, const int8_t *w,
         for (int ky = 0; ky < KH; ++ky) {
             for (int kx = 0; kx < KW; ++kx) {
                 const int32_t tap = kx * D;
-                const int8_t *in = rows[ky] + (tap % S) * k->pixels + tap / S;
+                const int8_t *in = rows[ky] + col + (tap % S) * k->pixels + tap / S;
                 const int32_t wt = *wk++;
                 TM_DW_UNROLL
                 for (int v = 0; v < NV; ++v) {
@@ -247,7 +247,7 @@ TM_DW_ALWAYS_INLINE void tm_dw_channel_row(const int8_t **rows, const int8_t *w,
 {
     int32_t rest = w_out;
     for (; rest >= 16; rest -= 16) {
-        tm_dw_block(rows, w, bias, r, k, out, 16, 4, 0, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        tm_dw_block(rows, 0, w, bias, r, k, out, 16, 4, 0, ROUND_RIGHT, FIXED, KH, KW, S, D);
         out += 4 * k->out_step;
         if (FIXED) {
             TM_DW_UNROLL
@@ -262,19 +262,41 @@ TM_DW_ALWAYS_INLINE void tm_dw_channel_row(const int8_t **rows, const int8_t *w,
     }
     switch ((rest + 3) >> 2) {
     case 1:
-        tm_dw_block(rows, w, bias, r, k, out, rest, 1, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        tm_dw_block(rows, 0, w, bias, r, k, out, rest, 1, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
         break;
     case 2:
-        tm_dw_block(rows, w, bias, r, k, out, rest, 2, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        tm_dw_block(rows, 0, w, bias, r, k, out, rest, 2, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
         break;
     case 3:
-        tm_dw_block(rows, w, bias, r, k, out, rest, 3, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        tm_dw_block(rows, 0, w, bias, r, k, out, rest, 3, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
         break;
     case 4:
-        tm_dw_block(rows, w, bias, r, k, out, rest, 4, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
+        tm_dw_block(rows, 0, w, bias, r, k, out, rest, 4, 1, ROUND_RIGHT, FIXED, KH, KW, S, D);
         break;
     default:
         break;
+    }
+}
+
+/* One output row of a channel that may shift left (shift >= 0, a scale of 1/2 or more: rare), from the plane at
+ * `base` in every slot: one vector of 4 pixels at a time with the generic taps, out of line, so that the
+ * unrolled rows carry only the right-shifting form. */
+__attribute__((noinline)) static void tm_dw_channel_row_left(const tm_dw_geometry *g, int8_t *const *slots,
+                                                             int32_t base, const int8_t *w, const int32_t *cd,
+                                                             int8_t *out)
+{
+    const tm_dw_rescale r = {cd[1], cd[2], cd[3]};
+    tm_dw_row_consts k;
+    k.pixels = g->pixels;
+    k.out_step = 4 * g->c_out;
+    k.output_offset = g->output_offset;
+    k.act_min = g->act_min;
+    k.act_max = g->act_max;
+    k.store_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)g->c_out);
+    for (int32_t x = 0; x < g->w_out; x += 4) {
+        tm_dw_block((const int8_t *const *)slots, base + x, w, cd[0], &r, &k, out, g->w_out - x, 1, 1, 0, 0,
+                    g->kh, g->kw, g->stride_w, g->dilation_w);
+        out += k.out_step;
     }
 }
 
@@ -296,21 +318,21 @@ TM_DW_ALWAYS_INLINE void tm_dw_row(const tm_dw_geometry *g, int8_t *const *slots
     for (int32_t oc = 0; oc < c_out; ++oc) {
         const int32_t *cd = channel_data + 4 * oc;
         const tm_dw_rescale r = {cd[1], cd[2], cd[3]};
-        const int8_t *rows[TM_DW_MVE_MAX_KH];
-        if (FIXED) {
-            TM_DW_UNROLL
-            for (int ky = 0; ky < KH; ++ky) {
-                rows[ky] = slots[ky] + base;
-            }
-        } else {
-            for (int ky = 0; ky < KH; ++ky) {
-                rows[ky] = slots[ky] + base;
-            }
-        }
         if (r.right_shift < 0) {
+            const int8_t *rows[TM_DW_MVE_MAX_KH];
+            if (FIXED) {
+                TM_DW_UNROLL
+                for (int ky = 0; ky < KH; ++ky) {
+                    rows[ky] = slots[ky] + base;
+                }
+            } else {
+                for (int ky = 0; ky < KH; ++ky) {
+                    rows[ky] = slots[ky] + base;
+                }
+            }
             tm_dw_channel_row(rows, filter + oc * taps, cd[0], &r, &k, w_out, out_row + oc, 1, FIXED, KH, KW, S, D);
         } else {
-            tm_dw_channel_row(rows, filter + oc * taps, cd[0], &r, &k, w_out, out_row + oc, 0, FIXED, KH, KW, S, D);
+            tm_dw_channel_row_left(g, slots, base, filter + oc * taps, cd, out_row + oc);
         }
         if (++m == ch_mult) { /* the next input channel's plane */
             m = 0;
@@ -433,19 +455,39 @@ static tm_status tm_dw_run(const tm_context *ctx, const tm_depthwise_conv2d_para
     return TM_OK;
 }
 
-tm_status tm_depthwise_conv2d_s8_mve_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                         const int32_t *channel_data,
-                                         const tm_dims *input_dims, const int8_t *input,
-                                         const tm_dims *filter_dims, const int8_t *filter,
-                                         const tm_dims *output_dims, int8_t *output)
+/* The 3x3 variants' window: 3x3, no dilation, row stride 1 or 2, this column stride. */
+static int tm_dw_is_3x3(const tm_depthwise_conv2d_params *params, const tm_dims *filter_dims, int32_t stride_w)
 {
-    if (params == NULL || filter_dims == NULL || filter_dims->h != 3 || filter_dims->w != 3 ||
-        params->dilation.h != 1 || params->dilation.w != 1 || params->stride.h < 1 || params->stride.h > 2 ||
-        params->stride.w < 1 || params->stride.w > 2) {
+    return params != NULL && filter_dims != NULL && filter_dims->h == 3 && filter_dims->w == 3 &&
+           params->dilation.h == 1 && params->dilation.w == 1 && params->stride.h >= 1 && params->stride.h <= 2 &&
+           params->stride.w == stride_w;
+}
+
+/* One entry point per column stride, so that a model links only the unrolled rows it runs. */
+tm_status tm_depthwise_conv2d_s8_mve_3x3_s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                            const int32_t *channel_data,
+                                            const tm_dims *input_dims, const int8_t *input,
+                                            const tm_dims *filter_dims, const int8_t *filter,
+                                            const tm_dims *output_dims, int8_t *output)
+{
+    if (!tm_dw_is_3x3(params, filter_dims, 1)) {
         return TM_ARG_ERROR;
     }
     return tm_dw_run(ctx, params, channel_data, input_dims, input, filter_dims, filter, output_dims, output,
-                     params->stride.w == 1 ? tm_dw_row_3x3_s1 : tm_dw_row_3x3_s2);
+                     tm_dw_row_3x3_s1);
+}
+
+tm_status tm_depthwise_conv2d_s8_mve_3x3_s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                            const int32_t *channel_data,
+                                            const tm_dims *input_dims, const int8_t *input,
+                                            const tm_dims *filter_dims, const int8_t *filter,
+                                            const tm_dims *output_dims, int8_t *output)
+{
+    if (!tm_dw_is_3x3(params, filter_dims, 2)) {
+        return TM_ARG_ERROR;
+    }
+    return tm_dw_run(ctx, params, channel_data, input_dims, input, filter_dims, filter, output_dims, output,
+                     tm_dw_row_3x3_s2);
 }
 
 tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_conv2d_params *params,

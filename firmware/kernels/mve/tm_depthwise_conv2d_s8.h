@@ -21,7 +21,8 @@
  *   The kernel reads raw input bytes (padding holds the zero point), so padded taps add
  *   filter * zero_point, which the folded bias cancels exactly (all int32 sums wrap identically).
  * The variants differ only in the window shapes they take:
- * - tm_depthwise_conv2d_s8_mve_3x3: kh = kw = 3, stride 1 or 2 on each axis, dilation 1;
+ * - tm_depthwise_conv2d_s8_mve_3x3_s1, _3x3_s2: kh = kw = 3, column stride 1 (_s1) or 2 (_s2), row stride 1 or
+ *   2, dilation 1 (one entry point per column stride: a model links only the unrolled rows it calls);
  * - tm_depthwise_conv2d_s8_mve: any window with kh <= TM_DW_MVE_MAX_KH, any stride and dilation.
  * Both take any ch_mult >= 1 (output channel oc reads input channel oc / ch_mult).
  */
@@ -36,11 +37,17 @@ extern "C" {
 
 #define TM_DW_MVE_MAX_KH 16 /* row-buffer slots are tracked in a fixed array (no VLA) */
 
-tm_status tm_depthwise_conv2d_s8_mve_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                         const int32_t *channel_data,
-                                         const tm_dims *input_dims, const int8_t *input,
-                                         const tm_dims *filter_dims, const int8_t *filter,
-                                         const tm_dims *output_dims, int8_t *output);
+tm_status tm_depthwise_conv2d_s8_mve_3x3_s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                            const int32_t *channel_data,
+                                            const tm_dims *input_dims, const int8_t *input,
+                                            const tm_dims *filter_dims, const int8_t *filter,
+                                            const tm_dims *output_dims, int8_t *output);
+
+tm_status tm_depthwise_conv2d_s8_mve_3x3_s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                            const int32_t *channel_data,
+                                            const tm_dims *input_dims, const int8_t *input,
+                                            const tm_dims *filter_dims, const int8_t *filter,
+                                            const tm_dims *output_dims, int8_t *output);
 
 tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
                                      const int32_t *channel_data,

@@ -141,11 +141,12 @@ static int quant_ok(const tm_fully_connected_fast_quant *q, int32_t channels)
     return 1;
 }
 
-static inline tm_status fully_connected(const tm_context *ctx, const tm_fully_connected_params *params,
-                                        const tm_fully_connected_fast_quant *quant, const int tflm,
-                                        const tm_dims *input_dims, const int8_t *input,
-                                        const tm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                                        const tm_dims *output_dims, int8_t *output)
+/* Inlined into each entry point: a model links only the rounding it calls. */
+__attribute__((always_inline)) static inline tm_status
+fully_connected(const tm_context *ctx, const tm_fully_connected_params *params,
+                const tm_fully_connected_fast_quant *quant, const int tflm, const tm_dims *input_dims,
+                const int8_t *input, const tm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                const tm_dims *output_dims, int8_t *output)
 {
     if (params == NULL || input == NULL || filter == NULL || bias == NULL || output == NULL || ctx == NULL ||
         !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||

@@ -5,10 +5,11 @@ and the requantization given as a fast (multiplier, shift) plus, for LiteRT's si
 kernel falls back on near a rounding boundary. The mve variant (ops/mve/fully_connected.py) shares the helpers.
 
 Scratch: the widened input row (2 * padded depth bytes) where the layer's `scratch_budget` holds it, else none
-(the kernel then widens each input word as it loads it, about 10% more instructions). In place (`in_place`),
-widened form only: a batch row is read whole into scratch before any of its outputs is written, so with one
-row the output may lie anywhere over the input, and with more each row's outputs must end before the next
-row's input starts. Without scratch every output reads the whole row: no overlap.
+(the kernel then widens each input word as it loads it, about 10% more instructions, except for the outputs
+before the last 2 * padded depth bytes of a longer output row, which holds the widened row meanwhile).
+In place (`in_place`), widened form only: a batch row is read whole into scratch before any of its outputs is
+written, so with one row the output may lie anywhere over the input, and with more each row's outputs must end
+before the next row's input starts. Without scratch every output reads the whole row: no overlap.
 """
 from __future__ import annotations
 

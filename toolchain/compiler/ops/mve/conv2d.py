@@ -4,7 +4,8 @@ Every layer is a GEMM of K = kh * kw * c_in bytes per output pixel, run with VML
 output channels at a time. At compile time the filter is re-laid-out so one pointer walks a block of four
 channels in load order, the input offset is folded into the bias, and the requantization constants are
 stored as per-block vectors, interleaved with the weights in one stream (`pack_stream`; layouts: the C
-header). With K <= 32 the kernels keep a pair of rows in registers.
+header). With K <= 32 the kernels keep a pair of rows in registers. Each layer's quant names the GEMM routine its K
+and shifts need (`gemm_routine`), so a model links only the routines it runs.
 - `tm_conv2d_s8_mve_1x1`: 1x1 filters without padding (any stride): the GEMM reads the input pixels in place.
 - `tm_conv2d_s8_mve_im2col`: everything else (any filter, stride, padding, dilation): two pixels' windows
   are gathered into scratch, padding filled with the input zero point.
@@ -38,6 +39,14 @@ def _is_1x1(op, g) -> bool:
     w = g.tensors[op.inputs[1]]
     geo = window_geometry(op, g, w.shape[1], w.shape[2])
     return w.shape[1] == 1 and w.shape[2] == 1 and geo["pad"] == (0, 0)
+
+
+def gemm_routine(k: int, shifts) -> str:
+    """The tm_conv2d_mve_gemm a layer of K bytes per row and these shifts runs (tm_conv2d_s8.h, mve): named in
+    its quant, so the firmware links only the routines its layers call."""
+    rows = "held1" if k <= LANES else "held2" if k <= 2 * LANES else "rows_whole" if k % LANES == 0 else "rows"
+    plain = all(s < 0 for s in shifts)  # no left shift, a right shift: the requantization without VSHL
+    return f"tm_conv2d_mve_gemm_{rows}_{'plain' if plain else 'any'}"
 
 
 def pack_filter(w: np.ndarray) -> np.ndarray:
@@ -120,7 +129,8 @@ class Conv2DMve(Variant):
         table = em.weights("int32_t", pack_stream(pack_filter(w.data), blocks), "mvestream",
                            f"{w.name} per 4 channels: [k/16][4][16] weight bytes; bias, multiplier, left, -right shift")
         filt = f"(const int8_t *){table}"
-        quant = em.static("tm_conv2d_mve_quant", "mvequant", f"{{ .blocks = {table} }}")
+        gemm = gemm_routine(w.shape[1] * w.shape[2] * w.shape[3], shifts)
+        quant = em.static("tm_conv2d_mve_quant", "mvequant", f"{{ .blocks = {table}, .gemm = &{gemm} }}")
         in_dims, w_dims, out_dims = (em.dims_value(d) for d in (inp.nhwc(), w.nhwc(), out.nhwc()))
         return (f"{self.kernel_for(op, g)}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
                 f"{w_dims}, {filt}, {out_dims}, {em.ptr(op.outputs[0])})")

@@ -1,9 +1,10 @@
 """DEPTHWISE_CONV_2D on the mve path (Cortex-M55 Helium): firmware/kernels/mve/tm_depthwise_conv2d_s8.c.
 
-Two pixel-lane variants, vectorised over 4 neighbouring output pixels of one channel (VMLA vector-by-scalar)
-from a channel-planar row buffer in the scratch memory: `_3x3` (3x3 window, stride 1 or 2, no dilation: the
-MobileNet/DS-CNN layers, taps unrolled) and the generic one (any window up to TM_DW_MVE_MAX_KH rows, any
-stride and dilation). Both take any depth multiplier. The channel-lane variant `_cl` (4 channels of one output
+Pixel-lane variants, vectorised over 4 neighbouring output pixels of one channel (VMLA vector-by-scalar)
+from a channel-planar row buffer in the scratch memory: `_3x3_s1` / `_3x3_s2` (3x3 window, column stride 1 / 2,
+row stride 1 or 2, no dilation: the MobileNet/DS-CNN layers, taps unrolled; one entry point per column stride,
+so a model links only the unrolled rows it runs) and the generic one (any window up to TM_DW_MVE_MAX_KH rows, any
+stride and dilation). All take any depth multiplier. The channel-lane variant `_cl` (4 channels of one output
 pixel per step, each window gathered and reduced with VMLADAV.S8 from padded per-channel planes) takes the
 narrow layers (use_channel_lanes) where the pixel lanes are mostly empty, in bands of output rows whose ring of
 padded input rows fits the scratch (band_rows). The compiler re-lays-out the filter
@@ -138,7 +139,9 @@ class DepthwiseConv2DMve(Variant):
     def kernel_for(self, op, g):
         if use_channel_lanes(op, g):
             return f"{KERNEL}_cl"
-        return f"{KERNEL}_3x3" if is_3x3(op, g) else KERNEL
+        if is_3x3(op, g):  # one entry point per column stride: a model links only the rows it runs
+            return f"{KERNEL}_3x3_s{_geometry(op, g)[3]['stride'][1]}"
+        return KERNEL
 
     def scratch_bytes(self, op, g):
         band = band_rows(op, g)

@@ -1,6 +1,9 @@
 """Every supported operator, compiled and compared bit-exactly with LiteRT BUILTIN_REF."""
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 import op_models as om
@@ -112,3 +115,45 @@ def test_strided_slice_bit_exact(kind, tmp_path, keras):
     tflite = convert(keras.Model(inputs, x), om.representative(om.IMAGE[:2] + (8,)), tmp_path / "s.tflite")
     result = compile_and_check(tflite, tmp_path / "out")
     assert "STRIDED_SLICE" in [layer.op for layer in result.plan.layers]
+
+
+def _relu_outputs(multiplier: int, shift: int, in_zp: int, out_zp: int) -> np.ndarray:
+    """TFLite's QuantizedReluX on every int8 input: MultiplyByQuantizedMultiplier (SRDHM, then a rounding
+    right shift) of x - zp_in, plus zp_out, clamped at zp_out (ReLU) and the int8 range."""
+    x = (np.arange(-128, 128, dtype=np.int64) - in_zp) << max(shift, 0)
+    high = (x * multiplier + (1 << 30)) >> 31
+    right = max(-shift, 0)
+    mask = (1 << right) - 1
+    scaled = (high >> right) + ((high & mask) > ((mask >> 1) + (high < 0)))
+    return np.clip(scaled + out_zp, max(out_zp, -128), 127)
+
+
+def test_standalone_relu_divides_the_scales_as_c_floats_like_litert(tmp_path, keras):
+    """LiteRT's ReluPrepare divides input by output scale as C floats; in double the multiplier's low bits move,
+    and for the output scale picked here some int8 inputs then land on the other side of a rounding step."""
+    import tflite_edit as te
+
+    from toolchain.compiler import quant as q
+
+    model = om.relu_standalone()
+    tflite = convert(model, om.representative(model.input_shape[1:]), tmp_path / "relu.tflite")
+    buf = tflite.read_bytes()
+    relu = te.operator(te.unpack(buf), "RELU")
+    src, dst = (te.tensor(te.unpack(buf), t).quantization for t in (relu.inputs[0], relu.outputs[0]))
+    s_in, in_zp, out_zp = np.float32(src.scale[0]), int(src.zeroPoint[0]), int(dst.zeroPoint[0])
+
+    def differing(s_out) -> int:
+        as_float = q.quantize_multiplier(float(s_in / s_out))
+        as_double = q.quantize_multiplier(float(s_in) / float(s_out))
+        return int(np.sum(_relu_outputs(*as_float, in_zp, out_zp) != _relu_outputs(*as_double, in_zp, out_zp)))
+
+    candidates = (np.float32(dst.scale[0] * (1 + k * 1e-5)) for k in range(20000))
+    s_out = max(itertools.islice(candidates, 20000), key=differing)
+    assert differing(s_out) >= 2
+
+    def rescale(m):
+        te.tensor(m, relu.outputs[0]).quantization.scale = [float(s_out)]
+
+    edited = tmp_path / "relu_edited.tflite"
+    edited.write_bytes(te.edit(buf, rescale))
+    compile_and_check(edited, tmp_path / "out", samples=16)

@@ -1,3 +1,5 @@
+import numpy as np
+
 from toolchain.compiler import quant as q
 from toolchain.compiler.ops.base import (
     OpDef, check_rescale, check_same_shape, elementwise_dims, register, require_int8, unary_call,
@@ -12,9 +14,12 @@ def check_requantize(op, g) -> list[str]:
     return problems or check_rescale([inp.scale / out.scale], "requantization")
 
 
-def requantize_params(params_type: type, inp, out, clamp: tuple[int, int]):
-    """out = clamp(requantize(in - zp_in, s_in / s_out) + zp_out): QUANTIZE int8->int8 and standalone ReLUs."""
-    multiplier, shift = q.quantize_multiplier(inp.scale / out.scale)
+def requantize_params(params_type: type, inp, out, clamp: tuple[int, int], float_ratio: bool = False):
+    """out = clamp(requantize(in - zp_in, s_in / s_out) + zp_out): QUANTIZE int8->int8 and standalone ReLUs.
+    LiteRT's QUANTIZE divides the scales in double; its ReluPrepare divides the C floats (`float_ratio`), which
+    rounds the ratio to float32 first and moves the multiplier's low bits for almost every pair of scales."""
+    ratio = float(np.float32(inp.scale) / np.float32(out.scale)) if float_ratio else inp.scale / out.scale
+    multiplier, shift = q.quantize_multiplier(ratio)
     return params_type(input_offset=-inp.zero_point, output_offset=out.zero_point, multiplier=multiplier,
                        shift=shift, activation=Activation(*clamp))
 

@@ -27,5 +27,5 @@ class Relu(OpDef):
     def emit(self, op, g, em):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         clamp = q.activation_range(ACTIVATION_OF[op.kind], out.scale, out.zero_point)
-        params = em.params(requantize_params(ReluParams, inp, out, clamp))
+        params = em.params(requantize_params(ReluParams, inp, out, clamp, float_ratio=True))
         return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

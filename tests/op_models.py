@@ -356,3 +356,53 @@ def batchnorm(after="input", input_shape=(6, 5, 3), seed=0):
         x = keras.layers.MaxPooling2D(2, name="pool")(_conv(keras, 6, 3, name="conv0")(x))
     x = _conv(keras, 4, 3, name="conv")(bn(x))
     return keras.Model(inputs, x, name="batchnorm")
+
+
+def mobilenet_v3_small_like(width=0.35, size=96, classes=4, seed=0):
+    """MobileNetV3-Small's structure at width 0.35, 96x96: hard-swish, squeeze-and-excitation (global pool,
+    two 1x1 convs, hard-sigmoid gate, multiply), inverted residuals; fewer blocks than the real one."""
+    keras = _keras(seed)
+    layers = keras.layers
+
+    def channels(c):
+        return max(8, int(c * width + 4) // 8 * 8)
+
+    def hard_sigmoid(x):
+        return layers.Rescaling(1.0 / 6.0)(layers.ReLU(6.0)(layers.Rescaling(1.0, offset=3.0)(x)))
+
+    def hard_swish(x):
+        return layers.Multiply()([x, hard_sigmoid(x)])
+
+    def squeeze_excite(x, c):
+        s = layers.GlobalAveragePooling2D(keepdims=True)(x)
+        s = layers.Conv2D(max(8, c // 4), 1, activation="relu")(s)
+        return layers.Multiply()([x, hard_sigmoid(layers.Conv2D(c, 1)(s))])
+
+    def block(x, expand, out, kernel, stride, se, swish):
+        act = hard_swish if swish else layers.ReLU()
+        c_in, y = x.shape[-1], layers.Conv2D(channels(expand), 1, use_bias=False)(x)
+        y = act(layers.BatchNormalization()(y))
+        y = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False)(y)
+        y = act(layers.BatchNormalization()(y))
+        if se:
+            y = squeeze_excite(y, channels(expand))
+        y = layers.BatchNormalization()(layers.Conv2D(channels(out), 1, use_bias=False)(y))
+        return layers.Add()([x, y]) if stride == 1 and c_in == channels(out) else y
+
+    inputs = keras.Input((size, size, 3), name="input")
+    x = hard_swish(layers.BatchNormalization()(layers.Conv2D(channels(16), 3, 2, padding="same",
+                                                                use_bias=False)(inputs)))
+    for expand, out, kernel, stride, se, swish in ((16, 16, 3, 2, True, False), (72, 24, 3, 2, False, False),
+                                                   (88, 24, 3, 1, False, False), (96, 40, 5, 2, True, True),
+                                                   (240, 40, 5, 1, True, True), (288, 96, 5, 2, True, True)):
+        x = block(x, expand, out, kernel, stride, se, swish)
+    x = layers.GlobalAveragePooling2D()(hard_swish(layers.Conv2D(channels(576), 1)(x)))
+    x = hard_swish(layers.Dense(128)(x))
+    return keras.Model(inputs, layers.Softmax()(layers.Dense(classes)(x)), name="mobilenet_v3_small_like")
+
+
+def gru_keywords(frames=49, coefficients=10, units=24, classes=4, seed=0):
+    keras = _keras(seed)
+    inputs = keras.Input((frames, coefficients), name="mfcc")
+    x = keras.layers.GRU(units, unroll=True)(inputs)
+    return keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(classes)(x)), name="gru_keywords")

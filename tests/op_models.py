@@ -406,3 +406,59 @@ def gru_keywords(frames=49, coefficients=10, units=24, classes=4, seed=0):
     inputs = keras.Input((frames, coefficients), name="mfcc")
     x = keras.layers.GRU(units, unroll=True)(inputs)
     return keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(classes)(x)), name="gru_keywords")
+
+
+# The common tf_keras layers (issue 17's acceptance): name -> (input shape without the batch, the layers applied to
+# the input).
+LAYERS = {
+    "Dense": ((12,), lambda k, x: k.layers.Dense(6, activation="relu")(x)),
+    "Dense-3d": ((5, 12), lambda k, x: k.layers.Dense(6)(x)),
+    "Conv1D": ((16, 3), lambda k, x: k.layers.Conv1D(5, 3, padding="same", activation="relu")(x)),
+    "Conv2D": ((8, 8, 3), lambda k, x: k.layers.Conv2D(6, 3, strides=2, padding="same")(x)),
+    "Conv2D-dilated": ((10, 10, 3), lambda k, x: k.layers.Conv2D(4, 3, dilation_rate=2, padding="same")(x)),
+    "DepthwiseConv2D": ((8, 8, 4), lambda k, x: k.layers.DepthwiseConv2D(3, padding="same")(x)),
+    "SeparableConv2D": ((8, 8, 4), lambda k, x: k.layers.SeparableConv2D(6, 3, padding="same")(x)),
+    "Conv2DTranspose": ((5, 5, 4), lambda k, x: k.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(x)),
+    "BatchNormalization": ((6, 6, 3), lambda k, x: k.layers.BatchNormalization()(x)),
+    "ReLU": ((6, 6, 3), lambda k, x: k.layers.ReLU()(k.layers.Conv2D(4, 1)(x))),
+    "ReLU6": ((6, 6, 3), lambda k, x: k.layers.ReLU(6.0)(k.layers.Conv2D(4, 1)(x))),
+    "LeakyReLU": ((6, 6, 3), lambda k, x: k.layers.LeakyReLU(0.2)(k.layers.Conv2D(4, 1)(x))),
+    "PReLU": ((6, 6, 3), lambda k, x: k.layers.PReLU(shared_axes=[1, 2])(k.layers.Conv2D(4, 1)(x))),
+    "sigmoid": ((16,), lambda k, x: k.layers.Activation("sigmoid")(k.layers.Dense(8)(x))),
+    "tanh": ((16,), lambda k, x: k.layers.Activation("tanh")(k.layers.Dense(8)(x))),
+    "swish": ((16,), lambda k, x: k.layers.Activation("swish")(k.layers.Dense(8)(x))),
+    "hard_sigmoid": ((16,), lambda k, x: k.layers.Activation("hard_sigmoid")(k.layers.Dense(8)(x))),
+    "Softmax": ((16,), lambda k, x: k.layers.Softmax()(k.layers.Dense(8)(x))),
+    "MaxPooling2D": ((8, 8, 3), lambda k, x: k.layers.MaxPooling2D(2)(x)),
+    "AveragePooling2D": ((8, 8, 3), lambda k, x: k.layers.AveragePooling2D(2)(x)),
+    "MaxPooling1D": ((16, 3), lambda k, x: k.layers.MaxPooling1D(2)(x)),
+    "GlobalAveragePooling2D": ((6, 6, 5), lambda k, x: k.layers.GlobalAveragePooling2D()(x)),
+    "GlobalMaxPooling2D": ((6, 6, 5), lambda k, x: k.layers.GlobalMaxPooling2D()(x)),
+    "GlobalAveragePooling1D": ((12, 5), lambda k, x: k.layers.GlobalAveragePooling1D()(x)),
+    "UpSampling2D": ((4, 4, 3), lambda k, x: k.layers.UpSampling2D(2)(x)),
+    "UpSampling2D-bilinear": ((4, 4, 3), lambda k, x: k.layers.UpSampling2D(2, interpolation="bilinear")(x)),
+    "ZeroPadding2D": ((6, 6, 3), lambda k, x: k.layers.ZeroPadding2D(((1, 2), (0, 1)))(x)),
+    "Cropping2D": ((8, 8, 3), lambda k, x: k.layers.Cropping2D(((1, 2), (2, 1)))(x)),
+    "Flatten": ((4, 4, 3), lambda k, x: k.layers.Dense(5)(k.layers.Flatten()(x))),
+    "Reshape": ((4, 6), lambda k, x: k.layers.Reshape((6, 4))(k.layers.Dense(6)(x))),
+    "Permute": ((4, 6, 2), lambda k, x: k.layers.Permute((2, 1, 3))(x)),
+    "Concatenate": ((6, 6, 3), lambda k, x: k.layers.Concatenate()([x, k.layers.Conv2D(2, 1)(x)])),
+    "Add": ((6, 6, 3), lambda k, x: k.layers.Add()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Subtract": ((6, 6, 3), lambda k, x: k.layers.Subtract()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Multiply": ((6, 6, 3), lambda k, x: k.layers.Multiply()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Maximum": ((6, 6, 3), lambda k, x: k.layers.Maximum()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Minimum": ((6, 6, 3), lambda k, x: k.layers.Minimum()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Average": ((6, 6, 3), lambda k, x: k.layers.Average()([x, k.layers.Conv2D(3, 1)(x)])),
+    "Dropout": ((12,), lambda k, x: k.layers.Dense(4)(k.layers.Dropout(0.3)(x))),
+    "SimpleRNN": ((8, 6), lambda k, x: k.layers.SimpleRNN(8, unroll=True)(x)),
+    "GRU": ((8, 6), lambda k, x: k.layers.GRU(8, unroll=True)(x)),
+    "LSTM": ((8, 6), lambda k, x: k.layers.LSTM(8, unroll=True)(x)),
+}
+
+
+def layer_model(name: str, seed: int = 0):
+    """(the model of LAYERS[name] with Keras's default unknown batch size, its input shape)."""
+    shape, layer = LAYERS[name]
+    keras = _keras(seed)
+    inputs = keras.Input(shape, name="input")
+    return keras.Model(inputs, layer(keras, inputs), name=name.replace("-", "_")), shape

@@ -14,7 +14,7 @@ sys.path.insert(0, str(FUZZ_DIR))
 
 from harness import compile_one  # noqa: E402
 from mutator import mutate  # noqa: E402
-from seeds import make_seeds  # noqa: E402
+from seeds import NEW_OP_SEEDS, make_seeds  # noqa: E402
 
 CORPUS = sorted(FUZZ_DIR.glob("corpus/*.tflite"))
 
@@ -49,3 +49,23 @@ def test_structured_mutants_are_refused_or_bit_exact(seeds):
         accepted += outcome.kind != "refused"
         outcomes[outcome.kind] += 1
     assert outcomes["refused"] > 50 and outcomes["bit-exact"] >= 3, outcomes
+
+
+@pytest.fixture(scope="module")
+def new_op_seeds(tmp_path_factory, keras):
+    return make_seeds(tmp_path_factory.mktemp("new_op_seeds"), list(NEW_OP_SEEDS))
+
+
+def test_mutants_of_the_issue_17_ops_are_refused_or_bit_exact(new_op_seeds):
+    """150 mutants of the transposed conv, resize, reduce, split/pack/gather and unknown-batch seeds (small integer
+    constants too: axes, sizes, indices, block shapes): refusals are one error; every 8th accepted one is checked."""
+    rng, outcomes, accepted = random.Random(17), Counter(), 0
+    for _ in range(150):
+        mutant = mutate(rng.choice(new_op_seeds).read_bytes(), rng)
+        if mutant is None:
+            continue
+        outcome = compile_one(mutant, check_samples=2 if accepted % 8 == 0 else 0,
+                              target="dsp" if accepted % 2 else "ref")
+        accepted += outcome.kind != "refused"
+        outcomes[outcome.kind] += 1
+    assert outcomes["refused"] > 30 and outcomes["bit-exact"] >= 3, outcomes

@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--check-every", type=int, default=25, help="host-check every Nth compiled input")
     parser.add_argument("--seeds", type=Path, default=REPO / "build" / "fuzz" / "seeds")
+    parser.add_argument("--only", default="", help="comma-separated seed names (tests/fuzz/seeds.py), default all")
     parser.add_argument("--summary", action="store_true", help="print the last run's report and exit")
     args, rest = parser.parse_known_args()
     if args.summary:
@@ -119,7 +120,7 @@ def main() -> None:
     from seeds import make_seeds
 
     print(f"fuzz: preparing seeds in {args.seeds}", file=sys.stderr)
-    make_seeds(args.seeds)
+    make_seeds(args.seeds, [n for n in args.only.split(",") if n] or None)
     work = REPO / "build" / "fuzz" / "work"  # libFuzzer adds interesting inputs here; the seeds stay clean
     work.mkdir(parents=True, exist_ok=True)
     STATE["check_every"] = args.check_every

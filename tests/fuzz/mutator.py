@@ -116,7 +116,30 @@ def _mutate_buffer(rng, model, sg) -> None:
         b.data = data
 
 
-_MUTATIONS = [_mutate_tensor, _mutate_tensor, _mutate_operator, _mutate_operator, _mutate_graph, _mutate_buffer]
+_INT_TYPES = {2: np.int32, 4: np.int64}  # schema.TensorType INT32, INT64
+
+
+def _mutate_int_constant(rng, model, sg) -> None:
+    """One value of a small integer constant (an axis, a size, an index, an output shape, a block shape...) set to
+    a boundary value or moved by a little: a byte flip rarely makes -1 or 2^31 - 1."""
+    candidates = [t for t in sg.tensors if t.type in _INT_TYPES and 0 <= t.buffer < len(model.buffers or [])
+                  and model.buffers[t.buffer].data is not None and 0 < len(model.buffers[t.buffer].data) <= 128]
+    if not candidates:
+        return
+    t = rng.choice(candidates)
+    buffer = model.buffers[t.buffer]
+    dtype = _INT_TYPES[t.type]
+    raw = np.asarray(buffer.data, np.uint8).tobytes()
+    values = np.frombuffer(raw[: len(raw) // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize], dtype).copy()
+    if not len(values):
+        return
+    i = rng.randrange(len(values))
+    values[i] = int(np.clip(_pick_int(rng, int(values[i])), np.iinfo(dtype).min, np.iinfo(dtype).max))
+    buffer.data = np.frombuffer(values.tobytes(), np.uint8)
+
+
+_MUTATIONS = [_mutate_tensor, _mutate_tensor, _mutate_operator, _mutate_operator, _mutate_graph, _mutate_buffer,
+              _mutate_int_constant, _mutate_int_constant]
 
 
 def mutate(buf: bytes, rng: random.Random, edits: int | None = None) -> bytes | None:

@@ -52,6 +52,8 @@ def _chain(g: Graph, s2b: int) -> list[int] | None:
     one before, or None."""
     chain = [s2b]
     for wanted in ("view", "conv", "view", "b2s"):
+        if not g.ops[chain[-1]].outputs:  # the batch ops have no kernel, so nothing checked their arity
+            return None
         k = _next(g, g.ops[chain[-1]].outputs[0])
         if k is None:
             return None
@@ -67,8 +69,9 @@ def _chain(g: Graph, s2b: int) -> list[int] | None:
 def _constants(g: Graph, block_id: int, pads_id: int, rank: int):
     """(block, [(before, after)] per spatial axis) from constants of `rank` spatial axes, or None."""
     block, pads = g.tensors[block_id], g.tensors[pads_id]
-    if not (block.is_const and pads.is_const and block.shape == (rank,) and pads.shape == (rank, 2)):
-        return None
+    if not (block.is_const and pads.is_const and block.shape == (rank,) and pads.shape == (rank, 2)) or \
+            {block.dtype, pads.dtype} - {"int32", "int64"}:
+        return None  # (a float NaN is no block size)
     b = [int(v) for v in block.data]
     p = [(int(lo), int(hi)) for lo, hi in pads.data]
     return (b, p) if min(b) >= 1 and min(min(pair) for pair in p) >= 0 else None
@@ -78,13 +81,15 @@ def _rewrite(g: Graph, chain: list[Op]) -> tuple[list[Op], list[Tensor]] | None:
     """The ops between the two batch ops rewritten to one dilated convolution (and its views), with the tensors
     whose shapes that fixes; None when the pattern is not provably one."""
     s2b, b2s = chain[0], chain[-1]
+    if not all(len(op.inputs) == 3 and min(op.inputs) >= 0 for op in (s2b, b2s)) or not b2s.outputs:
+        return None  # (input, block shape, paddings or crops), none omitted
     conv = next(op for op in chain if op.kind in CONVOLUTIONS)
     t = g.tensors
     x, out, w = t[s2b.inputs[0]], t[b2s.outputs[0]], t[conv.inputs[1]]
     # The batch ops and views move bytes: each side of the convolution keeps one quantization.
     copies = [(x, t[s2b.outputs[0]]), (x, t[conv.inputs[0]]), (t[conv.outputs[0]], t[b2s.inputs[0]]),
               (t[conv.outputs[0]], out)]
-    if x.unknown or not x.shape or x.shape[0] != 1 or len(w.shape) != 4 or \
+    if x.unknown or not x.shape or x.shape[0] != 1 or len(w.shape) != 4 or len(out.shape) != len(x.shape) or \
             not all(same_quant(a, b) for a, b in copies) or not _plain(conv):
         return None
     rank = len(x.shape) - 2

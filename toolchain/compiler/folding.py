@@ -9,6 +9,7 @@ is refused as unsupported like any op without a kernel.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops import OPS
 from toolchain.compiler.ops.base import same_quant
+from toolchain.compiler.validate import check_sizes
 from toolchain.errors import ToolchainError
 from toolchain.registry import Registry
 
@@ -91,6 +93,9 @@ def require_static(g: Graph) -> Graph:
             for tid in (*op.inputs, *op.outputs):
                 if tid >= 0:
                     refuse_unknown(g.tensors[tid], [a for a in g.tensors[tid].unknown if a != 0])
+    problems = check_sizes(g)  # a shape derived above (a FULLY_CONNECTED's rows...) may be larger than any stored
+    if problems:
+        raise ToolchainError(problems[0], "export the model with small, fixed shapes (batch 1)")
     return g
 
 
@@ -110,7 +115,8 @@ def _folded(op: Op, g: Graph) -> list[np.ndarray] | None:
     if op.kind == "SHAPE":
         ready = bool(ins) and ins[0] is not None and is_known(ins[0])
     else:  # shape arithmetic is small: bigger inputs are no shapes, and could ask NumPy for untold memory
-        ready = all(t is not None and t.is_const and t.size <= MAX_FOLDED_ELEMENTS for t in ins)
+        # (all of them together: an op may list one constant thousands of times, as PACK or CONCATENATION inputs)
+        ready = all(t is not None and t.is_const for t in ins) and sum(t.size for t in ins) <= MAX_FOLDED_ELEMENTS
     if not ready:
         return None
     try:
@@ -172,14 +178,14 @@ def reshape_target(op: Op, g: Graph) -> tuple[int, ...] | None:
     else:
         dims = [int(d) for d in op.options.get("newShape") or []]
     known = [d for d in dims if d != -1]
-    if dims.count(-1) > 1 or any(d <= 0 for d in known):
+    if dims.count(-1) > 1 or any(not 0 < d <= size for d in known):
         return None
-    rest = int(np.prod(known, dtype=np.int64))
+    rest = math.prod(known)  # Python ints: an int64 product could wrap to 0 or to `size`
     if dims.count(-1):
         if size % rest:
             return None
         dims = [size // rest if d == -1 else d for d in dims]
-    return tuple(dims) if int(np.prod(dims, dtype=np.int64)) == size else None
+    return tuple(dims) if math.prod(dims) == size else None
 
 
 def _fully_connected_shape(op: Op, g: Graph) -> tuple[int, ...] | None:
@@ -200,7 +206,7 @@ def _evaluator(*kinds: str):
 
 def _bounded(shape) -> None:
     """Refuse to compute a result over the size limit (checked before NumPy allocates it)."""
-    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > MAX_FOLDED_ELEMENTS:
+    if any(d < 0 for d in shape) or math.prod(int(d) for d in shape) > MAX_FOLDED_ELEMENTS:  # no int64 wrap
         raise Unfoldable
 
 

@@ -16,12 +16,43 @@ from toolchain.compiler.ir import DTYPE_BYTES, Graph, Op, Tensor
 from toolchain.compiler.ops import OPS
 
 MAX_RANK = 4  # activations are laid out as NHWC
+# Kernels index and size tensors in int32 (tm_dims_size, row offsets) and the arena is one C array: any tensor, and
+# all activations together, must stay below 2 GiB, far above any microcontroller's RAM.
+MAX_BYTES = 2**31 - 1
 _SMALLEST_NORMAL_F32 = float(np.finfo(np.float32).tiny)
 _INTEGER_RANGES = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
                    for name in ("int8", "uint8", "int16", "int32", "int64")}
 # Options that size or step a window: 0 or negative ones divide by zero or never advance.
 _POSITIVE_OPTIONS = ("strideH", "strideW", "dilationHFactor", "dilationWFactor", "filterHeight", "filterWidth")
 _PADDINGS = ("SAME", "VALID")
+
+
+def _options_types() -> dict[int, tuple[str, int, str]]:
+    """Builtin operator code -> (its name, the BuiltinOptions union member LiteRT reads for it, that member's name),
+    for the operators that take options: by name (CONV_2D -> Conv2DOptions), else as schema.fbs pairs them."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    def members(enum) -> dict[str, int]:
+        return {k: v for k, v in vars(enum).items() if not k.startswith("_")}
+
+    options = members(schema.BuiltinOptions)
+    by_name = {name[:-len("Options")].lower(): name for name in options if name.endswith("Options")}
+    shared = {"Pool2DOptions": ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"),
+              "ReducerOptions": ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ANY", "REDUCE_ALL"),
+              "MaximumMinimumOptions": ("MAXIMUM", "MINIMUM"), "L2NormOptions": ("L2_NORMALIZATION",),
+              "SequenceRNNOptions": ("UNIDIRECTIONAL_SEQUENCE_RNN",),
+              "RandomOptions": ("RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "MULTINOMIAL")}
+    pairs = {kind: name for name, kinds in shared.items() for kind in kinds}
+    found = {}
+    for kind, code in members(schema.BuiltinOperator).items():
+        name = pairs.get(kind) or by_name.get(kind.replace("_", "").lower())
+        if name in options:
+            found[code] = (kind, options[name], name)
+    return found
+
+
+_OPTIONS_TYPES = _options_types()
+_OPTIONS_NAMES = {code: name for _, code, name in _OPTIONS_TYPES.values()}
 
 
 def check_references(model) -> list[str]:
@@ -41,6 +72,7 @@ def check_references(model) -> list[str]:
         if not 0 <= o.opcodeIndex < opcodes:
             problems.append(f"op #{i} has operator code {o.opcodeIndex}, but the model defines {opcodes}")
         refer(f"op #{i} input", o.inputs, optional=True)  # which inputs may be omitted is checked per kind
+        problems += _check_options_type(model, i, o)
         refer(f"op #{i} output", o.outputs)
     refer("graph input", sg.inputs)
     refer("graph output", sg.outputs)
@@ -59,6 +91,19 @@ def check_references(model) -> list[str]:
     return problems
 
 
+def _check_options_type(model, i: int, o) -> list[str]:
+    """LiteRT reads an op's options as its kind's own table (a union of another type reads as absent: defaults);
+    options of another op's type would be read by us and not by LiteRT."""
+    if not 0 <= o.opcodeIndex < len(model.operatorCodes or []) or not o.builtinOptionsType:
+        return []
+    code = model.operatorCodes[o.opcodeIndex]
+    want = _OPTIONS_TYPES.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+    if want is None or o.builtinOptionsType == want[1]:
+        return []
+    got = _OPTIONS_NAMES.get(o.builtinOptionsType, f"union member {o.builtinOptionsType}")
+    return [f"op #{i} {want[0]} carries {got}, but LiteRT reads {want[2]} for it (and defaults without them)"]
+
+
 def check_graph(g: Graph) -> list[str]:
     """Problems with the graph's structure, tensors, quantization and options, each naming where it is."""
     problems = _check_io(g)
@@ -66,7 +111,18 @@ def check_graph(g: Graph) -> list[str]:
         problems += [f"tensor '{t.name}' (#{tid}): {p}" for p in _check_tensor(t)]
     for op in g.ops:
         problems += [f"{op.location}: {p}" for p in _check_arity(op) + _check_options(op)]
-    return problems + _check_order(g)
+    return problems + _check_order(g) + check_sizes(g)
+
+
+def check_sizes(g: Graph) -> list[str]:
+    """Tensors whose byte counts, alone or all activations together, overflow the kernels' int32 arithmetic."""
+    problems = [f"tensor '{t.name}' (#{tid}): shape {list(t.shape)} holds {t.nbytes} bytes, more than {MAX_BYTES} "
+                "(int32 sizes in the kernels)" for tid, t in sorted(g.tensors.items())
+                if t.dtype in DTYPE_BYTES and t.nbytes > MAX_BYTES]
+    total = sum(t.nbytes for t in g.tensors.values() if not t.is_const and t.dtype in DTYPE_BYTES)
+    if not problems and total > MAX_BYTES:
+        problems.append(f"the activations take {total} bytes in all, more than {MAX_BYTES} (one int32-sized arena)")
+    return problems
 
 
 def _check_tensor(t: Tensor) -> list[str]:

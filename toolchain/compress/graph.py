@@ -67,6 +67,9 @@ def final_output(model) -> str:
     return "final" if "final" in names else names[-1]
 
 
+MAX_CONFIG_BYTES = 64 * 2**20
+
+
 def _saved_classes(path: Path) -> tuple[bool, set[str]] | None:
     """(has a Lambda layer, names of its non-Keras classes) from a .keras file's config, read as JSON only;
     None when `path` is not a .keras archive."""
@@ -75,7 +78,14 @@ def _saved_classes(path: Path) -> tuple[bool, set[str]] | None:
 
     try:
         with zipfile.ZipFile(path) as archive:
+            size = archive.getinfo("config.json").file_size  # reading stops there: a zip bomb stops there too
+            if size > MAX_CONFIG_BYTES:
+                raise ToolchainError(f"{path}: its config.json unpacks to {size} bytes (a model's is kilobytes)",
+                                     "re-save the model with model.save(path.keras)")
             config = json.loads(archive.read("config.json"))
+    except RecursionError as exc:
+        raise ToolchainError(f"{path}: its config.json is nested too deeply to be a model",
+                             "re-save the model with model.save(path.keras)") from exc
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
     has_lambda, custom = False, set()
@@ -86,8 +96,10 @@ def _saved_classes(path: Path) -> tuple[bool, set[str]] | None:
             module = item.get("module")
             if "class_name" in item and isinstance(module, str):
                 has_lambda |= item["class_name"] == "Lambda"
-                if item.get("registered_name") and module.split(".")[0] not in ("keras", "tf_keras"):
-                    custom.add(str(item["registered_name"]))
+                # Keras imports any other module it names (a registered name absent, without asking, safe_mode or
+                # not) and calls from_config on what it finds there: each is custom until the user supplies it.
+                if module.split(".")[0] not in ("keras", "tf_keras"):
+                    custom.add(str(item.get("registered_name") or item["class_name"]))
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -123,7 +135,7 @@ def load_keras(path: Path | str, *, allow_lambda: bool = False, custom_objects: 
                              "define them in a Python file and pass --custom-objects FILE.py")
     try:
         return keras.models.load_model(path, custom_objects=objects, compile=False, safe_mode=not allow_lambda)
-    except (OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # an untrusted config makes Keras raise anything (AttributeError, KeyError...)
         text = " ".join(str(exc).split())
         if "safe_mode" in text:  # a Python lambda elsewhere than in a Lambda layer, e.g. as an activation
             raise ToolchainError(f"{path} holds a Python lambda: loading it runs code stored in the file",

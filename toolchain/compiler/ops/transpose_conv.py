@@ -15,6 +15,7 @@ from toolchain.compiler.ops.base import (
 from toolchain.compiler.ops.params import Activation, Tile, TransposeConvParams
 
 OUTPUT_SHAPE, WEIGHTS, INPUT, BIAS = 0, 1, 2, 3
+INT16_MAX = 2**15 - 1
 
 
 def as_conv(op: Op) -> Op:
@@ -45,8 +46,14 @@ def geometry(op: Op, g: Graph) -> tuple[Tile, Tile]:
 
 
 def taps(in_size: int, kernel: int, stride: int, pad: int, out_size: int) -> int:
-    """How many (input position, filter tap) pairs along one axis land inside the output."""
-    return sum(1 for i in range(in_size) for k in range(kernel) if 0 <= i * stride - pad + k < out_size)
+    """How many (input position, filter tap) pairs along one axis land inside the output: per tap, the input
+    positions i in [0, in_size) with 0 <= i * stride - pad + k < out_size (a loop over the taps, which are constant
+    data, never over a size the model merely states)."""
+    def first_at_least(bound: int) -> int:  # the smallest i with i * stride >= bound
+        return -(-bound // stride)
+
+    return sum(max(0, min(in_size, first_at_least(out_size + pad - k)) - max(0, first_at_least(pad - k)))
+               for k in range(kernel))
 
 
 @register("TRANSPOSE_CONV")
@@ -67,6 +74,9 @@ class TransposeConv(OpDef):
         problems += check_weights(g, conv, 1, 0, w.shape[0])
         if w.shape[3] != inp.shape[3]:
             problems.append(f"the filter depth {w.shape[3]} differs from the input's {inp.shape[3]} channels")
+        strides = [op.options.get(key, 1) for key in ("strideH", "strideW")]
+        if max(strides) > INT16_MAX:  # (and the kernels' tap loops step by the stride in int32)
+            return problems + [f"strides {strides}: LiteRT requires them at most {INT16_MAX}"]
         stated = stated_output_shape(op, g)
         if stated is None:
             return problems + ["the output shape is not a constant int32 [4] tensor: its size must be known when "

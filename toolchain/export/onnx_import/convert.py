@@ -1,6 +1,7 @@
 """ONNX graph -> tf_keras model, checked against onnxruntime, then int8 PTQ."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from toolchain.export.onnx_import.load import attributes, load_onnx, prepare  # 
 from toolchain.tf import import_tf
 
 TOLERANCE = 1e-4
+# Values per sample of any map: far above what a microcontroller holds, and onnxruntime (which checks the Keras
+# model) allocates each in float32, so a chain of Resize x64 must stop here, not in an out-of-memory.
+MAX_MAP_ELEMENTS = 2**26
 
 
 def _opset(model) -> int:
@@ -56,6 +60,9 @@ def onnx_to_keras(onnx_model, name: str = "onnx_model"):
         shape = _input_shape(i)
         if len(shape) not in (2, 4) or any(d is None for d in shape[1:]):
             problems.append(f"input {i.name!r}: shape {shape}; only [N, C, H, W] or [N, features] with static sizes")
+        elif math.prod(shape[1:]) > MAX_MAP_ELEMENTS:
+            problems.append(f"input {i.name!r}: shape {shape} has {math.prod(shape[1:])} elements per sample, more "
+                            f"than {MAX_MAP_ELEMENTS}")
     if problems:
         raise ToolchainError(f"{len(problems)} ONNX node(s) cannot be converted:\n" +
                              "\n".join(f"  - {p}" for p in problems),
@@ -69,6 +76,10 @@ def onnx_to_keras(onnx_model, name: str = "onnx_model"):
         ctx.values[i.name] = Value(tensor)
     for node in nodes:
         value = ONNX_OPS.get(node.op_type).convert(node, attributes(node), ctx)
+        size = math.prod(int(d) for d in value.tensor.shape[1:] if d is not None)
+        if size > MAX_MAP_ELEMENTS:
+            raise ToolchainError(f"ONNX node {node.op_type} {node.name!r}: its output {list(value.tensor.shape[1:])} "
+                                 f"has {size} elements per sample, more than {MAX_MAP_ELEMENTS}")
         ctx.values[node.output[0]] = value
     outputs = []
     for o in graph.output:

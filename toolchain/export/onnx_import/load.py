@@ -47,12 +47,22 @@ def check_external_data(model, model_path: Path) -> None:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-        target = Path(os.path.realpath(base / location)) if location else base
-        if (not location or os.path.isabs(location) or ".." in Path(location).parts or "\\" in location
-                or not target.is_relative_to(base) or target == base):
+        if not _inside(base, location):
             raise ToolchainError(f"ONNX tensor {tensor.name!r}: external data location {location!r} is not a file "
                                  f"inside the model's directory {base}; refusing to read it",
                                  "keep the model's .data files next to it, named relative to it")
+
+
+def _inside(base: Path, location: str) -> bool:
+    """Whether `location` names a regular file in `base` (not a FIFO or a device, which never end), relative,
+    without `..` or backslashes, symlinks followed; a name the OS refuses (a NUL byte, too long) is not one."""
+    if not location or os.path.isabs(location) or ".." in Path(location).parts or "\\" in location:
+        return False
+    try:
+        target = Path(os.path.realpath(base / location))
+        return target.is_relative_to(base) and target.is_file()
+    except (ValueError, OSError):
+        return False
 
 
 def load_onnx(path: Path | str):
@@ -80,6 +90,30 @@ def load_onnx(path: Path | str):
 class Prepared:
     nodes: list
     constants: dict[str, np.ndarray]
+
+
+# Folding never grows a constant except Concat, which may list one input thousands of times: past this many
+# elements (a 64 MB float32 tensor, more than any model we convert holds) it is refused, not allocated.
+MAX_FOLDED_ELEMENTS = 1 << 24
+
+
+def _node_name(node) -> str:
+    return f"{node.op_type} {node.name!r}" if node.name else node.op_type
+
+
+def _checked_constant_value(node, constants: dict, shapes: set[str]) -> np.ndarray | None:
+    """`_constant_value`, with what NumPy refuses (a bad perm or axis, too many dims) and absurd sizes refused in
+    one line naming the node."""
+    if node.op_type == "Concat" and node.input and all(i in constants for i in node.input):
+        total = sum(constants[i].size for i in node.input)
+        if total > MAX_FOLDED_ELEMENTS:
+            raise ToolchainError(f"ONNX node {_node_name(node)}: concatenating constants into {total} elements "
+                                 f"(more than {MAX_FOLDED_ELEMENTS})", "export the model with its real sizes")
+    try:
+        return _constant_value(node, constants, shapes)
+    except (ValueError, IndexError, TypeError) as exc:  # NumPy's AxisError is both
+        raise ToolchainError(f"ONNX node {_node_name(node)}: cannot evaluate it on its constant inputs: {exc}",
+                             "check the node's attributes (perm, axes) against its inputs' shapes") from exc
 
 
 def _constant_value(node, constants: dict, shapes: set[str]) -> np.ndarray | None:
@@ -196,7 +230,7 @@ def prepare(graph) -> Prepared:
     outputs = {o.name for o in graph.output}
     nodes, shapes = [], set()
     for node in graph.node:
-        value = _constant_value(node, constants, shapes)
+        value = _checked_constant_value(node, constants, shapes)
         if value is not None and node.output[0] not in outputs:
             constants[node.output[0]] = value
             continue

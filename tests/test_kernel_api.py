@@ -99,10 +99,16 @@ def test_one_name_from_module_to_file_to_symbol(name, opdef):
     for kernel in kernels:  # the kernel and its variants: the uniform API and a companion each
         assert re.search(rf"{kernel}\(const tm_context \*ctx, const tm_\w+_params \*params,", header), kernel
         assert re.search(rf"^int32_t {kernel}_get_buffer_size\(", source, re.M), kernel
+    if opdef.kernel_s16:  # its int16-activation kernel: the same rules, in tm_<module>_s16.c
+        assert opdef.kernel_s16 == f"tm_{module}_s16", name
+        source = (REF / f"{opdef.kernel_s16}.c").read_text()
+        assert re.search(rf"^tm_status {opdef.kernel_s16}\(", source, re.M), name
+        assert re.search(rf"{opdef.kernel_s16}\(const tm_context \*ctx, const tm_\w+_params \*params,", header), name
+        assert re.search(rf"^int32_t {opdef.kernel_s16}_get_buffer_size\(", source, re.M), name
 
 
 def test_every_kernel_file_belongs_to_an_op():
-    kernels = {opdef.kernel for _, opdef in kernel_ops()}
+    kernels = {k for _, opdef in kernel_ops() for k in (opdef.kernel, opdef.kernel_s16) if k}
     helpers = {"tm_support", "tm_max_s8"}  # shared checks and fixed point; the exit check's maximum
     assert {p.stem for p in REF.glob("*.c")} == kernels | helpers
 

@@ -48,6 +48,9 @@ class Export(Command):
         p.add_argument("-o", "--out", type=Path, required=True, help="int8 .tflite to write")
         p.add_argument("--calibration", type=Path, required=True,
                        help=".npy of representative inputs [N, *input shape] (the first 100 calibrate)")
+        p.add_argument("--activations", choices=("int8", "int16"), default="int8",
+                       help="activation (and input/output) type: int8, or int16 with int8 weights (TFLite's 16x8 "
+                       "quantization, for accuracy-sensitive models such as audio)")
         p.add_argument("--onnx", type=Path, help="also write this ONNX file (tf2onnx, opset 17), checked against "
                        "Keras with onnxruntime on the calibration samples")
         p.add_argument("--tolerance", type=positive_float, default=1e-4,
@@ -68,8 +71,9 @@ class Export(Command):
         custom = load_custom_objects(args.custom_objects) if args.custom_objects else None
         model = load_keras(args.model, allow_lambda=args.allow_lambda, custom_objects=custom)
         calibration = load_array(args.calibration, "calibration data")
-        flatbuffer = convert_int8(model, calibration, args.out)
-        print(f"wrote {args.out}: full-int8 TFLite, {len(flatbuffer):,} bytes")
+        flatbuffer = convert_int8(model, calibration, args.out, activations=args.activations)
+        kind = "full-int8" if args.activations == "int8" else "int16 activations, int8 weights"
+        print(f"wrote {args.out}: {kind} TFLite, {len(flatbuffer):,} bytes")
         if args.onnx:
             from toolchain.export.onnx_export import export_onnx
 

@@ -21,7 +21,8 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
 )
-_C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "int16": "int16_t", "uint8": "uint8_t"}
+_C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "int16": "int16_t", "uint8": "uint8_t",
+            "int64": "int64_t"}
 _PER_LINE = 24
 
 
@@ -67,7 +68,7 @@ class Emitter:
         """A word-aligned constant array in flash counted as model weights: re-laid-out weights, folded
         biases and other per-layer data a kernel variant reads (`values` a flat sequence)."""
         values = [int(v) for v in np.asarray(values).reshape(-1)]
-        size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4}[ctype]
+        size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}[ctype]
         note = f"/* {c_comment(comment)} */\n" if comment else ""
         return self._declare(prefix, f"{note}static const {ctype} @NAME@[{max(len(values), 1)}] TM_ALIGNED(4) "
                                      "TM_WEIGHTS_ATTR = "

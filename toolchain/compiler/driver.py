@@ -177,6 +177,7 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         raise ToolchainError("CMSIS-NN rounds FULLY_CONNECTED like tflite-micro, not like LiteRT BUILTIN_REF",
                              "use --reference tflm with --kernels cmsis-nn (or leave --reference out)")
     g_model = load_tflite(model_path)
+    check_int16_reference(g_model, reference)
     g_in = make_static(g_model)
     check_supported(g_in)
     g = optimize(g_in)
@@ -201,6 +202,13 @@ def compile_model(model_path: Path | str, out_dir: Path | str, target: str = "re
         files[cmsis_nn.CHECKOUT_FILE] = checkout.to_json()
     write_output_dir(out_dir, files)
     return CompiledModel(out_dir, report)
+
+
+def check_int16_reference(g: Graph, reference: str) -> None:
+    """The int16 kernels reproduce LiteRT's reference (tflite-micro and CMSIS-NN round int16 layers otherwise)."""
+    if reference != "litert" and any(t.dtype == "int16" and not t.is_const for t in g.tensors.values()):
+        raise ToolchainError(f"int16 activations compile only against LiteRT BUILTIN_REF, not {reference}",
+                             "compile an int16 model with the portable kernels and --reference litert")
 
 
 _REGION_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")

@@ -14,7 +14,7 @@ from toolchain.errors import MissingToolError, ToolchainError
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 HOST_TARGETS = ("ref", "dsp")  # kernel paths with a host build (dsp: tm_simd.h's C equivalents of its instructions)
-_NP = {"int8": np.int8, "float32": np.float32, "int32": np.int32}
+_NP = {"int8": np.int8, "int16": np.int16, "float32": np.float32, "int32": np.int32}
 
 
 def build_host_library(model_dir: Path, cc: str = "gcc") -> Path:

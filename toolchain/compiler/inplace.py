@@ -132,7 +132,7 @@ def bands(op: Op, g: Graph, rows: int) -> list[Band]:
 
 def can_band(op: Op, g: Graph) -> bool:
     """A windowed layer on one 4-D NHWC int8 image with at least two output rows, each band reading a row."""
-    if op.kind not in WINDOWED:
+    if op.kind not in WINDOWED or g.tensors[op.inputs[0]].dtype != "int8":  # int16 layers run whole
         return False
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     if len(inp.shape) != 4 or len(out.shape) != 4 or inp.shape[0] != 1 or out.shape[1] < 2:

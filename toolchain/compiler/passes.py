@@ -48,7 +48,7 @@ def fuse_activations(g: Graph) -> Graph:
         if p is None or ops[p].kind not in CLAMPABLE or _only_consumer(g, src) != i:
             continue
         out = g.tensors[op.outputs[0]]
-        if not same_quant(g.tensors[src], out):
+        if not same_quant(g.tensors[src], out) or out.dtype != "int8":  # the clamps below are int8's
             continue
         producer = ops[p]
         clamp = q.intersect(producer.options.get("clamp", (q.INT8_MIN, q.INT8_MAX)),

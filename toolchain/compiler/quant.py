@@ -6,6 +6,8 @@ import math
 import numpy as np
 
 INT8_MIN, INT8_MAX = -128, 127
+INT16_MIN, INT16_MAX = -32768, 32767
+LIMITS = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX)}  # activation dtypes' ranges
 
 
 def f32(x: float) -> float:
@@ -51,19 +53,21 @@ def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total
     return int(math.floor(max_input_rescaled))
 
 
-def activation_range(fused: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLite CalculateActivationRangeQuantized for int8 outputs."""
+def activation_range(fused: str, scale: float, zero_point: int,
+                     limits: tuple[int, int] = (INT8_MIN, INT8_MAX)) -> tuple[int, int]:
+    """TFLite CalculateActivationRangeQuantized for outputs of the type whose range is `limits` (int8 default)."""
     def q(v: float) -> int:  # TFLite divides in float32 here
         return zero_point + tflite_round(float(np.float32(v) / np.float32(scale)))
 
+    lo, hi = limits
     if fused == "NONE":
-        return INT8_MIN, INT8_MAX
+        return lo, hi
     if fused == "RELU":
-        return max(INT8_MIN, q(0.0)), INT8_MAX
+        return max(lo, q(0.0)), hi
     if fused == "RELU6":
-        return max(INT8_MIN, q(0.0)), min(INT8_MAX, q(6.0))
+        return max(lo, q(0.0)), min(hi, q(6.0))
     if fused == "RELU_N1_TO_1":
-        return max(INT8_MIN, q(-1.0)), min(INT8_MAX, q(1.0))
+        return max(lo, q(-1.0)), min(hi, q(1.0))
     raise ValueError(f"unsupported fused activation {fused}")
 
 
@@ -77,3 +81,39 @@ def quantize_array(x, scale: float, zero_point: int, dtype=np.int8):
     info = np.iinfo(dtype)
     return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
 
+
+
+def lut_populate_int16(transform, input_scale: float, input_zero_point: int, output_scale: float,
+                       output_zero_point: int) -> list[int]:
+    """TFLite LUTPopulateInt16<double>: 513 int16 samples of `transform` over the int16 input range, each nudged
+    by half the interpolation error at its midpoint (what LUTLookup's linear interpolation then reads)."""
+    input_min = input_scale * (INT16_MIN - input_zero_point)
+    input_max = input_scale * (INT16_MAX - input_zero_point)
+    output_min = output_scale * (INT16_MIN - output_zero_point)
+    output_max = output_scale * (INT16_MAX - output_zero_point)
+    steps = 512
+    step = (input_max - input_min) / steps
+    half_step = step / 2
+    scaling_inv = float(INT16_MAX - INT16_MIN + 1) / (output_max - output_min)
+
+    def clamp(v: float) -> int:
+        return int(min(max(v, float(INT16_MIN)), float(INT16_MAX)))
+
+    lut = []
+    for i in range(steps):
+        val = transform(input_min + i * step)
+        val_midpoint = transform(input_min + i * step + half_step)
+        val_next = transform(input_min + (i + 1) * step)
+        sample = tflite_round(val * scaling_inv)
+        midpoint_interp = tflite_round((val_next * scaling_inv + sample) / 2)
+        midpoint_err = midpoint_interp - tflite_round(val_midpoint * scaling_inv)
+        lut.append(clamp(sample - tflite_round(midpoint_err / 2)))
+    lut.append(clamp(tflite_round(transform(input_max) * scaling_inv)))
+    return lut
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite CheckedLog2 (in float): whether `x` is a power of two within 1e-3 in log2, and that power."""
+    log2 = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = tflite_round(float(log2))
+    return abs(float(np.float32(log2 - np.float32(rounded)))) < 1e-3, rounded

@@ -14,6 +14,8 @@ from toolchain.tf import captured_stderr, import_tf
 
 MAX_CALIBRATION_SAMPLES = 100
 CONVERSION_ATTEMPTS = 3
+# Activation types: int8, or int16 activations with int8 weights (TFLite's "16x8" mode, int64 biases).
+ACTIVATIONS = ("int8", "int16")
 
 
 def convert_int8(
@@ -23,14 +25,18 @@ def convert_int8(
     *,
     int8_io: bool = True,
     per_channel: bool = True,
+    activations: str = "int8",
 ) -> bytes:
-    """Quantize `model` to int8 (weights, activations and, if `int8_io`, inputs and outputs).
+    """Quantize `model` to int8 (weights, activations and, if `int8_io`, inputs and outputs); with
+    `activations="int16"`, activations (and, if `int8_io`, inputs and outputs) are int16, weights int8.
 
     `representative` is an array of input samples (`[N, *input_shape]`); the first
     `MAX_CALIBRATION_SAMPLES` calibrate the activation ranges. The same model and samples give
     the same bytes, except that a conversion the converter left partly in float is tried again (up to
     `CONVERSION_ATTEMPTS` times). With `path`, the flatbuffer is also written there atomically.
     """
+    if activations not in ACTIVATIONS:
+        raise ToolchainError(f"activations must be one of {', '.join(ACTIVATIONS)}, not {activations!r}")
     tf, _ = import_tf()
     samples = np.asarray(representative, dtype=np.float32)[:MAX_CALIBRATION_SAMPLES]
     expected = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
@@ -49,7 +55,7 @@ def convert_int8(
     # TFLiteConverter now and then (about one unrolled GRU/LSTM conversion in five, same model and data) leaves an
     # op in float; a fresh conversion usually does not, so a model is refused only when every attempt does.
     for _ in range(CONVERSION_ATTEMPTS):
-        flatbuffer = _convert_once(tf, model, samples, int8_io, per_channel)
+        flatbuffer = _convert_once(tf, model, samples, int8_io, per_channel, activations)
         float_ops = _float_ops(flatbuffer)
         if not float_ops:
             break
@@ -64,7 +70,7 @@ def convert_int8(
     return flatbuffer
 
 
-def _convert_once(tf, model, samples: np.ndarray, int8_io: bool, per_channel: bool) -> bytes:
+def _convert_once(tf, model, samples: np.ndarray, int8_io: bool, per_channel: bool, activations: str) -> bytes:
     """One TFLiteConverter run; its own failure is a one-line ToolchainError with the converter's telling lines."""
     def representative_dataset():
         for sample in samples:
@@ -73,8 +79,13 @@ def _convert_once(tf, model, samples: np.ndarray, int8_io: bool, per_channel: bo
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    io_type = tf.int8 if int8_io else tf.float32
+    if activations == "int16":
+        ops_16x8 = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [ops_16x8]
+        io_type = tf.int16 if int8_io else tf.float32
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = tf.int8 if int8_io else tf.float32
     converter.inference_input_type = io_type
     converter.inference_output_type = io_type
     if not per_channel:

@@ -27,8 +27,8 @@ RUN_REPORT, RUN_FILE, UART_LOG, REFERENCE_OUTPUTS = "run.json", "device_run.json
 
 
 def load_inputs(path: Path, spec: TensorIO, samples: int | None) -> np.ndarray:
-    """A .npy of shape [N, *input shape], N >= 1, int8 or finite float (quantized with the model input's scale and
-    zero point); its first `samples` samples (all when None)."""
+    """A .npy of shape [N, *input shape], N >= 1, of the input's integer type or finite float (quantized with the
+    model input's scale and zero point); its first `samples` samples (all when None)."""
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -55,8 +55,8 @@ def load_inputs(path: Path, spec: TensorIO, samples: int | None) -> np.ndarray:
             raise ToolchainError(f"--samples {samples} but inputs {path} hold {len(x)} sample(s)",
                                  f"give --samples between 1 and {len(x)}, or leave it out to run them all")
         x = x[:samples]
-    if want == np.int8 and x.dtype.kind == "f":
-        x = quantize_array(x, spec.scale, spec.zero_point)
+    if want in (np.int8, np.int16) and x.dtype.kind == "f":
+        x = quantize_array(x, spec.scale, spec.zero_point, want.type)
     return x
 
 

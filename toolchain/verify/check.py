@@ -57,11 +57,13 @@ class CheckReport:
 
 
 def random_inputs(specs: Sequence[TensorIO], rng: np.random.Generator) -> list[np.ndarray]:
-    """int8 inputs span the whole int8 range; float inputs span the range their quantization covers."""
+    """Integer inputs (int8, int16) span their type's whole range; float inputs span the range their quantization
+    covers."""
     xs = []
     for s in specs:
-        if s.dtype == "int8":
-            xs.append(rng.integers(-128, 128, size=s.shape, dtype=np.int8))
+        if s.dtype in ("int8", "int16"):
+            info = np.iinfo(s.dtype)
+            xs.append(rng.integers(info.min, info.max + 1, size=s.shape, dtype=s.dtype))
         else:
             xs.append(rng.uniform(-1.0, 1.0, size=s.shape).astype(np.float32))
     return xs

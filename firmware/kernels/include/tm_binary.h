@@ -17,6 +17,19 @@ static inline int32_t tm_scale_down(int32_t x, int32_t multiplier, int32_t shift
     return tm_rounding_divide_by_pot(tm_saturating_rounding_doubling_high_mul(x, multiplier), -shift);
 }
 
+/* TFLite's ADD of two raw inputs before the clamp (int8, and int16's general-scale path): both rescaled to twice
+ * the larger input scale after a left shift of headroom, summed, rescaled to the output. */
+static inline int32_t tm_add_unclamped(int32_t x1, int32_t x2, const tm_arithmetic_params *p)
+{
+    /* LiteRT shifts and sums in int32, which wraps; uint32 reproduces that without UB. */
+    const int32_t s1 = (int32_t)((uint32_t)(p->input1_offset + x1) << p->left_shift);
+    const int32_t s2 = (int32_t)((uint32_t)(p->input2_offset + x2) << p->left_shift);
+    const int32_t r1 = tm_scale_down(s1, p->input1_multiplier, p->input1_shift);
+    const int32_t r2 = tm_scale_down(s2, p->input2_multiplier, p->input2_shift);
+    const int32_t scaled = tm_scale_down(tm_wrapping_add(r1, r2), p->output_multiplier, p->output_shift);
+    return tm_wrapping_add(scaled, p->output_offset);
+}
+
 static inline int tm_shift_down_ok(int32_t shift)
 {
     return shift >= -31 && shift <= 0;

@@ -538,6 +538,128 @@ tm_status tm_dequantize_s8(const tm_context *ctx, const tm_dequantize_params *pa
                            const tm_dims *output_dims, float *output);
 int32_t tm_dequantize_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
 
+/* ==== int16 activations, int8 weights (TFLite's "16x8" quantization) ==============================
+ * tm_<op>_s16 in tm_<op>_s16.c: the same parameter structs as the int8 kernel where they fit, with int16
+ * tensors (zero point 0: every offset is 0) and activation clamps in [-32768, 32767]. Bit-exact with
+ * LiteRT's reference int16 kernels. */
+
+/* FULLY_CONNECTED 16x8: acc = bias[oc] (int64, may be NULL) + sum(filter * input) in int64, then
+ * round((double)acc * scale[c]) as LiteRT's reference does (half away from zero; a result outside int32
+ * becomes INT32_MIN, as x86's conversion LiteRT runs on gives), + output_offset, clamped.
+ * scale[c] = (double)s_in * s_w[c] / s_out; per_channel == 0: scale[0] serves every channel. */
+typedef struct {
+    const double *scale;
+    int32_t per_channel;
+} tm_fully_connected_s16_quant;
+
+tm_status tm_fully_connected_s16(const tm_context *ctx, const tm_fully_connected_params *params,
+                                 const tm_fully_connected_s16_quant *quant,
+                                 const tm_dims *input_dims, const int16_t *input,
+                                 const tm_dims *filter_dims, const int8_t *filter,
+                                 const int64_t *bias,
+                                 const tm_dims *output_dims, int16_t *output);
+int32_t tm_fully_connected_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                               const tm_dims *output_dims);
+
+/* CONV_2D and DEPTHWISE_CONV_2D 16x8 (LiteRT's reference ConvPerChannel / DepthwiseConvPerChannel for int16):
+ * the int8 kernels' parameters with input_offset = output_offset = 0; acc = bias[c] (int64, may be NULL) +
+ * sum(filter * input) in int64, requantized by tm_quant with TFLite's MultiplyByQuantizedMultiplier for int64
+ * (multiplier rounded to 15 bits, one rounding; shift in [-31, 7], |acc| < 2^47), then clamped. */
+tm_status tm_conv2d_s16(const tm_context *ctx, const tm_conv2d_params *params, const tm_quant *quant,
+                        const tm_dims *input_dims, const int16_t *input,
+                        const tm_dims *filter_dims, const int8_t *filter,
+                        const int64_t *bias,
+                        const tm_dims *output_dims, int16_t *output);
+int32_t tm_conv2d_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                      const tm_dims *output_dims);
+tm_status tm_depthwise_conv2d_s16(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                  const tm_quant *quant,
+                                  const tm_dims *input_dims, const int16_t *input,
+                                  const tm_dims *filter_dims, const int8_t *filter,
+                                  const int64_t *bias,
+                                  const tm_dims *output_dims, int16_t *output);
+int32_t tm_depthwise_conv2d_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                const tm_dims *output_dims);
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D int16: the int8 pools' parameters and rounding (LiteRT's reference int16
+ * pools); the window holds at most 65536 values; an empty max window gives -32768. */
+tm_status tm_avg_pool2d_s16(const tm_context *ctx, const tm_avg_pool2d_params *params,
+                            const tm_dims *input_dims, const int16_t *input,
+                            const tm_dims *output_dims, int16_t *output);
+int32_t tm_avg_pool2d_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+tm_status tm_max_pool2d_s16(const tm_context *ctx, const tm_max_pool2d_params *params,
+                            const tm_dims *input_dims, const int16_t *input,
+                            const tm_dims *output_dims, int16_t *output);
+int32_t tm_max_pool2d_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* ADD int16 of same-shape inputs ({1, 1, 1, size}): the int8 kernel's arithmetic (LiteRT's general-scale
+ * int16 path) with left_shift 15, zero offsets and int16 clamps. */
+tm_status tm_add_s16(const tm_context *ctx, const tm_add_params *params,
+                     const tm_dims *input1_dims, const int16_t *input1,
+                     const tm_dims *input2_dims, const int16_t *input2,
+                     const tm_dims *output_dims, int16_t *output);
+int32_t tm_add_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* MUL int16 of same-shape inputs ({1, 1, 1, size}): the int8 kernel's arithmetic (LiteRT's reference int16 Mul:
+ * the int32 product of two int16 values, requantized) with zero offsets and int16 clamps. */
+tm_status tm_mul_s16(const tm_context *ctx, const tm_mul_params *params,
+                     const tm_dims *input1_dims, const int16_t *input1,
+                     const tm_dims *input2_dims, const int16_t *input2,
+                     const tm_dims *output_dims, int16_t *output);
+int32_t tm_mul_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* QUANTIZE float32 -> int16 and DEQUANTIZE int16 -> float32, an int16 model's float input and output (zero point
+ * 0): q = clamp(round(x / scale)) (a quotient outside int32, or NaN, gives -32768 as LiteRT on x86 does), and
+ * x = scale * q. */
+tm_status tm_quantize_s16(const tm_context *ctx, const tm_quantize_f32_params *params,
+                          const tm_dims *input_dims, const float *input,
+                          const tm_dims *output_dims, int16_t *output);
+int32_t tm_quantize_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+tm_status tm_dequantize_s16(const tm_context *ctx, const tm_dequantize_params *params,
+                            const tm_dims *input_dims, const int16_t *input,
+                            const tm_dims *output_dims, float *output);
+int32_t tm_dequantize_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* MEAN int16: tm_mean_s8's arithmetic (LiteRT's QuantizedMeanOrSum, an int32 sum) on int16 tensors, clamped to
+ * int16. */
+tm_status tm_mean_s16(const tm_context *ctx, const tm_mean_params *params,
+                      const tm_dims *input_dims, const int16_t *input,
+                      const tm_dims *output_dims, int16_t *output);
+int32_t tm_mean_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* LOGISTIC (tanh == 0) and TANH (tanh == 1) int16, LiteRT's reference_integer_ops::Logistic / Tanh for int16:
+ * x' = (x * input_multiplier + round) >> input_left_shift (input_multiplier 0: 3 << input_left_shift, no shift),
+ * then sigmoid_table (256 entries of sigmoid(i / 24) in 0.16 fixed point) interpolated at |x'| (tanh(x) =
+ * 2 sigmoid(2x) - 1), mirrored for x' < 0. Output scale 2^-15. May run in place. */
+typedef struct {
+    const uint16_t *sigmoid_table;
+    int32_t input_multiplier; /* [0, 65535] */
+    int32_t input_left_shift; /* [0, 31] */
+    int32_t tanh;
+} tm_lut_s16_params;
+
+tm_status tm_lut_s16(const tm_context *ctx, const tm_lut_s16_params *params,
+                     const tm_dims *input_dims, const int16_t *input,
+                     const tm_dims *output_dims, int16_t *output);
+int32_t tm_lut_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
+/* SOFTMAX int16 -> int16 over the innermost dimension (LiteRT's SoftmaxInt16): output in [0, 32767] for
+ * [0, 1] whatever the output scale. x - max is rescaled by (input_multiplier, input_left_shift) =
+ * QuantizeMultiplier(s_in * beta / (10 / 65535)) so that [-65535, 0] spans [-10, 0], looked up in exp_lut
+ * (513 entries: exp over [-10, 0]), the sum's reciprocal in one_over_one_plus_x_lut (1 / (1 + x) over
+ * [0, 1]); both tables come from TFLite's LUTPopulate, read with its interpolating LUTLookup. */
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    const int16_t *exp_lut;
+    const int16_t *one_over_one_plus_x_lut;
+} tm_softmax_s16_params;
+
+tm_status tm_softmax_s16(const tm_context *ctx, const tm_softmax_s16_params *params,
+                         const tm_dims *input_dims, const int16_t *input,
+                         const tm_dims *output_dims, int16_t *output);
+int32_t tm_softmax_s16_get_buffer_size(const tm_dims *input_dims, const tm_dims *output_dims);
+
 /* ---- Early exit --------------------------------------------------------------------------------
  * The largest value of an int8 tensor (an exit's softmax: its top probability is (max + 128) / 256).
  * Not an operator: the generated exit check calls it. */

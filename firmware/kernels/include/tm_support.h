@@ -58,6 +58,17 @@ static inline int32_t tm_requantize(int32_t x, int32_t multiplier, int32_t shift
     return tm_rounding_divide_by_pot(tm_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
 }
 
+/* TFLite's MultiplyByQuantizedMultiplier for an int64 x (the 16x8 kernels' accumulators): the multiplier
+ * rounded to 15 bits, then one rounding shift; |x| < 2^47 and shift in [-31, 7], as TFLite assumes. The
+ * result is narrowed to int32 modulo 2^32, as TFLite's conversion does. */
+static inline int32_t tm_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const int64_t result = (x * reduced + (INT64_C(1) << (total_shift - 1))) >> total_shift;
+    return (int32_t)(uint32_t)(uint64_t)result;
+}
+
 /* The element-wise requantization behind QUANTIZE int8 -> int8 and the standalone ReLUs. */
 tm_status tm_requantize_elementwise_s8(const tm_requantize_params *params,
                                        const tm_dims *input_dims, const int8_t *input,
@@ -85,6 +96,22 @@ static inline int tm_activation_ok(const tm_activation *a)
     return a->min >= -128 && a->min <= a->max && a->max <= 127;
 }
 
+static inline int tm_activation_s16_ok(const tm_activation *a)
+{
+    return a->min >= -32768 && a->min <= a->max && a->max <= 32767;
+}
+
+/* TFLite's LUTLookup of an int16 table of 513 entries: the top 9 bits pick an entry, the low 7 interpolate
+ * linearly towards the next one, rounding half up. */
+static inline int16_t tm_lut_lookup_s16(int16_t value, const int16_t *lut)
+{
+    const int32_t index = 256 + (value >> 7);
+    const int32_t offset = value & 0x7f;
+    const int32_t base = lut[index];
+    const int32_t slope = lut[index + 1] - base;
+    return (int16_t)(base + ((slope * offset + 64) >> 7));
+}
+
 /* Shifts outside [-31, 30] would make tm_requantize shift by more than the word size. */
 static inline int tm_shift_ok(int32_t shift)
 {
@@ -99,6 +126,20 @@ static inline int tm_quant_ok(const tm_quant *q, int32_t channels)
     const int32_t count = q->per_channel ? channels : 1;
     for (int32_t i = 0; i < count; ++i) {
         if (!tm_shift_ok(q->shift[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Shifts in [-31, 7]: those TFLite's int64 requantization takes. */
+static inline int tm_quant_s64_ok(const tm_quant *q, int32_t channels)
+{
+    if (!tm_quant_ok(q, channels)) {
+        return 0;
+    }
+    for (int32_t i = 0; i < (q->per_channel ? channels : 1); ++i) {
+        if (q->shift[i] > 7 || q->multiplier[i] < 0) {
             return 0;
         }
     }
@@ -198,6 +239,16 @@ static inline int tm_avg_pool2d_args_ok(const tm_pool2d_params *params, const tm
                                        input_dims->h) &&
            !tm_pool2d_has_empty_window(output_dims->w, params->stride.w, params->padding.w, params->filter.w,
                                        input_dims->w);
+}
+
+/* The int16 pools: as the int8 ones, with int16 clamps; an average's int32 sum holds up to 65536 int16 values. */
+static inline int tm_pool2d_s16_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims,
+                                        const int16_t *input, const tm_dims *output_dims, const int16_t *output)
+{
+    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
+           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           params->stride.h > 0 && params->stride.w > 0 && params->filter.h > 0 && params->filter.w > 0 &&
+           params->filter.h <= 65536 / params->filter.w && tm_activation_s16_ok(&params->activation);
 }
 
 /* ---- Element-wise and reductions ------------------------------------------------------------- */

@@ -8,13 +8,7 @@
 static inline int8_t add_element(int32_t x1, int32_t x2, const void *params)
 {
     const tm_add_params *p = (const tm_add_params *)params;
-    /* LiteRT shifts and sums in int32, which wraps; uint32 reproduces that without UB. */
-    const int32_t s1 = (int32_t)((uint32_t)(p->input1_offset + x1) << p->left_shift);
-    const int32_t s2 = (int32_t)((uint32_t)(p->input2_offset + x2) << p->left_shift);
-    const int32_t r1 = tm_scale_down(s1, p->input1_multiplier, p->input1_shift);
-    const int32_t r2 = tm_scale_down(s2, p->input2_multiplier, p->input2_shift);
-    const int32_t scaled = tm_scale_down(tm_wrapping_add(r1, r2), p->output_multiplier, p->output_shift);
-    return (int8_t)tm_clamp(tm_wrapping_add(scaled, p->output_offset), p->activation.min, p->activation.max);
+    return (int8_t)tm_clamp(tm_add_unclamped(x1, x2, p), p->activation.min, p->activation.max);
 }
 
 tm_status tm_add_s8(const tm_context *ctx, const tm_add_params *params,

@@ -5,8 +5,9 @@ from toolchain.compiler.ops.params import AvgPool2DParams
 @register("AVERAGE_POOL_2D")
 class AvgPool2D(Pool2D):
 
-    constraints = "int8 NHWC, any window and stride, SAME or VALID, fused activation"
+    constraints = "int8 NHWC, any window and stride, SAME or VALID, fused activation; int16 (windows up to 65536)"
     kernel = "tm_avg_pool2d_s8"
+    kernel_s16 = "tm_avg_pool2d_s16"
     params = AvgPool2DParams
 
     def scratch_bytes(self, op, g):

@@ -31,6 +31,7 @@ class OpDef:
 
     aliases_output = False
     kernel = ""
+    kernel_s16 = ""  # its int16-activation kernel `tm_<op>_s16` (in tm_<op>_s16.c), if it has one
     constraints = ""  # what the kernels cover, one line (`tinyml ops`, docs/OPS.md)
     num_inputs: tuple[int, int | None] = (1, 1)
     optional_inputs: frozenset[int] = frozenset()
@@ -44,7 +45,7 @@ class OpDef:
 
     def kernel_for(self, op: Op, g: Graph) -> str:
         """The C function this op's call goes to (an op with variants picks one)."""
-        return self.kernel
+        return self.kernel_s16 if self.kernel_s16 and is_int16(op, g) else self.kernel
 
     def kernel_dims(self, op: Op, g: Graph) -> tuple[Shape, ...]:
         """The tm_dims that `kernel`'s call and its `_get_buffer_size` companion take, in their order."""
@@ -71,19 +72,36 @@ def register(*names: str):
     return decorator
 
 
-def require_int8(g: Graph, op: Op, inputs: tuple[int, ...] = (0,), outputs: tuple[int, ...] = (0,)) -> list[str]:
-    """Problems with tensors that must be per-tensor quantized int8 activations."""
+def require_int8(g: Graph, op: Op, inputs: tuple[int, ...] = (0,), outputs: tuple[int, ...] = (0,),
+                 dtypes: tuple[str, ...] = ("int8",)) -> list[str]:
+    """Problems with tensors that must be per-tensor quantized activations of one of `dtypes` (int8 unless the
+    op has int16 kernels too), all of the same type; int16 ones symmetric (zero point 0), as TFLite requires."""
     problems = []
+    seen = set()
     for role, ids in (("input", [op.inputs[i] for i in inputs]), ("output", [op.outputs[i] for i in outputs])):
         for tid in ids:
             t = g.tensors[tid]
-            if t.dtype != "int8":
-                problems.append(f"{role} '{t.name}' is {t.dtype}, only int8 is supported")
+            if t.dtype not in dtypes:
+                problems.append(f"{role} '{t.name}' is {t.dtype}, only {' or '.join(dtypes)} is supported")
             elif t.quant is None:
                 problems.append(f"{role} '{t.name}' has no quantization parameters")
             elif t.quant.per_channel:
                 problems.append(f"{role} '{t.name}' is quantized per channel; activations must be per tensor")
+            elif t.dtype == "int16" and t.zero_point != 0:
+                problems.append(f"{role} '{t.name}' is int16 with zero point {t.zero_point}; int16 activations "
+                                "must be symmetric (zero point 0)")
+            seen.add(t.dtype)
+    if not problems and len(seen) > 1:
+        problems.append(f"inputs and outputs mix {' and '.join(sorted(seen))}; they must have one type")
     return problems
+
+
+INT16_DTYPES = ("int8", "int16")  # what an op with an int16 kernel (`kernel_s16`) accepts
+
+
+def is_int16(op: Op, g: Graph) -> bool:
+    """Whether the op computes on int16 activations (its input 0's type; `require_int8` makes the rest agree)."""
+    return bool(op.inputs) and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].dtype == "int16"
 
 
 def check_activation(op: Op) -> list[str]:
@@ -93,8 +111,9 @@ def check_activation(op: Op) -> list[str]:
 
 def activation(op: Op, out: Tensor) -> tuple[int, int]:
     """The output clamp: the fused activation, narrowed by any clamp a pass folded in."""
-    rng = q.activation_range(op.options.get("fusedActivationFunction", "NONE"), out.scale, out.zero_point)
-    return q.intersect(rng, op.options.get("clamp", (q.INT8_MIN, q.INT8_MAX)))
+    limits = q.LIMITS.get(out.dtype, q.LIMITS["int8"])
+    rng = q.activation_range(op.options.get("fusedActivationFunction", "NONE"), out.scale, out.zero_point, limits)
+    return q.intersect(rng, op.options.get("clamp", limits))
 
 
 def flat(t: Tensor) -> Shape:
@@ -197,9 +216,11 @@ def per_channel_multipliers(inp: Tensor, weights: Tensor, out: Tensor, channels:
     return [m for m, _ in pairs], [s for _, s in pairs]
 
 
-def check_weights(g: Graph, op: Op, weight_index: int, channel_axis: int, channels: int) -> list[str]:
+def check_weights(g: Graph, op: Op, weight_index: int, channel_axis: int, channels: int,
+                  bias_dtype: str = "int32") -> list[str]:
     """Constant symmetric int8 weights (per tensor or per channel along `channel_axis`) and an optional
-    constant int32 bias of one value per output channel, at `weight_index + 1`."""
+    constant bias of `bias_dtype` (int64 with int16 activations), one value per output channel, at
+    `weight_index + 1`."""
     w = g.tensors[op.inputs[weight_index]]
     problems = []
     if not w.is_const:
@@ -218,8 +239,8 @@ def check_weights(g: Graph, op: Op, weight_index: int, channel_axis: int, channe
     bias = bias_id(op, weight_index + 1)
     if bias is not None:
         b = g.tensors[bias]
-        if b.dtype != "int32" or not b.is_const:
-            problems.append(f"bias '{b.name}' must be a constant int32 tensor (got {b.dtype})")
+        if b.dtype != bias_dtype or not b.is_const:
+            problems.append(f"bias '{b.name}' must be a constant {bias_dtype} tensor (got {b.dtype})")
         elif b.shape != (channels,):
             problems.append(f"bias '{b.name}' has shape {list(b.shape)}, expected [{channels}] (one per channel)")
     return problems
@@ -243,13 +264,38 @@ def fold_input_offset(weights, bias, input_offset: int) -> np.ndarray:
     return wrap_int32((np.asarray(bias, np.int64) if bias is not None else 0) + input_offset * sums)
 
 
-def weights_call(kernel: str, em: "Emitter", params: str, quant: str, op: Op, dims) -> str:
-    """`kernel(ctx, params, quant, input, filter, bias, output)`: the call of a kernel with weights."""
+def weights_call(kernel: str, em: "Emitter", params: str, quant: str, op: Op, dims, int16: bool = False) -> str:
+    """`kernel(ctx, params, quant, input, filter, bias, output)`: the call of a kernel with weights (`int16`:
+    int16 activations and an int64 bias)."""
     bias = bias_id(op, 2)
+    act, bias_ctype = ("int16_t", "int64_t") if int16 else ("int8_t", "int32_t")
     in_dims, w_dims, out_dims = (em.dims_value(d) for d in dims)
-    return (f"{kernel}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0])}, "
-            f"{w_dims}, {em.ptr(op.inputs[1])}, {em.ptr(bias, 'int32_t') if bias is not None else 'NULL'}, "
-            f"{out_dims}, {em.ptr(op.outputs[0])})")
+    return (f"{kernel}({em.context()}, &{params}, &{quant}, {in_dims}, {em.ptr(op.inputs[0], act)}, "
+            f"{w_dims}, {em.ptr(op.inputs[1])}, {em.ptr(bias, bias_ctype) if bias is not None else 'NULL'}, "
+            f"{out_dims}, {em.ptr(op.outputs[0], act)})")
+
+
+INT32_TYPE = 2  # schema TensorType.INT32, as the conv / FC options' quantized_bias_type names it
+ACC_S64_LIMIT = 2**47  # TFLite's int64 MultiplyByQuantizedMultiplier assumes |acc| below it
+MAX_SHIFT_S64 = 7  # ... and a shift of at most 7
+
+
+def check_s16_accumulator(op: Op, g: Graph, taps: int, reals=None) -> list[str]:
+    """An int16 layer with weights: LiteRT's int64 accumulator (the 16x8 converter's default bias type) of `taps`
+    products per output, within what its int64 requantization assumes; `reals` its rescale factors, if it
+    requantizes with (multiplier, shift)."""
+    if op.options.get("quantizedBiasType", 0) == INT32_TYPE:
+        return [f"an int16 {op.kind} with an int32 accumulator (quantized_bias_type int32) is not supported; the "
+                "16x8 converter's default is int64"]
+    bias = bias_id(op, 2)
+    largest_bias = int(np.max(np.abs(g.tensors[bias].data.astype(np.int64)))) if bias is not None else 0
+    if taps * 32768 * 128 + largest_bias >= ACC_S64_LIMIT:
+        return [f"the int16 accumulator of {taps} products could reach 2^47, beyond what LiteRT's int16 kernels "
+                "assume"]
+    if reals and q.quantize_multiplier(max(reals))[1] > MAX_SHIFT_S64:
+        return [f"the output rescale factor {max(reals):.3g} is too large for TFLite's int64 requantization "
+                "(the tensors' quantization scales are out of proportion)"]
+    return []
 
 
 def unary_call(kernel: str, em: "Emitter", params: str, op: Op, dims,
@@ -260,18 +306,23 @@ def unary_call(kernel: str, em: "Emitter", params: str, op: Op, dims,
             f"{out_dims}, {em.ptr(op.outputs[0], out_ctype)})")
 
 
+MAX_POOL_S16_WINDOW = 65536  # the int16 average's int32 sum holds this many values
+
+
 class Pool2D(OpDef):
     """AVERAGE_POOL_2D and MAX_POOL_2D: the same checks, window and parameter struct (`params` type)."""
 
     params: type
 
     def check(self, op, g):
-        problems = require_int8(g, op) + check_activation(op)
+        problems = require_int8(g, op, dtypes=INT16_DTYPES if self.kernel_s16 else ("int8",)) + check_activation(op)
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if len(inp.shape) != 4:
             return problems + ["only 4-D NHWC input is supported"]
         if "filterHeight" not in op.options or "filterWidth" not in op.options:
             return problems + ["the pool size (Pool2DOptions) is missing"]
+        if is_int16(op, g) and op.options["filterHeight"] * op.options["filterWidth"] > MAX_POOL_S16_WINDOW:
+            problems.append(f"an int16 pool window of more than {MAX_POOL_S16_WINDOW} values is not supported")
         if not problems and not same_quant(inp, out):
             problems.append("input and output quantization differ (TFLite requires them equal)")
         return problems + check_window_shape(op, g, op.options["filterHeight"], op.options["filterWidth"],
@@ -285,4 +336,5 @@ class Pool2D(OpDef):
         geo = window_geometry(op, g, kh, kw)
         params = em.params(self.params(stride=Tile(*geo["stride"]), padding=Tile(*geo["pad"]), filter=Tile(kh, kw),
                                        activation=Activation(*activation(op, g.tensors[op.outputs[0]]))))
-        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))
+        ctype = "int16_t" if is_int16(op, g) else "int8_t"
+        return unary_call(self.kernel_for(op, g), em, params, op, self.kernel_dims(op, g), ctype, ctype)

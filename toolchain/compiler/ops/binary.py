@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops.base import (
-    OpDef, Shape, check_activation, check_output_shape, require_int8, same_quant,
+    INT16_DTYPES, OpDef, Shape, check_activation, check_output_shape, require_int8, same_quant,
 )
 from toolchain.compiler.ops.params import Activation, AddParams, CStruct, Dims
 
@@ -136,7 +136,7 @@ class Binary(OpDef):
         return g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
 
     def check(self, op, g):
-        problems = require_int8(g, op, inputs=(0, 1))
+        problems = require_int8(g, op, inputs=(0, 1), dtypes=INT16_DTYPES if self.kernel_s16 else ("int8",))
         if self.fused_activation:
             problems += check_activation(op)
         a, b, out = self.tensors(op, g)

@@ -1,6 +1,6 @@
 from toolchain.compiler.ops.base import (
-    OpDef, activation, channel_rescales, check_activation, check_rescale, check_weights, check_window_shape,
-    per_channel_multipliers, register, require_int8, weights_call,
+    INT16_DTYPES, OpDef, activation, channel_rescales, check_activation, check_rescale, check_s16_accumulator,
+    check_weights, check_window_shape, is_int16, per_channel_multipliers, register, require_int8, weights_call,
     window_geometry,
 )
 from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Tile
@@ -9,22 +9,26 @@ from toolchain.compiler.ops.params import Activation, DepthwiseConv2DParams, Til
 @register("DEPTHWISE_CONV_2D")
 class DepthwiseConv2D(OpDef):
     constraints = ("int8 NHWC, int8 weights per tensor or per channel, any kernel, stride, dilation, padding and depth "
-                   "multiplier")
+                   "multiplier; int16 activations with int8 weights and an int64 bias (16x8)")
     kernel = "tm_depthwise_conv2d_s8"
+    kernel_s16 = "tm_depthwise_conv2d_s16"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})
 
     def check(self, op, g):
-        problems = require_int8(g, op) + check_activation(op)
+        problems = require_int8(g, op, dtypes=INT16_DTYPES) + check_activation(op)
         w, inp = g.tensors[op.inputs[1]], g.tensors[op.inputs[0]]
         if len(w.shape) != 4 or len(inp.shape) != 4 or w.shape[0] != 1:
             return problems + [f"only 4-D NHWC input and [1, kh, kw, out] filters are supported "
                                f"(input {list(inp.shape)}, filter {list(w.shape)})"]
-        problems += check_weights(g, op, 1, 3, w.shape[3])
+        int16 = is_int16(op, g)
+        problems += check_weights(g, op, 1, 3, w.shape[3], bias_dtype="int64" if int16 else "int32")
         if w.shape[3] % inp.shape[3]:
             problems.append(f"filter channels {w.shape[3]} are not a multiple of input channels {inp.shape[3]}")
         if not problems:
-            problems += check_rescale(channel_rescales(inp, w, g.tensors[op.outputs[0]], w.shape[3]), "output")
+            reals = channel_rescales(inp, w, g.tensors[op.outputs[0]], w.shape[3])
+            taps = w.shape[1] * w.shape[2]
+            problems += check_s16_accumulator(op, g, taps, reals) if int16 else check_rescale(reals, "output")
         return problems + check_window_shape(op, g, w.shape[1], w.shape[2], w.shape[3])
 
     def macs(self, op, g):
@@ -42,7 +46,8 @@ class DepthwiseConv2D(OpDef):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         params = em.params(depthwise_params(op, g))
         quant = em.quant(*per_channel_multipliers(inp, w, out, w.shape[3]))
-        return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+        return weights_call(self.kernel_for(op, g), em, params, quant, op, self.kernel_dims(op, g),
+                            is_int16(op, g))
 
 
 def depthwise_params(op, g) -> DepthwiseConv2DParams:

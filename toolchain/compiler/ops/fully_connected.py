@@ -5,31 +5,38 @@ import numpy as np
 
 from toolchain.compiler import quant as q
 from toolchain.compiler.ops.base import (
-    MAX_SHIFT, OpDef, activation, bias_id, check_activation, check_output_shape, check_weights, register,
-    require_int8, weights_call,
+    INT16_DTYPES, MAX_SHIFT, OpDef, activation, bias_id, check_activation, check_output_shape, check_s16_accumulator,
+    check_weights, is_int16, register, require_int8, weights_call,
 )
-from toolchain.compiler.ops.params import Activation, FullyConnectedParams, FullyConnectedQuant, Symbol
+from toolchain.compiler.ops.params import (
+    Activation, FullyConnectedParams, FullyConnectedQuant, FullyConnectedS16Quant, Symbol,
+)
 from toolchain.errors import ToolchainError
 
 
 @register("FULLY_CONNECTED")
 class FullyConnected(OpDef):
     constraints = ("int8, weights per tensor or per channel, any number of rows, not shuffled; LiteRT's single "
-                   "rounding or tflite-micro's double rounding (--reference)")
+                   "rounding or tflite-micro's double rounding (--reference); int16 activations with int8 weights "
+                   "and an int64 bias (16x8, LiteRT's rounding)")
     kernel = "tm_fully_connected_s8"
+    kernel_s16 = "tm_fully_connected_s16"
     num_inputs = (2, 3)
     optional_inputs = frozenset({2})
 
     def check(self, op, g):
-        problems = require_int8(g, op) + check_activation(op)
+        problems = require_int8(g, op, dtypes=INT16_DTYPES) + check_activation(op)
         inp, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
         if len(w.shape) != 2:
             return problems + [f"weights '{w.name}' must be 2-D [out, in], got {list(w.shape)}"]
         units, depth = w.shape
-        problems += check_weights(g, op, 1, 0, units)
+        int16 = is_int16(op, g)
+        problems += check_weights(g, op, 1, 0, units, bias_dtype="int64" if int16 else "int32")
+        if int16 and not problems:
+            problems += check_s16_accumulator(op, g, depth)
         if not problems:
             problems += check_scales(rescales(inp, w, g.tensors[op.outputs[0]]))
-        if not problems:
+        if not problems and not int16:  # the int16 kernel reproduces LiteRT's conversion of any product
             problems += check_product_range(op, g, rescales(inp, w, g.tensors[op.outputs[0]]))
         if op.options.get("weightsFormat", 0) != 0:
             problems.append("shuffled FULLY_CONNECTED weights are not supported")
@@ -57,6 +64,8 @@ class FullyConnected(OpDef):
     def emit(self, op, g, em):
         inp, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         params = em.params(fc_params(op, g))
+        if is_int16(op, g):
+            return self.emit_s16(op, g, em, params, rescales(inp, w, out))
         if em.reference == "tflm":
             return weights_call(f"{self.kernel}_tflm", em, params, em.quant(*tflm_multipliers(rescales(inp, w, out))),
                                 op, self.kernel_dims(op, g))
@@ -67,6 +76,13 @@ class FullyConnected(OpDef):
             exponent=Symbol(em.array("int32_t", exponents, "fc_exponent")),
             per_channel=int(w.quant.per_channel)))
         return weights_call(self.kernel, em, params, quant, op, self.kernel_dims(op, g))
+
+    def emit_s16(self, op, g, em, params: str, scales: list[float]) -> str:
+        """The scales as exact double literals: LiteRT rescales the int64 accumulator in double."""
+        per_channel = g.tensors[op.inputs[1]].quant.per_channel
+        quant = em.params(FullyConnectedS16Quant(
+            scale=Symbol(em.array("double", [s.hex() for s in scales], "fc_scale")), per_channel=int(per_channel)))
+        return weights_call(self.kernel_s16, em, params, quant, op, self.kernel_dims(op, g), int16=True)
 
 
 def fc_params(op, g) -> FullyConnectedParams:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import math
 from typing import Callable
 
 import numpy as np
@@ -24,9 +25,10 @@ import numpy as np
 from toolchain.compiler import quant as q
 from toolchain.compiler.ir import Graph, Op, Tensor
 from toolchain.compiler.ops.base import (
-    OpDef, check_same_shape, elementwise_dims, register, require_int8, unary_call, wrap_int32,
+    INT16_DTYPES, OpDef, check_same_shape, elementwise_dims, is_int16, register, require_int8, unary_call,
+    wrap_int32,
 )
-from toolchain.compiler.ops.params import LutParams, Symbol
+from toolchain.compiler.ops.params import LutParams, LutS16Params, Symbol
 
 INPUTS = np.arange(-128, 128)  # every int8 value; the table is indexed by (uint8_t)value
 
@@ -198,13 +200,64 @@ def by_unsigned_index(values: np.ndarray) -> np.ndarray:
     return np.roll(values, -128)
 
 
+# ---- int16 LOGISTIC and TANH: LiteRT's reference_integer_ops::Logistic / Tanh for int16 ----------------------------
+# Both read one table of sigmoid(i / 24) in 0.16 fixed point (tanh(x) = 2 sigmoid(2x) - 1), interpolating
+# linearly, after rescaling the input so that 2^17 stands for 10.7 (3 * 4096 per unit, or a power-of-two shift).
+SIGMOID_STEPS = 256
+INPUT_INTEGER_BITS = 3
+
+
+def sigmoid_table_u16() -> list[int]:
+    """sigmoid(i / 24) * 2^16 for i in 0..255, each moved by half the linear interpolation's error at the midpoint
+    to i + 1 (as TFLite's LUTPopulate does), rounded; the last entry is the format's maximum 65535. Equal to
+    LiteRT's sigmoid_table_uint16, entry by entry (test_int16's LOGISTIC and TANH inputs reach every one)."""
+    def f(x: float) -> float:
+        return 65536.0 / (1.0 + math.exp(-x / 24.0))
+
+    values = [min(65535, q.tflite_round(f(i) - ((f(i) + f(i + 1)) / 2 - f(i + 0.5)) / 2))
+              for i in range(SIGMOID_STEPS - 1)]
+    return values + [65535]
+
+
+def s16_input_rescale(op: Op, g: Graph) -> tuple[int, int]:
+    """LiteRT's SigmoidPrepare / TanhPrepare for int16: (input_multiplier, input_left_shift); multiplier 0 means
+    the power-of-two case (the kernel multiplies by 3 << shift)."""
+    scale = g.tensors[op.inputs[0]].scale
+    pot, log2 = q.checked_log2(scale)
+    shift = (15 - INPUT_INTEGER_BITS) + log2
+    if pot and shift in ((0, 1) if op.kind == "TANH" else (0,)):
+        return 0, shift
+    multiplier, shift = q.f32(scale) * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    return int(multiplier), shift
+
+
+def check_s16(op: Op, g: Graph) -> list[str]:
+    """The int16 kernels' output format: scale 2^-15 (LOGISTIC exactly 1/32768, as LiteRT requires)."""
+    out = g.tensors[op.outputs[0]]
+    pot, log2 = q.checked_log2(out.scale)
+    exact = op.kind != "LOGISTIC" or f32(out.scale) == f32(1.0 / 32768)
+    if not (pot and log2 == -15 and exact):
+        return [f"int16 {op.kind} output must have scale 2^-15 (got {out.scale}), as LiteRT requires"]
+    multiplier, shift = s16_input_rescale(op, g)
+    if multiplier * 32768 >= 2**31:
+        return [f"int16 {op.kind} input scale {g.tensors[op.inputs[0]].scale:.3g} is too large for LiteRT's "
+                "int16 kernel (its rescaled input would overflow int32)"]
+    return []
+
+
 class Lut(OpDef):
     """A unary int8 op compiled to `tm_lut_s8` and a 256-byte table in flash (identical tables are shared)."""
 
     kernel = "tm_lut_s8"
 
     def check(self, op, g):
-        return require_int8(g, op) + check_same_shape(op, g)
+        problems = require_int8(g, op, dtypes=INT16_DTYPES if self.kernel_s16 else ("int8",))
+        if not problems and is_int16(op, g):
+            problems += check_s16(op, g)
+        return problems + check_same_shape(op, g)
 
     def kernel_dims(self, op, g):
         return elementwise_dims(op, g)
@@ -213,6 +266,12 @@ class Lut(OpDef):
         return 0  # tm_lut_s8_get_buffer_size (ref)
 
     def emit(self, op, g, em):
+        if is_int16(op, g):
+            table16 = em.weights("uint16_t", sigmoid_table_u16(), "sigmoid_table", "sigmoid(i / 24), 0.16 fixed point")
+            multiplier, shift = s16_input_rescale(op, g)
+            params = em.params(LutS16Params(sigmoid_table=Symbol(table16), input_multiplier=multiplier,
+                                            input_left_shift=shift, tanh=int(op.kind == "TANH")))
+            return unary_call(self.kernel_s16, em, params, op, self.kernel_dims(op, g), "int16_t", "int16_t")
         values = by_unsigned_index(table(op, g))
         lut = em.weights("int8_t", values, "lut", f"{op.kind} lookup table, indexed by (uint8_t)input")
         params = em.params(LutParams(table=Symbol(lut)))
@@ -221,7 +280,9 @@ class Lut(OpDef):
 
 @register("TANH")
 class Tanh(Lut):
-    constraints = "int8, any scales: LiteRT's float32 lookup table (tanhf), looked up"
+    constraints = ("int8, any scales: LiteRT's float32 lookup table (tanhf), looked up; int16 (output scale 2^-15): "
+                   "LiteRT's interpolated sigmoid table")
+    kernel_s16 = "tm_lut_s16"
 
 
 @register("ELU")
@@ -232,12 +293,14 @@ class Elu(Lut):
 
 @register("LOGISTIC")
 class Logistic(Lut):
-    constraints = "int8, output scale 1/256 (as LiteRT requires): LiteRT's float32 lookup table, looked up"
+    constraints = ("int8, output scale 1/256 (as LiteRT requires): LiteRT's float32 lookup table, looked up; int16 "
+                   "(output scale 2^-15): LiteRT's interpolated sigmoid table")
+    kernel_s16 = "tm_lut_s16"
 
     def check(self, op, g):
         problems = super().check(op, g)
         out = g.tensors[op.outputs[0]]
-        if not problems and f32(out.scale) != f32(1.0 / 256):
+        if not problems and not is_int16(op, g) and f32(out.scale) != f32(1.0 / 256):
             problems.append(f"int8 LOGISTIC output must have scale 1/256 (got {out.scale}), as LiteRT requires")
         return problems
 

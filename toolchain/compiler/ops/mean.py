@@ -5,7 +5,7 @@ SUM would be the same kernel without the 1/count, but LiteRT 2.3's BUILTIN_REF i
 uint8 (google-ai-edge/LiteRT issue 4079: among zeros, a lone -10 sums like +246), so there is no sound result to be
 bit-exact with: SUM stays unsupported until LiteRT's reference is fixed."""
 from toolchain.compiler import quant as q
-from toolchain.compiler.ops.base import OpDef, check_rescale, register, unary_call
+from toolchain.compiler.ops.base import INT16_DTYPES, OpDef, check_rescale, is_int16, register, unary_call
 from toolchain.compiler.ops.params import MeanParams
 from toolchain.compiler.ops.reduce import check_reduction, reduced_count, reduction_dims
 
@@ -27,12 +27,13 @@ def mean_multiplier(real: float, count: int) -> tuple[int, int]:
 @register("MEAN")
 class Mean(OpDef):
     constraints = ("int8 over any constant axes of a tensor up to 4-D, keep_dims or not, input and output "
-                   "quantization may differ (dsp / mve variants: the spatial mean)")
+                   "quantization may differ (dsp / mve variants: the spatial mean); int16 likewise")
     kernel = "tm_mean_s8"
+    kernel_s16 = "tm_mean_s16"
     num_inputs = (2, 2)
 
     def check(self, op, g):
-        problems = check_reduction(op, g)
+        problems = check_reduction(op, g, INT16_DTYPES)
         if not problems:
             problems += check_rescale([g.tensors[op.inputs[0]].scale / g.tensors[op.outputs[0]].scale], "output")
         return problems
@@ -48,5 +49,6 @@ class Mean(OpDef):
         multiplier, shift = mean_multiplier(inp.scale / out.scale, reduced_count(op, g))
         params = em.params(MeanParams(input_offset=-inp.zero_point, output_offset=out.zero_point,
                                       multiplier=multiplier, shift=shift))
-        return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))
+        ctype = "int16_t" if is_int16(op, g) else "int8_t"
+        return unary_call(self.kernel_for(op, g), em, params, op, self.kernel_dims(op, g), ctype, ctype)
 

@@ -151,6 +151,14 @@ class FullyConnectedQuant(CStruct):
 
 
 @dataclass(frozen=True)
+class FullyConnectedS16Quant(CStruct):
+    CTYPE: ClassVar[str] = "tm_fully_connected_s16_quant"
+    PREFIX: ClassVar[str] = "fc_s16_quant"
+    scale: Symbol
+    per_channel: int
+
+
+@dataclass(frozen=True)
 class AvgPool2DParams(CStruct):
     CTYPE: ClassVar[str] = "tm_avg_pool2d_params"
     PREFIX: ClassVar[str] = "avgpool"
@@ -200,6 +208,26 @@ class SoftmaxParams(CStruct):
     input_multiplier: int
     input_left_shift: int
     diff_min: int
+
+
+@dataclass(frozen=True)
+class SoftmaxS16Params(CStruct):
+    CTYPE: ClassVar[str] = "tm_softmax_s16_params"
+    PREFIX: ClassVar[str] = "softmax_s16"
+    input_multiplier: int
+    input_left_shift: int
+    exp_lut: Symbol
+    one_over_one_plus_x_lut: Symbol
+
+
+@dataclass(frozen=True)
+class LutS16Params(CStruct):
+    CTYPE: ClassVar[str] = "tm_lut_s16_params"
+    PREFIX: ClassVar[str] = "lut_s16"
+    sigmoid_table: Symbol
+    input_multiplier: int
+    input_left_shift: int
+    tanh: int
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ import numpy as np
 
 from toolchain.compiler import quant as q
 from toolchain.compiler.ops.base import (
-    OpDef, check_rescale, check_same_shape, elementwise_dims, register, require_int8, unary_call,
+    INT16_DTYPES, OpDef, check_rescale, check_same_shape, elementwise_dims, register, require_int8, unary_call,
 )
 from toolchain.compiler.ops.params import Activation, QuantizeF32Params, QuantizeParams
 
@@ -26,20 +26,25 @@ def requantize_params(params_type: type, inp, out, clamp: tuple[int, int], float
 
 @register("QUANTIZE")
 class Quantize(OpDef):
-    """int8 -> int8 (tm_quantize_s8), or float -> int8 at the model's input (tm_quantize_s8_from_f32)."""
+    """int8 -> int8 (tm_quantize_s8), or float -> int8 at the model's input (tm_quantize_s8_from_f32), or float ->
+    int16 at an int16 model's input (tm_quantize_s16)."""
 
-    constraints = "float32 -> int8 (a model's float inputs), int8 -> int8 requantization"
+    constraints = ("float32 -> int8 (a model's float inputs), int8 -> int8 requantization; float32 -> int16 (an int16 "
+                   "model's float inputs)")
 
     kernel = "tm_quantize_s8"
+    kernel_s16 = "tm_quantize_s16"
     from_f32 = "tm_quantize_s8_from_f32"
 
     def check(self, op, g):
         if g.tensors[op.inputs[0]].dtype == "float32":
-            return require_int8(g, op, inputs=()) + check_same_shape(op, g)
+            return require_int8(g, op, inputs=(), dtypes=INT16_DTYPES) + check_same_shape(op, g)
         return check_requantize(op, g)
 
     def kernel_for(self, op, g):
-        return self.from_f32 if g.tensors[op.inputs[0]].dtype == "float32" else self.kernel
+        if g.tensors[op.inputs[0]].dtype != "float32":
+            return self.kernel
+        return self.kernel_s16 if g.tensors[op.outputs[0]].dtype == "int16" else self.from_f32
 
     def kernel_dims(self, op, g):
         return elementwise_dims(op, g)
@@ -51,6 +56,8 @@ class Quantize(OpDef):
         inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if inp.dtype == "float32":
             params = em.params(QuantizeF32Params(scale=q.f32(out.scale), zero_point=out.zero_point))
-            return unary_call(self.from_f32, em, params, op, self.kernel_dims(op, g), in_ctype="float")
+            out_ctype = "int16_t" if out.dtype == "int16" else "int8_t"
+            return unary_call(self.kernel_for(op, g), em, params, op, self.kernel_dims(op, g), in_ctype="float",
+                              out_ctype=out_ctype)
         params = em.params(requantize_params(QuantizeParams, inp, out, (q.INT8_MIN, q.INT8_MAX)))
         return unary_call(self.kernel, em, params, op, self.kernel_dims(op, g))

@@ -21,9 +21,9 @@ def reduced_axes(op, g) -> list[int] | None:
     return sorted({a % rank for a in values})
 
 
-def check_reduction(op, g) -> list[str]:
-    """int8 tensors, a constant set of axes of an input of rank 1 to 4, the output shape keep_dims gives."""
-    problems = require_int8(g, op)
+def check_reduction(op, g, dtypes: tuple[str, ...] = ("int8",)) -> list[str]:
+    """Tensors of `dtypes`, a constant set of axes of an input of rank 1 to 4, the output shape keep_dims gives."""
+    problems = require_int8(g, op, dtypes=dtypes)
     inp = g.tensors[op.inputs[0]]
     if not 1 <= len(inp.shape) <= 4:
         return problems + [f"only inputs of rank 1 to 4 are supported (got shape {list(inp.shape)})"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolchain.compiler.ir import Graph, Op
-from toolchain.compiler.ops.base import OPS
+from toolchain.compiler.ops.base import OPS, is_int16
 from toolchain.compiler.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -102,6 +102,8 @@ def register_variant(kind: str, path: str):
 
 def variant_for(op: Op, g: Graph, target: str) -> Variant | None:
     """The most specific variant of `target`'s folders that covers `op`; None: the portable kernel."""
+    if is_int16(op, g) or any(g.tensors[t].dtype == "int16" for t in op.outputs):
+        return None  # the paths' kernels are int8 ones; int16 activations run the portable kernels
     for folder in TARGETS[target]:
         v = VARIANTS.get((op.kind, folder))
         if v is not None and v.applies(op, g):

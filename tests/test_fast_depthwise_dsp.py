@@ -3,7 +3,8 @@ BUILTIN_REF on the host and on mps2-an386 (M4) / mps2-an505 (M33) across odd cha
 SAME/VALID with odd and even sizes (padding on every side, a folded ZeroPadding2D), stride 2, fused
 ReLU/ReLU6, per-channel and per-tensor weights and int8 extreme inputs; dilation 2 and ch_mult 2 fall back to
 the portable kernel; scratch sizes equal the C companions' for every scratch budget, the layout chosen within
-the budget (the leanest layouts bit-exact too); the folded requantization is TFLite's."""
+the budget (the leanest layouts bit-exact too); the folded requantization is TFLite's. The KxK variants (5x5,
+7x7, even and rectangular windows, stride 1 and 2) likewise, on wide and tall images."""
 from __future__ import annotations
 
 import ctypes
@@ -19,17 +20,20 @@ import tflite_edit as te
 from conftest import convert
 from toolchain.boards import get_board
 from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
+from toolchain.compiler import compile_model, driver
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ops.dsp import depthwise_conv2d as dsp_dw
 from toolchain.compiler.ops.dsp.depthwise_conv2d import DepthwiseConv2DDsp, scratch_budget, scratch_layout
 from toolchain.compiler.ops.variants import SCRATCH_BUDGET, variant_for
 from toolchain.compiler.passes import optimize
+from toolchain.compiler.planner import plan_memory
 from toolchain.pipeline.api import compile_stage, deploy
 from toolchain.verify.check import check_against_reference
 
 pytestmark = pytest.mark.emulator
 
 S1, S2, REF = "tm_depthwise_conv2d_s8_dsp_3x3s1", "tm_depthwise_conv2d_s8_dsp_3x3s2", "tm_depthwise_conv2d_s8"
+K1, K2 = "tm_depthwise_conv2d_s8_dsp_kxks1", "tm_depthwise_conv2d_s8_dsp_kxks2"
 DSP_C = FIRMWARE_DIR / "kernels" / "dsp" / "tm_depthwise_conv2d_s8.c"
 
 
@@ -77,6 +81,40 @@ def small_model(keras):
     return keras.Model(inputs, x, name="dsp_dw_per_tensor")
 
 
+def _dwk(keras, kernel, name, strides=1, padding="same", activation=None):
+    return keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, activation=activation,
+                                        bias_initializer=_bias(keras), name=name)
+
+
+def kxk_model(keras):
+    """5x5 and 7x7 at stride 1 and 2 with SAME padding (1 before and 2 after, 2/2, 2/3 ...), a 2x5 VALID window
+    (lines of 5 taps, 2 lines), a 4x4 one (even: a zero tap per line), 3, 5 and 17 channels, ReLU and ReLU6."""
+    keras.utils.set_random_seed(9)
+    x = inputs = keras.Input((22, 30, 3), name="input")
+    x = _dwk(keras, 5, "k5_s1_same_c3", activation="relu6")(x)        # 22x30
+    x = _dwk(keras, 5, "k5_s2_same_c3", strides=2)(x)                  # 11x15: pads 1/2 on both axes
+    x = keras.layers.Conv2D(5, 1, bias_initializer=_bias(keras), name="pw_c5")(x)
+    x = _dwk(keras, 7, "k7_s1_same_c5", activation="relu")(x)          # 11x15
+    x = _dwk(keras, (2, 5), "k2x5_valid_c5", padding="valid")(x)       # 10x11
+    x = _dwk(keras, 7, "k7_s2_same_c5", strides=2)(x)                  # 5x6: pads 2/3 rows, 2/3 columns
+    x = keras.layers.Conv2D(17, 1, bias_initializer=_bias(keras), name="pw_c17")(x)
+    x = _dwk(keras, 7, "k7_s1_same_c17")(x)                            # 5x6: the window wider than the image
+    x = _dwk(keras, 4, "k4_s2_same_c17", strides=2)(x)                 # 3x3: pads 0 before, 1 after
+    return keras.Model(inputs, x, name="dsp_dw_kxk")
+
+
+def kxk_tall_model(keras):
+    """Images taller than wide (lines down the columns, the packed weights transposed): a 5x3 window becomes 3
+    lines of 5 taps, a 2x4 one 4 lines of 3 (its 2 taps and a zero one)."""
+    keras.utils.set_random_seed(10)
+    x = inputs = keras.Input((13, 6, 4), name="input")
+    x = _dwk(keras, 5, "k5_s1_same", activation="relu")(x)             # 13x6
+    x = _dwk(keras, (5, 3), "k5x3_s2_same", strides=2)(x)               # 7x3
+    x = _dwk(keras, (2, 4), "k2x4_s1_same")(x)                          # 7x3
+    x = _dwk(keras, 7, "k7_s1_valid", padding="valid")(keras.layers.ZeroPadding2D(3)(x))  # 7x3, folded padding
+    return keras.Model(inputs, x, name="dsp_dw_kxk_tall")
+
+
 def _extreme_inputs(shape, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.stack([np.full(shape, -128), np.full(shape, 127), rng.integers(-128, 128, shape)]).astype(np.int8)
@@ -90,6 +128,9 @@ MODELS = {
     # builder, input shape, per-channel weights, the depthwise kernels model.c must call, in order
     "many_layers": (many_layers_model, (46, 45, 1), True, [S1, S2, S1, S2, S1, S1, S2, S2, REF, REF]),
     "per_tensor_tall": (small_model, (9, 5, 4), False, [S1, S2, S1]),
+    "kxk": (kxk_model, (22, 30, 3), True, [K1, K2, K1, K1, K2, K1, K2]),
+    "kxk_per_tensor": (kxk_model, (22, 30, 3), False, [K1, K2, K1, K1, K2, K1, K2]),
+    "kxk_tall": (kxk_tall_model, (13, 6, 4), True, [K1, K2, K1, K1]),
 }
 
 
@@ -123,6 +164,17 @@ def test_device_bit_exact_on_extreme_inputs(board, tflites, tmp_path):
                     bands="none", progress=lambda _: None)
     assert result.bit_exact, result.mismatches[:3]
     assert _calls((tmp_path / "c" / "model.c").read_text()) == expected
+
+
+@pytest.mark.parametrize("name", ["kxk", "kxk_per_tensor"])
+def test_kxk_device_bit_exact_on_extreme_inputs(name, tflites, tmp_path):
+    """With the default row bands (each band a call over its rows, in place where the planner overlaps them)."""
+    _, shape, _, expected = MODELS[name]
+    result = deploy(tflites[name], get_board("mps2-an386"), tmp_path, inputs=_extreme_inputs(shape, 8),
+                    kernels="dsp", progress=lambda _: None)
+    assert result.bit_exact, result.mismatches[:3]
+    calls = _calls((tmp_path / "c" / "model.c").read_text())
+    assert set(calls) == set(expected) and len(calls) > len(expected)  # some layers in bands
 
 
 def test_a_left_shift_requantization_falls_back(tflites, tmp_path):
@@ -179,12 +231,16 @@ def test_scratch_bytes_equal_the_c_buffer_size(name, tflites, dsp_lib):
             dims = [g.tensors[t].nhwc() for t in (op.inputs[0], op.inputs[1], op.outputs[0])]
             assert fn(*(ctypes.byref(Dims(*d)) for d in dims), scratch_budget(op)) == v.scratch_bytes(op, g) > 0
             _, h_out, w_out, channels = dims[2]
-            stride = int(v.kernel_for(op, g)[-1])  # ..._3x3s1 / ..._3x3s2
-            layouts.add(scratch_layout(h_out, w_out, channels, stride, scratch_budget(op))[0])
+            stride = int(v.kernel_for(op, g)[-1])  # ..._3x3s1 / ..._kxks2
+            _, kh, kw, _ = dims[1]
+            lines = dsp_dw.window_lines(kh, kw, h_out, w_out)
+            layouts.add(scratch_layout(h_out, w_out, channels, stride, scratch_budget(op), *lines)[0])
             checked += 1
     assert checked == (len(BUDGETS) + 1) * sum(k != REF for k in MODELS[name][3])
     if name == "many_layers":
         assert {0, 1, 2, 4, 3} <= layouts  # the ring, planes in groups of 1, 2, 4 and of every channel
+    if name == "kxk":
+        assert {0, 1, 3, 4, 5} <= layouts  # the ring of kr rows, planes in groups of 1, 3, 4 and of all 5
 
 
 def test_scratch_budget_choice():
@@ -247,3 +303,42 @@ def test_folded_requantization_is_tflites():
             smmlar = ((rounding << 32) + 2 * acc * multiplier + (1 << 31)) >> 32
             fast = (smmlar + (-1 if acc < 0 else 0)) >> e
             assert fast == _tflite_requantize(acc, multiplier, shift) + offset, (acc, multiplier, shift)
+
+
+def _kxk_budget(form: str, op, g) -> int:
+    """The scratch budget that makes a KxK layer take `form`: lean (0), roomy (every channel's planes) or ring
+    (the ring of kr rows where that is the layout its exact size gives; else lean)."""
+    if form == "roomy":
+        return 1 << 20
+    if form == "ring" and op.kind == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = g.tensors[op.inputs[1]].shape
+        _, h, w, c = g.tensors[op.outputs[0]].nhwc()
+        stride = op.options.get("strideH", 1)
+        kr, kc = dsp_dw.window_lines(kh, kw, h, w)
+        along = h if dsp_dw.transposed(h, w) else w
+        ring = kr * c * (stride * ((along + 1) & ~1) + kc - 1) * 2
+        return ring if scratch_layout(h, w, c, stride, ring, kr, kc)[0] == 0 else 0
+    return 0
+
+
+@pytest.mark.parametrize("form", ["lean", "ring", "roomy"])
+@pytest.mark.parametrize("name", ["kxk", "kxk_tall"])
+def test_kxk_in_place_bit_exact_on_host(name, form, tflites, tmp_path, monkeypatch):
+    """Every layer's scratch budget forced to a form, planned once: the planner overlaps some KxK layer's output
+    with its input (the variant's in-place rule: planes, ring of kr rows along W, along H) and the result is
+    still LiteRT's."""
+    def plan_with(g, target):
+        ops = tuple(op.replace(options={**op.options, SCRATCH_BUDGET: _kxk_budget(form, op, g)}) for op in g.ops)
+        g = g.replace(ops=ops)
+        return g, plan_memory(g, target=target)
+
+    monkeypatch.setattr(driver, "plan_with_variants", plan_with)
+    result = compile_model(tflites[name], tmp_path / "c", target="dsp", bands="none")
+    sizes = {t.id: t.bytes for t in result.plan.tensors if t.id is not None}
+    overlapping = {o.layer for o in result.plan.overlaps if -sizes[o.writer] < o.shift < sizes[o.reader]}
+    assert any(result.plan.layers[i].op == "DEPTHWISE_CONV_2D" for i in overlapping), result.plan.overlaps
+    if form == "ring":
+        g = optimize(load_tflite(tflites[name]))
+        assert any(_kxk_budget(form, op, g) > 0 for op in g.ops if op.kind == "DEPTHWISE_CONV_2D")
+    report = check_against_reference(tflites[name], tmp_path / "c", samples=3, seed=6)
+    assert report.ok, report.summary()

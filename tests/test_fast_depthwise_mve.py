@@ -6,6 +6,8 @@ ReLU/ReLU6; per-channel and per-tensor weights), so one firmware build covers th
 extremes. The layers cover all three variants: pixel lanes (`_3x3_s1`, `_3x3_s2`, generic) and channel lanes (`_cl`, the
 narrow layers with a multiple of 4 channels, 12 channels exercising the fill's 8-channel tail; in bands of
 1 or 2 output rows, a shorter last band, and one band of the whole input).
+A second model holds 5x5 and 7x7 windows (`_cl_large`: chunks of 16 taps; rows wider than 32 pixels too; stride 1
+and 2, SAME padding on every side, one band or channel groups), and odd channel counts, which the pixel lanes take.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from toolchain.compiler.driver import FIRMWARE_DIR, KERNEL_INCLUDE
 from toolchain.compiler.driver import plan_with_variants
 from toolchain.compiler.frontend import load_tflite
 from toolchain.compiler.ops.base import per_channel_multipliers
-from toolchain.compiler.ops.mve.depthwise_conv2d import DepthwiseConv2DMve, band_rows
+from toolchain.compiler.ops.mve import depthwise_conv2d as mve_dw
+from toolchain.compiler.ops.mve.depthwise_conv2d import KERNEL, DepthwiseConv2DMve, band_rows
 from toolchain.compiler.ops.variants import VARIANTS
 from toolchain.compiler.passes import optimize
 from toolchain.pipeline.api import deploy
@@ -76,6 +79,35 @@ def many_depthwise(keras, seed: int = 0):
     return keras.Model(x, [keras.layers.Flatten()(o) for o in outputs], name="many_depthwise")
 
 
+LARGE_INPUT = (10, 36, 8)
+
+
+def large_windows(keras, seed: int = 0):
+    """5x5 and 7x7 depthwise layers (SAME, stride 1 and 2: padding 2/2, 1/2, 3/3, 2/3 per side), 8 and 36
+    channels (the channel lanes) and 5 (odd: the pixel lanes), int8 extremes in the first layer's weights."""
+    keras.utils.set_random_seed(seed)
+
+    def dw(x, kernel, strides=1, activation=None, name=None, big=False):
+        layer = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", activation=activation,
+                                             name=name, bias_initializer=keras.initializers.RandomUniform(-0.3, 0.3))
+        y = layer(x)
+        if big:
+            k, b = layer.get_weights()
+            layer.set_weights([np.sign(k + 1e-3) * 4.0, b])
+        return y
+
+    x = keras.Input(LARGE_INPUT, name="input")
+    a = dw(x, 5, activation="relu6", name="k5_s1_c8_wide", big=True)         # 10x36x8 (rows of 36 pixels)
+    b = dw(a, 5, strides=2, name="k5_s2_c8")                                  # 5x18x8
+    c = dw(a, 7, name="k7_s1_c8_wide")                                        # 10x36x8
+    d = dw(c, 7, strides=2, activation="relu", name="k7_s2_c8")               # 5x18x8
+    e = dw(keras.layers.Conv2D(5, 1, name="pw_c5")(b), 5, name="k5_s1_c5_odd")  # 5x18x5: pixel lanes
+    f = dw(keras.layers.Conv2D(36, 1, name="pw_c36")(d), 7, name="k7_s1_c36")  # 5x18x36
+    g = dw(f, 5, strides=2, name="k5_s2_c36")                                 # 3x9x36
+    outputs = [e, g]
+    return keras.Model(x, [keras.layers.Flatten()(o) for o in outputs], name="large_windows")
+
+
 def depthwise_ops(tflite):
     """The graph as the code generator sees it: with the scratch budgets of the planner's second pass."""
     g, _ = plan_with_variants(optimize(load_tflite(tflite)), "mve")
@@ -101,6 +133,16 @@ def model_per_tensor(tmp_path_factory, keras):
     m = many_depthwise(keras, seed=3)
     path = tmp_path_factory.mktemp("dwmve_pt") / "many_depthwise_pt.tflite"
     return convert(m, om.representative(INPUT, n=16, seed=2), path, per_channel=False)
+
+
+@pytest.fixture(scope="module")
+def large_models(tmp_path_factory, keras):
+    out = {}
+    for per_channel in (True, False):
+        path = tmp_path_factory.mktemp("dwmve_large") / f"large_{per_channel}.tflite"
+        out[per_channel] = convert(large_windows(keras, seed=int(per_channel)), om.representative(LARGE_INPUT, n=16),
+                                   path, per_channel=per_channel)
+    return out
 
 
 def check_on_device(tflite, tmp_path, inputs):
@@ -134,6 +176,30 @@ def test_per_tensor_weights_bit_exact(model_per_tensor, tmp_path):
     variants = {"tm_depthwise_conv2d_s8_mve_3x3_s1", "tm_depthwise_conv2d_s8_mve_3x3_s2", "tm_depthwise_conv2d_s8_mve",
                 "tm_depthwise_conv2d_s8_mve_cl"}
     assert variants <= set(calls)
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_large_windows_bit_exact(large_models, per_channel, tmp_path):
+    g, ops = depthwise_ops(large_models[per_channel])
+    variant = VARIANTS[("DEPTHWISE_CONV_2D", "mve")]
+    kernels = [variant.kernel_for(op, g) for op in ops]
+    assert kernels.count("tm_depthwise_conv2d_s8_mve_cl_large") == 6 and kernels.count(KERNEL) == 1, kernels
+    rng = np.random.default_rng(3)
+    shape = (1, *LARGE_INPUT)
+    inputs = np.concatenate([np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+                             rng.integers(-128, 128, shape).astype(np.int8)])
+    calls = check_on_device(large_models[per_channel], tmp_path, inputs)
+    assert sorted(calls) == sorted(kernels)
+
+
+def test_large_window_chunks():
+    """Chunks of 16 taps, each within a byte of the plane row of its first tap: 5x5 (taps 0-15 over rows 0-3)
+    fits padded rows of up to 85 pixels, 7x7 (taps 32-47 over rows 4-6) up to 125, 3x3 (one chunk) up to 126; a
+    9x9 window is more chunks than the kernel takes (MAX_CHUNKS)."""
+    assert [mve_dw.chunks(k, k) for k in (3, 4, 5, 7, 8, 9)] == [1, 1, 2, 4, 4, 6] and mve_dw.MAX_CHUNKS == 4
+    assert mve_dw.chunk_offsets_fit(5, 5, 1, 1, 85) and not mve_dw.chunk_offsets_fit(5, 5, 1, 1, 86)
+    assert mve_dw.chunk_offsets_fit(7, 7, 1, 1, 125) and not mve_dw.chunk_offsets_fit(7, 7, 1, 1, 126)
+    assert mve_dw.chunk_offsets_fit(3, 3, 1, 1, 126) and not mve_dw.chunk_offsets_fit(3, 3, 1, 1, 127)
 
 
 def _differences_with_gain(tflite, nth: int, gain: float = 1.5) -> None:
@@ -198,7 +264,8 @@ class Dims(ctypes.Structure):
     _fields_ = [("n", ctypes.c_int32), ("h", ctypes.c_int32), ("w", ctypes.c_int32), ("c", ctypes.c_int32)]
 
 
-def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
+@pytest.mark.parametrize("which", ["many", "large"])
+def test_scratch_bytes_match_get_buffer_size(which, model, large_models, tmp_path):
     """The buffer-size companion is portable C (the kernels are MVE only): built on the host, it must give
     every layer's planned scratch."""
     if shutil.which("gcc") is None:
@@ -211,7 +278,7 @@ def test_scratch_bytes_match_get_buffer_size(model, tmp_path):
     cl_fn = ctypes.CDLL(str(lib)).tm_depthwise_conv2d_s8_mve_cl_get_buffer_size
     pixel_fn.restype = cl_fn.restype = ctypes.c_int32
     cl_fn.argtypes = [ctypes.POINTER(Params), ctypes.c_int32, *[ctypes.POINTER(Dims)] * 3]
-    g, ops = depthwise_ops(model)
+    g, ops = depthwise_ops(model if which == "many" else large_models[True])
     from toolchain.compiler.ops.base import window_geometry
     for op in ops:
         inp, w, out = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0]))

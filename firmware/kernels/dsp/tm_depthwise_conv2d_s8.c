@@ -1,5 +1,6 @@
 /*
- * DEPTHWISE_CONV_2D (int8) on the dsp path: 3x3, stride 1 or 2, ch_mult 1 (see tm_depthwise_conv2d_s8.h),
+ * DEPTHWISE_CONV_2D (int8) on the dsp path: 3x3 and KxK (up to 7x7), stride 1 or 2, ch_mult 1 (see
+ * tm_depthwise_conv2d_s8.h),
  * bit-exact with LiteRT's reference_integer_ops::DepthwiseConvPerChannel.
  */
 #include <string.h>
@@ -17,11 +18,12 @@
  * toolchain/compiler/ops/dsp/depthwise_conv2d.py. */
 #define DW_PLANE_BUDGET 4096
 
-/* Line width (int16 per channel and input row) of a stride: the pairs of outputs of a row read up to line
- * index stride * (w_out rounded up to even) + 1. Even, so every line starts word-aligned. */
-static inline int32_t dw_line_width(int32_t w_out, int32_t stride)
+/* Line width (int16 per channel and input row) of a stride and window width kc (odd: the taps along a line):
+ * the pairs of outputs of a row read up to line index stride * (w_out rounded up to even) + kc - 2. Even, so
+ * every line starts word-aligned. */
+static inline int32_t dw_line_width(int32_t w_out, int32_t stride, int32_t kc)
 {
-    return stride * ((w_out + 1) & ~1) + 2;
+    return stride * ((w_out + 1) & ~1) + kc - 1;
 }
 
 /* Lines run along the longer output axis: along W, or along H (a transposed layer, h_out > w_out, whose
@@ -32,25 +34,26 @@ static inline int dw_transposed(const tm_dims *output_dims)
     return output_dims->h > output_dims->w;
 }
 
-/* The scratch layout of a layer. Planes (narrow images): channels in groups of `group`, each channel's
- * lines for every padded input row (rows = (outputs across - 1) * stride + 3) one after the other, so a
- * channel keeps its weights in registers down the whole output. Ring (group == 0): three slots, each one
- * input row of every channel. Chosen within `budget` bytes, planes within min(budget, DW_PLANE_BUDGET): every
- * channel's planes if they fit, else groups of a multiple of 4 channels (four per widened word), else the
- * ring if it fits, else groups of 1-3 channels if one fits, else the smaller of one channel's planes and the
- * ring (the leanest form: the compiler's first memory pass passes budget 0). */
+/* The scratch layout of a layer whose window is kr lines by kc taps along them (3 x 3 for the 3x3 variants).
+ * Planes (narrow images): channels in groups of `group`, each channel's lines for every padded input row
+ * (rows = (outputs across - 1) * stride + kr) one after the other, so a channel runs down the whole output at
+ * once. Ring (group == 0): kr slots, each one input row of every channel. Chosen within `budget` bytes, planes
+ * within min(budget, DW_PLANE_BUDGET): every channel's planes if they fit, else groups of a multiple of 4
+ * channels (four per widened word), else the ring if it fits, else groups of 1-3 channels if one fits, else the
+ * smaller of one channel's planes and the ring (the leanest form: the compiler's first memory pass passes
+ * budget 0). */
 typedef struct {
     int32_t lw, rows, group, bytes;
 } dw_layout;
 
-static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride, int32_t budget)
+static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride, int32_t kr, int32_t kc, int32_t budget)
 {
     const int t = dw_transposed(output_dims);
     const int32_t channels = output_dims->c;
     dw_layout l;
-    l.lw = dw_line_width(t ? output_dims->h : output_dims->w, stride);
-    l.rows = ((t ? output_dims->w : output_dims->h) - 1) * stride + 3;
-    const int32_t plane = l.rows * l.lw * 2, ring = 3 * channels * l.lw * 2;
+    l.lw = dw_line_width(t ? output_dims->h : output_dims->w, stride, kc);
+    l.rows = ((t ? output_dims->w : output_dims->h) - 1) * stride + kr;
+    const int32_t plane = l.rows * l.lw * 2, ring = kr * channels * l.lw * 2;
     const int32_t b = budget < 0 ? 0 : budget;
     int32_t group = (b > DW_PLANE_BUDGET ? DW_PLANE_BUDGET : b) / plane;
     if (group >= channels) {
@@ -67,13 +70,29 @@ static inline dw_layout dw_plan(const tm_dims *output_dims, int32_t stride, int3
     return l;
 }
 
-static inline int32_t dw_scratch_bytes(const tm_dims *input_dims, const tm_dims *output_dims, int32_t stride,
-                                       int32_t scratch_budget)
+/* The KxK variants' window in line terms: kr lines (the filter's rows, or its columns when transposed) by kc taps
+ * along them, made odd (an even width gets a zero tap); 0 for a window they do not take. */
+static inline int32_t dwk_lines(const tm_dims *filter_dims, const tm_dims *output_dims)
 {
-    if (!tm_dims_ok(input_dims) || !tm_dims_ok(output_dims)) {
+    if (!tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) || filter_dims->h < 2 || filter_dims->h > TM_DWK_MAX ||
+        filter_dims->w < 2 || filter_dims->w > TM_DWK_MAX) {
         return 0;
     }
-    return dw_plan(output_dims, stride, scratch_budget).bytes;
+    return dw_transposed(output_dims) ? filter_dims->w : filter_dims->h;
+}
+
+static inline int32_t dwk_taps(const tm_dims *filter_dims, const tm_dims *output_dims)
+{
+    return (dw_transposed(output_dims) ? filter_dims->h : filter_dims->w) | 1;
+}
+
+static inline int32_t dw_scratch_bytes(const tm_dims *input_dims, const tm_dims *output_dims, int32_t stride,
+                                       int32_t kr, int32_t kc, int32_t scratch_budget)
+{
+    if (!tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) || kr == 0) {
+        return 0;
+    }
+    return dw_plan(output_dims, stride, kr, kc, scratch_budget).bytes;
 }
 
 /* The lines are read as words: single int16 values go in through memcpy, which may alias anything. */
@@ -259,12 +278,80 @@ static inline void dw_channel(const int16_t *l0, const int16_t *l1, const int16_
     }
 }
 
+/* Two outputs (columns 2n, 2n + 1 of a row) of one filter row of 2M + 1 taps w0 .. w2M, from the line words p
+ * (p[0] holds the first output's first input and the next), in the packed pairs w: A_j = {w2j, w2j+1} and
+ * B_j+1 = {w2j+1, w2j+2} alternating (A_0, B_1, A_1, .., B_M). With P_j the j-th word of the window:
+ *   stride 1: out0 = sum_j SMLAD(P_j, A_j) + SMLABT(P_M, B_M)
+ *             out1 = SMLATB(P_0, A_0) + sum_j SMLAD(P_j+1, B_j+1)
+ *   stride 2: out1 is out0 one word on.
+ * 2 (2M + 1) MACs in 2M + 2 instructions. */
+static inline __attribute__((always_inline)) void dwk_row(const uint32_t *p, const uint32_t *w, int32_t *acc0,
+                                                           int32_t *acc1, const int M, const int stride)
+{
+    int32_t s0 = *acc0, s1 = *acc1;
+    if (stride == 1) {
+        uint32_t cur = p[0];
+        s1 = tm_smlatb(cur, w[0], s1);
+        for (int j = 0; j < M; ++j) {
+            const uint32_t next = p[j + 1];
+            s0 = tm_smlad(cur, w[2 * j], s0);
+            s1 = tm_smlad(next, w[2 * j + 1], s1);
+            cur = next;
+        }
+        s0 = tm_smlabt(cur, w[2 * M - 1], s0);
+    } else {
+        for (int j = 0; j < M; ++j) {
+            s0 = tm_smlad(p[j], w[2 * j], s0);
+            s1 = tm_smlad(p[j + 1], w[2 * j], s1);
+        }
+        s0 = tm_smlabt(p[M], w[2 * M - 1], s0);
+        s1 = tm_smlabt(p[M + 1], w[2 * M - 1], s1);
+    }
+    *acc0 = s0;
+    *acc1 = s1;
+}
+
+/* dw_channel for a window of kr lines by 2M + 1 taps: lines[r] + offset is line r of the first output row, the
+ * packed weights are 2M words per line (dwk_row) then the 4 words of the requantization; the weights are read
+ * from memory per step (20 or more words: more than the registers). */
+static inline __attribute__((always_inline)) void dwk_channel(const int16_t *const *lines, int32_t offset,
+                                                               int32_t row_step, int32_t n_rows, int32_t kr,
+                                                               const int32_t *pk, int8_t *out, int32_t out_step,
+                                                               int32_t out_col, int32_t w_out, int32_t lo,
+                                                               int32_t hi, const int M, const int stride)
+{
+    const int32_t *req = pk + kr * 2 * M;
+    const int32_t init = req[0], multiplier = req[1], rounding = req[2], e = req[3];
+    for (int32_t k = 0; k < n_rows; ++k) {
+        const int32_t base = offset + k * row_step;
+        int8_t *o = out + k * out_step;
+        for (int32_t x = 0; x < w_out; x += 2) {
+            int32_t acc0 = init, acc1 = init;
+            const uint32_t *w = (const uint32_t *)(const void *)pk;
+            for (int32_t r = 0; r < kr; ++r) {
+                dwk_row((const uint32_t *)(const void *)(lines[r] + base + stride * x), w, &acc0, &acc1, M, stride);
+                w += 2 * M;
+            }
+            o[0] = (int8_t)dw_output(acc0, multiplier, rounding, e, lo, hi, 0);
+            if (x + 1 < w_out) { /* an odd width: the pair's second output lies past the row */
+                o[out_col] = (int8_t)dw_output(acc1, multiplier, rounding, e, lo, hi, 0);
+            }
+            o += 2 * out_col;
+        }
+    }
+}
+
 typedef void (*dw_channel_fn)(const int16_t *l0, const int16_t *l1, const int16_t *l2, int32_t row_step,
                               int32_t n_rows, const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col,
                               int32_t w_out, int32_t lo, int32_t hi);
 
-/* One function per (stride, clamp), so that GCC specialises the loops for their constants (it would not
- * inline one shared worker into every caller). */
+/* The KxK channel functions: lines[r] + offset is line r (of kr) of the first output row's window. */
+typedef void (*dwk_channel_fn)(const int16_t *const *lines, int32_t offset, int32_t row_step, int32_t n_rows,
+                               int32_t kr, const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col,
+                               int32_t w_out, int32_t lo, int32_t hi);
+
+/* One function per (stride, clamp) or (window width, stride), so that GCC specialises the loops for their
+ * constants (it would not inline one shared worker into every caller). */
 #define DW_CHANNEL(name, stride, full_range)                                                                     \
     static void name(const int16_t *l0, const int16_t *l1, const int16_t *l2, int32_t row_step, int32_t n_rows,  \
                      const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col, int32_t w_out,           \
@@ -278,11 +365,20 @@ DW_CHANNEL(dw_channel_s1_sat, 1, 1)
 DW_CHANNEL(dw_channel_s2, 2, 0)
 DW_CHANNEL(dw_channel_s2_sat, 2, 1)
 
-static inline int32_t dw_mod3(int32_t v)
-{
-    const int32_t m = v % 3;
-    return m < 0 ? m + 3 : m;
-}
+#define DWK_CHANNEL(name, M, stride)                                                                             \
+    static void name(const int16_t *const *lines, int32_t offset, int32_t row_step, int32_t n_rows, int32_t kr,  \
+                     const int32_t *pk, int8_t *out, int32_t out_step, int32_t out_col, int32_t w_out,           \
+                     int32_t lo, int32_t hi)                                                                     \
+    {                                                                                                            \
+        dwk_channel(lines, offset, row_step, n_rows, kr, pk, out, out_step, out_col, w_out, lo, hi, M, stride);  \
+    }
+
+DWK_CHANNEL(dwk_channel_3_s1, 1, 1)
+DWK_CHANNEL(dwk_channel_5_s1, 2, 1)
+DWK_CHANNEL(dwk_channel_7_s1, 3, 1)
+DWK_CHANNEL(dwk_channel_3_s2, 1, 2)
+DWK_CHANNEL(dwk_channel_5_s2, 2, 2)
+DWK_CHANNEL(dwk_channel_7_s2, 3, 2)
 
 /* What both layouts need of the layer, in line terms: "rows" across the lines, "columns" along them (the
  * image's rows and columns, or its columns and rows for a transposed layer). Steps are in bytes. */
@@ -290,14 +386,24 @@ typedef struct {
     int32_t rows_in, cols, pad_row, pad_col, in_row_step, in_col_step;
     int32_t rows_out, cols_out, out_row_step, out_col_step;
     int32_t channels, input_offset, lo, hi, stride;
-    dw_channel_fn channel;
+    int32_t kr, kc, words; /* the window in lines and taps along them, packed words per channel */
+    dw_channel_fn channel;   /* the 3x3 variants' */
+    dwk_channel_fn channelk; /* the KxK variants' */
 } dw_layer;
 
+/* Both variants' layouts are one code with a constant KXK (the KxK variants or the 3x3 ones), specialised per
+ * driver, so that the 3x3 channel calls keep their three line pointers. */
+#define DW_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 /* Narrow images: each channel group's planes, then each channel down the whole output. */
-static void dw_planes(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
-                      const int8_t *input, int8_t *output)
+DW_ALWAYS_INLINE void dw_planes(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
+                                const int8_t *input, int8_t *output, const int KXK)
 {
     const int32_t plane = lay->rows * lay->lw;
+    const int16_t *lines[TM_DWK_MAX];
+    for (int32_t r = 0; KXK && r < L->kr; ++r) {
+        lines[r] = scratch + r * lay->lw;
+    }
     for (int32_t c0 = 0; c0 < L->channels; c0 += lay->group) {
         const int32_t group = L->channels - c0 < lay->group ? L->channels - c0 : lay->group;
         for (int32_t i = 0; i < L->rows_in; ++i) {
@@ -308,26 +414,34 @@ static void dw_planes(const dw_layer *L, const dw_layout *lay, int16_t *scratch,
             }
         }
         for (int32_t c = 0; c < group; ++c) {
-            const int16_t *l0 = scratch + c * plane;
-            L->channel(l0, l0 + lay->lw, l0 + 2 * lay->lw, L->stride * lay->lw, L->rows_out,
-                       packed + (c0 + c) * TM_DW3X3_WORDS, output + c0 + c, L->out_row_step, L->out_col_step,
-                       L->cols_out, L->lo, L->hi);
+            if (KXK) {
+                L->channelk(lines, c * plane, L->stride * lay->lw, L->rows_out, L->kr, packed + (c0 + c) * L->words,
+                            output + c0 + c, L->out_row_step, L->out_col_step, L->cols_out, L->lo, L->hi);
+            } else {
+                const int16_t *l0 = scratch + c * plane;
+                L->channel(l0, l0 + lay->lw, l0 + 2 * lay->lw, L->stride * lay->lw, L->rows_out,
+                           packed + (c0 + c) * TM_DW3X3_WORDS, output + c0 + c, L->out_row_step, L->out_col_step,
+                           L->cols_out, L->lo, L->hi);
+            }
         }
     }
 }
 
-/* Wide images: input row i lives in ring slot i mod 3; consecutive output rows share two (stride 1) or
- * one (stride 2) of their three rows, which are widened once. */
-static void dw_ring(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
-                    const int8_t *input, int8_t *output)
+/* Wide images: input row i lives in ring slot i mod kr; consecutive output rows share kr - stride of their
+ * kr rows, which are widened once. */
+DW_ALWAYS_INLINE void dw_ring(const dw_layer *L, const dw_layout *lay, int16_t *scratch, const int32_t *packed,
+                              const int8_t *input, int8_t *output, const int KXK)
 {
-    const int32_t slot_size = L->channels * lay->lw;
-    int32_t key[3] = {DW_ZERO_ROW, DW_ZERO_ROW, DW_ZERO_ROW};
+    const int32_t slot_size = L->channels * lay->lw, kr = KXK ? L->kr : 3;
+    int32_t key[TM_DWK_MAX];
+    for (int32_t k = 0; k < kr; ++k) {
+        key[k] = DW_ZERO_ROW;
+    }
     for (int32_t o = 0; o < L->rows_out; ++o) {
         const int32_t i0 = o * L->stride - L->pad_row;
-        const int16_t *rows[3];
-        for (int32_t k = 0; k < 3; ++k) {
-            const int32_t i = i0 + k, s = dw_mod3(i);
+        const int16_t *rows[TM_DWK_MAX];
+        for (int32_t k = 0; k < kr; ++k) {
+            const int32_t i = i0 + k, m = i % kr, s = m < 0 ? m + kr : m;
             const int32_t want = i >= 0 && i < L->rows_in ? i : DW_ZERO_ROW;
             int16_t *slot = scratch + s * slot_size;
             if (key[s] != want) {
@@ -343,30 +457,42 @@ static void dw_ring(const dw_layer *L, const dw_layout *lay, int16_t *scratch, c
         }
         int8_t *const out = output + o * L->out_row_step;
         for (int32_t c = 0; c < L->channels; ++c) {
-            const int32_t line = c * lay->lw;
-            L->channel(rows[0] + line, rows[1] + line, rows[2] + line, 0, 1, packed + c * TM_DW3X3_WORDS,
-                       out + c, 0, L->out_col_step, L->cols_out, L->lo, L->hi);
+            if (KXK) {
+                L->channelk(rows, c * lay->lw, 0, 1, kr, packed + c * L->words, out + c, 0, L->out_col_step,
+                            L->cols_out, L->lo, L->hi);
+            } else {
+                const int32_t line = c * lay->lw;
+                L->channel(rows[0] + line, rows[1] + line, rows[2] + line, 0, 1, packed + c * TM_DW3X3_WORDS,
+                           out + c, 0, L->out_col_step, L->cols_out, L->lo, L->hi);
+            }
         }
     }
 }
 
-static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params, const int32_t *packed,
-                        int32_t scratch_budget, const tm_dims *input_dims, const int8_t *input,
-                        const tm_dims *output_dims, int8_t *output, int32_t stride)
+/* Both variants' driver: kr x kc is the window in line terms (3 x 3, or from dwk_lines / dwk_taps), `channel`
+ * (3x3) or `channelk` (KxK, KXK set) the specialised channel function (NULL: none for this shape). */
+DW_ALWAYS_INLINE tm_status dw_run(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                  const int32_t *packed, int32_t scratch_budget, const tm_dims *input_dims,
+                                  const int8_t *input, const tm_dims *output_dims, int8_t *output, int32_t stride,
+                                  int32_t kr, int32_t kc, dw_channel_fn channel, dwk_channel_fn channelk,
+                                  const int KXK)
 {
     if (params == NULL || packed == NULL || input == NULL || output == NULL || ctx == NULL ||
-        !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) || output_dims->n != input_dims->n ||
-        output_dims->c != input_dims->c || params->ch_mult != 1 || params->stride.h != stride ||
-        params->stride.w != stride || params->dilation.h != 1 || params->dilation.w != 1 ||
-        params->padding.h < 0 || params->padding.w < 0 || !tm_activation_ok(&params->activation)) {
+        (KXK ? channelk == NULL : channel == NULL) ||
+        kr < 1 || kr > TM_DWK_MAX || !tm_dims_ok(input_dims) || !tm_dims_ok(output_dims) ||
+        output_dims->n != input_dims->n || output_dims->c != input_dims->c || params->ch_mult != 1 ||
+        params->stride.h != stride || params->stride.w != stride || params->dilation.h != 1 ||
+        params->dilation.w != 1 || params->padding.h < 0 || params->padding.w < 0 ||
+        !tm_activation_ok(&params->activation)) {
         return TM_ARG_ERROR;
     }
-    const dw_layout lay = dw_plan(output_dims, stride, scratch_budget);
+    const dw_layout lay = dw_plan(output_dims, stride, kr, kc, scratch_budget);
     if (ctx->buf == NULL || ctx->size < lay.bytes || ((uintptr_t)ctx->buf & 3u) != 0) {
         return TM_ARG_ERROR;
     }
+    const int32_t words = kr * (kc - 1) + 4; /* TM_DW3X3_WORDS for 3 x 3 */
     for (int32_t c = 0; c < output_dims->c; ++c) {
-        const int32_t e = packed[c * TM_DW3X3_WORDS + 9];
+        const int32_t e = packed[c * words + words - 1];
         if (e < 1 || e > 31) {
             return TM_ARG_ERROR;
         }
@@ -394,22 +520,39 @@ static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params 
     L.lo = params->activation.min;
     L.hi = params->activation.max;
     L.stride = stride;
-    /* Without a narrower activation the clamp is one SSAT. */
-    const int full_range = L.lo == -128 && L.hi == 127;
-    L.channel = stride == 1 ? (full_range ? dw_channel_s1_sat : dw_channel_s1)
-                            : (full_range ? dw_channel_s2_sat : dw_channel_s2);
+    L.kr = kr;
+    L.kc = kc;
+    L.words = words;
+    L.channel = channel;
+    L.channelk = channelk;
 
     int16_t *const scratch = (int16_t *)ctx->buf;
     const int32_t in_batch = input_dims->h * in_line, out_batch = output_dims->h * out_line;
     for (int32_t b = 0; b < input_dims->n; ++b) {
         memset(scratch, 0, (size_t)lay.bytes); /* the padding: rows and columns no input row writes */
         if (lay.group > 0) {
-            dw_planes(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch);
+            dw_planes(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch, KXK);
         } else {
-            dw_ring(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch);
+            dw_ring(&L, &lay, scratch, packed, input + b * in_batch, output + b * out_batch, KXK);
         }
     }
     return TM_OK;
+}
+
+__attribute__((noinline)) static tm_status dw_3x3(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                                  const int32_t *packed, int32_t scratch_budget,
+                                                  const tm_dims *input_dims, const int8_t *input,
+                                                  const tm_dims *output_dims, int8_t *output, int32_t stride)
+{
+    if (params == NULL) {
+        return TM_ARG_ERROR;
+    }
+    /* Without a narrower activation the clamp is one SSAT. */
+    const int full_range = params->activation.min == -128 && params->activation.max == 127;
+    const dw_channel_fn channel = stride == 1 ? (full_range ? dw_channel_s1_sat : dw_channel_s1)
+                                              : (full_range ? dw_channel_s2_sat : dw_channel_s2);
+    return dw_run(ctx, params, packed, scratch_budget, input_dims, input, output_dims, output, stride, 3, 3,
+                  channel, NULL, 0);
 }
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
@@ -424,7 +567,7 @@ int32_t tm_depthwise_conv2d_s8_dsp_3x3s1_get_buffer_size(const tm_dims *input_di
                                                          const tm_dims *output_dims, int32_t scratch_budget)
 {
     (void)filter_dims;
-    return dw_scratch_bytes(input_dims, output_dims, 1, scratch_budget);
+    return dw_scratch_bytes(input_dims, output_dims, 1, 3, 3, scratch_budget);
 }
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
@@ -439,5 +582,62 @@ int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_di
                                                          const tm_dims *output_dims, int32_t scratch_budget)
 {
     (void)filter_dims;
-    return dw_scratch_bytes(input_dims, output_dims, 2, scratch_budget);
+    return dw_scratch_bytes(input_dims, output_dims, 2, 3, 3, scratch_budget);
+}
+
+/* The KxK variants: one entry point per stride, so that a model links only the channel functions it runs. */
+__attribute__((noinline)) static tm_status dw_kxk(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                                  const int32_t *packed, int32_t scratch_budget,
+                                                  const tm_dims *input_dims, const int8_t *input,
+                                                  const tm_dims *filter_dims, const tm_dims *output_dims,
+                                                  int8_t *output, int32_t stride, const dwk_channel_fn by_taps[3])
+{
+    if (!tm_dims_ok(output_dims)) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t kr = dwk_lines(filter_dims, output_dims);
+    if (kr == 0 || filter_dims->n != 1 || filter_dims->c != output_dims->c) {
+        return TM_ARG_ERROR;
+    }
+    const int32_t kc = dwk_taps(filter_dims, output_dims);
+    return dw_run(ctx, params, packed, scratch_budget, input_dims, input, output_dims, output, stride, kr, kc, NULL,
+                  by_taps[(kc - 3) / 2], 1);
+}
+
+tm_status tm_depthwise_conv2d_s8_dsp_kxks1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed, int32_t scratch_budget,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *filter_dims, const tm_dims *output_dims,
+                                           int8_t *output)
+{
+    static const dwk_channel_fn by_taps[3] = {dwk_channel_3_s1, dwk_channel_5_s1, dwk_channel_7_s1};
+    return dw_kxk(ctx, params, packed, scratch_budget, input_dims, input, filter_dims, output_dims, output, 1,
+                  by_taps);
+}
+
+int32_t tm_depthwise_conv2d_s8_dsp_kxks1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims, int32_t scratch_budget)
+{
+    const int32_t kr = dwk_lines(filter_dims, output_dims);
+    return kr ? dw_scratch_bytes(input_dims, output_dims, 1, kr, dwk_taps(filter_dims, output_dims), scratch_budget)
+              : 0;
+}
+
+tm_status tm_depthwise_conv2d_s8_dsp_kxks2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed, int32_t scratch_budget,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *filter_dims, const tm_dims *output_dims,
+                                           int8_t *output)
+{
+    static const dwk_channel_fn by_taps[3] = {dwk_channel_3_s2, dwk_channel_5_s2, dwk_channel_7_s2};
+    return dw_kxk(ctx, params, packed, scratch_budget, input_dims, input, filter_dims, output_dims, output, 2,
+                  by_taps);
+}
+
+int32_t tm_depthwise_conv2d_s8_dsp_kxks2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims, int32_t scratch_budget)
+{
+    const int32_t kr = dwk_lines(filter_dims, output_dims);
+    return kr ? dw_scratch_bytes(input_dims, output_dims, 2, kr, dwk_taps(filter_dims, output_dims), scratch_budget)
+              : 0;
 }

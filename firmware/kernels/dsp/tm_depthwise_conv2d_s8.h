@@ -4,6 +4,8 @@
  * Variants, chosen per layer by toolchain/compiler/ops/dsp/depthwise_conv2d.py:
  *   tm_depthwise_conv2d_s8_dsp_3x3s1  3x3 filter, stride 1 (both axes), dilation 1, ch_mult 1
  *   tm_depthwise_conv2d_s8_dsp_3x3s2  3x3 filter, stride 2 (both axes), dilation 1, ch_mult 1
+ *   tm_depthwise_conv2d_s8_dsp_kxks1  kh x kw filter, 2 <= kh, kw <= TM_DWK_MAX (5x5, 7x7, 3x5, ...), stride 1
+ *   tm_depthwise_conv2d_s8_dsp_kxks2  the same, stride 2
  * Every other shape (other filter sizes, dilation, ch_mult > 1) uses the portable tm_depthwise_conv2d_s8.
  *
  * How they work: input rows are widened to int16 with the input offset already added and stored channel
@@ -14,6 +16,10 @@
  * a group of channels (each channel then runs down the whole output with its weights loaded once), large
  * ones a ring of three input rows of every channel; lines run along the longer output axis (the image's
  * columns when h_out > w_out).
+ * The KxK variants work the same way with a window of kr lines (the filter's rows; its columns when transposed)
+ * by kc taps along them (the other extent, made odd: an even one gets a zero tap after the last): a filter row of
+ * kc = 2M + 1 taps of two neighbouring outputs takes 2M + 2 SMLAD/SMLAxy instructions (2 kc MACs), the weights
+ * read from memory per step; the ring has kr rows.
  *
  * `packed`: TM_DW3X3_WORDS int32 words per output channel c, in channel order:
  *   [0..5]  for filter row ky = 0, 1, 2: two words (s16x2, lane 0 first)
@@ -31,6 +37,11 @@
  * use the portable kernel.
  * params: input_offset, activation and padding are read (output_offset is folded into [8]); stride,
  * dilation and ch_mult must match the variant.
+ * KxK `packed`: kr * (kc - 1) + 4 int32 words per output channel c: per line r (filter row r, or column r when
+ *   transposed) the kc - 1 words A_0, B_1, A_1, B_2, .., A_M-1, B_M with A_j = { 2 w[2j], 2 w[2j + 1] } and
+ *   B_j = { 2 w[2j - 1], 2 w[2j] } (w: the line's taps, w[kc - 1] = 0 for an even filter extent), then the four
+ *   words [6..9] above (2 * bias, multiplier, rounding, e). The 3x3 layout is this one with kr = kc = 3.
+ *   filter_dims: {1, kh, kw, c}.
  * `scratch_budget`: the scratch bytes the layout may use (the compiler passes the arena bytes free at the
  * layer). Planes of every channel or of groups of channels within min(budget, 4096), else the ring within
  * the budget, else the leanest layout (one channel's planes or the ring, the smaller): budget 0 gives the
@@ -46,6 +57,7 @@ extern "C" {
 #endif
 
 #define TM_DW3X3_WORDS 10
+#define TM_DWK_MAX 7 /* the KxK variants' largest filter extent (the ring's slots are a fixed array) */
 
 tm_status tm_depthwise_conv2d_s8_dsp_3x3s1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
                                            const int32_t *packed, int32_t scratch_budget,
@@ -60,6 +72,22 @@ tm_status tm_depthwise_conv2d_s8_dsp_3x3s2(const tm_context *ctx, const tm_depth
                                            const tm_dims *input_dims, const int8_t *input,
                                            const tm_dims *output_dims, int8_t *output);
 int32_t tm_depthwise_conv2d_s8_dsp_3x3s2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims, int32_t scratch_budget);
+
+tm_status tm_depthwise_conv2d_s8_dsp_kxks1(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed, int32_t scratch_budget,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *filter_dims, const tm_dims *output_dims,
+                                           int8_t *output);
+int32_t tm_depthwise_conv2d_s8_dsp_kxks1_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                                         const tm_dims *output_dims, int32_t scratch_budget);
+
+tm_status tm_depthwise_conv2d_s8_dsp_kxks2(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                           const int32_t *packed, int32_t scratch_budget,
+                                           const tm_dims *input_dims, const int8_t *input,
+                                           const tm_dims *filter_dims, const tm_dims *output_dims,
+                                           int8_t *output);
+int32_t tm_depthwise_conv2d_s8_dsp_kxks2_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
                                                          const tm_dims *output_dims, int32_t scratch_budget);
 
 #ifdef __cplusplus

@@ -507,13 +507,53 @@ tm_status tm_depthwise_conv2d_s8_mve(const tm_context *ctx, const tm_depthwise_c
  * one vector: bias, requantization with per-lane constants and a contiguous 4-byte store. No lane is
  * wasted on small images, which the pixel-lane variants pad up to multiples of 4 pixels per channel. */
 
-/* The output pixels are walked in two nested loops, the longer output axis inside (fewer loop set-ups). */
-typedef struct {
+/* The channel-lane variants' 16-tap gathers per window. */
+static int32_t tm_dw_cl_chunks(int32_t kh, int32_t kw)
+{
+    return (kh * kw + 15) / 16;
+}
+
+/* The output pixels are walked in two nested loops, the longer output axis inside (fewer loop set-ups).
+ * A window of more than 16 taps is gathered in chunks of 16 (taps 16 t ..): chunk t from the plane row of its
+ * first tap (chunk_base[t] bytes on), at byte offsets chunk_offsets[t]; a window of at most 16 taps is chunk 0. */
+typedef struct tm_dw_cl_geometry tm_dw_cl_geometry;
+
+/* A pass over the channels 0 .. channels - 1 of the planes in buf (channel 0 = the filter's, channel_data's,
+ * out's first): tm_dw_cl_groups_large, passed by its entry point only, so that a model without large windows
+ * does not link it (tm_dw_cl_groups is called directly: inlined, as the grouped form calls it per group). */
+typedef void (*tm_dw_cl_groups_fn)(const tm_dw_cl_geometry *k, int32_t channels, const int8_t *buf,
+                                   const int8_t *filter, const int32_t *channel_data, int32_t output_offset,
+                                   int8_t *out);
+
+struct tm_dw_cl_geometry {
     int32_t c_out, plane;
     int32_t outer, outer_in_step, outer_out_step; /* count, input and output steps of the outer loop */
     int32_t inner, in_step, out_step;             /* the same for the inner loop */
-    uint8x16_t offsets;
-} tm_dw_cl_geometry;
+    int32_t chunks;
+    int32_t chunk_base[TM_DW_CL_MAX_CHUNKS];
+    uint8x16_t chunk_offsets[TM_DW_CL_MAX_CHUNKS];
+    tm_dw_cl_groups_fn large_groups; /* NULL: one chunk (in memory: the band loop is short of registers) */
+};
+
+/* Chunk t's base and gather offsets into k (row_bytes: one window row in the planes); 0 where an offset would
+ * not fit a byte. The last tap's offset is the largest: a row on is row_bytes > (kw - 1) * dilation_w bytes on. */
+TM_DW_ALWAYS_INLINE int tm_dw_cl_chunk(tm_dw_cl_geometry *k, int32_t t, int32_t taps, int32_t kw, int32_t row_bytes,
+                                       int32_t dilation_w)
+{
+    const int32_t base = t == 0 ? 0 : (16 * t / kw) * row_bytes;
+    const int32_t last = taps < 16 * t + 16 ? taps - 1 : 16 * t + 15;
+    if ((last / kw) * row_bytes + (last % kw) * dilation_w - base > 255) {
+        return 0;
+    }
+    k->chunk_base[t] = base;
+    uint8_t offsets[16];
+    for (int32_t lane = 0; lane < 16; ++lane) {
+        const int32_t tap = 16 * t + lane;
+        offsets[lane] = tap < taps ? (uint8_t)((tap / kw) * row_bytes + (tap % kw) * dilation_w - base) : 0;
+    }
+    k->chunk_offsets[t] = vldrbq_u8(offsets);
+    return 1;
+}
 
 /* {a, b, c, d} in two instructions: VMOV Dm, Rt, Rt2 (Dm bits [31:0] = Rt) into each half of the Q register.
  * GCC 12 builds the vector through the stack, or with 4 lane moves; the MVE two-lane VMOV is avoided, its
@@ -525,14 +565,28 @@ TM_DW_ALWAYS_INLINE int32x4_t tm_dw_lanes(int32_t a, int32_t b, int32_t c, int32
     return v;
 }
 
-/* 4 channels (c .. c + 3), every lane shifting right (tm_dw_requantize with ROUND_RIGHT, per-lane constants).
+/* The 4 window sums of channels c .. c + 3 (lanes) to their output bytes: tm_dw_requantize with ROUND_RIGHT,
+ * per-lane constants from cd (channel_data of the group). */
+TM_DW_ALWAYS_INLINE void tm_dw_cl_store(int32x4_t sums, const int32_t *cd, int32_t output_offset, int8_t *o)
+{
+    const int32x4_t acc = vaddq_s32(sums, vldrwq_s32(cd));
+    int32x4_t y = vqrdmulhq_s32(acc, vldrwq_s32(cd + 4));
+    y = vqaddq_s32(y, vshrq_n_s32(y, 31));
+    y = vrshlq_s32(y, vldrwq_s32(cd + 8));
+    y = vaddq_n_s32(y, output_offset);
+    /* the clamp vectors from cd too: kept in registers they are spilled, and reloading a spill costs an
+     * extra address computation */
+    vstrbq_s32(o, vminq_s32(vmaxq_s32(y, vldrwq_s32(cd + 12)), vldrwq_s32(cd + 16)));
+}
+
+/* 4 channels (c .. c + 3) of a window of at most 16 taps, every lane shifting right.
  * no-auto-inc-dec: else GCC copies the constants' pointer each step to load the first with write-back. */
 __attribute__((optimize("no-auto-inc-dec")))
 static void tm_dw_cl_group(const tm_dw_cl_geometry *k, const int8_t *plane, const int8_t *w, const int32_t *cdata,
                            int32_t output_offset, int8_t *out)
 {
     const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16), w2 = vldrbq_s8(w + 32), w3 = vldrbq_s8(w + 48);
-    const uint8x16_t offsets = k->offsets;
+    const uint8x16_t offsets = k->chunk_offsets[0];
     const int32_t p = k->plane, inner = k->inner, in_step = k->in_step, out_step = k->out_step;
     for (int32_t i = 0; i < k->outer; ++i) {
         const int8_t *x = plane + i * k->outer_in_step;
@@ -546,26 +600,60 @@ static void tm_dw_cl_group(const tm_dw_cl_geometry *k, const int8_t *plane, cons
             const int32_t a1 = vmladavq_s8(vldrbq_gather_offset_s8(x + p, offsets), w1);
             const int32_t a2 = vmladavq_s8(vldrbq_gather_offset_s8(x + 2 * p, offsets), w2);
             const int32_t a3 = vmladavq_s8(vldrbq_gather_offset_s8(x + 3 * p, offsets), w3);
-            const int32x4_t acc = vaddq_s32(tm_dw_lanes(a0, a1, a2, a3), vldrwq_s32(cd));
-            int32x4_t y = vqrdmulhq_s32(acc, vldrwq_s32(cd + 4));
-            y = vqaddq_s32(y, vshrq_n_s32(y, 31));
-            y = vrshlq_s32(y, vldrwq_s32(cd + 8));
-            y = vaddq_n_s32(y, output_offset);
-            /* the clamp vectors from cd too: kept in registers they are spilled, and reloading a spill
-             * costs an extra address computation */
-            vstrbq_s32(o, vminq_s32(vmaxq_s32(y, vldrwq_s32(cd + 12)), vldrwq_s32(cd + 16)));
+            tm_dw_cl_store(tm_dw_lanes(a0, a1, a2, a3), cd, output_offset, o);
             o += out_step;
             x += in_step;
         }
     }
 }
 
-/* Channels 0 .. channels - 1 of the planes in buf (channel 0 = the filter's, channel_data's, out's first). */
+/* tm_dw_cl_group for windows of more than 16 taps: the chunks accumulate with VMLADAVA, their weights
+ * ([chunk][lane][16] from w) loaded per step (4 channels of 2-4 chunks do not stay in the 8 Q registers). */
+__attribute__((optimize("no-auto-inc-dec")))
+static void tm_dw_cl_group_large(const tm_dw_cl_geometry *k, const int8_t *plane, const int8_t *w,
+                                 const int32_t *cdata, int32_t output_offset, int8_t *out)
+{
+    const int32_t p = k->plane, inner = k->inner, in_step = k->in_step, out_step = k->out_step;
+    const int32_t chunks = k->chunks;
+    for (int32_t i = 0; i < k->outer; ++i) {
+        const int8_t *x = plane + i * k->outer_in_step;
+        int8_t *o = out + i * k->outer_out_step;
+        const int32_t *cd = cdata;
+        for (int32_t j = 0; j < inner; ++j) {
+            __asm__ volatile("" : "+r"(cd)); /* as in tm_dw_cl_group */
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const int8_t *wt = w;
+            for (int32_t t = 0; t < chunks; ++t) {
+                const int8_t *xt = x + k->chunk_base[t];
+                const uint8x16_t offsets = k->chunk_offsets[t];
+                a0 = vmladavaq_s8(a0, vldrbq_gather_offset_s8(xt, offsets), vldrbq_s8(wt));
+                a1 = vmladavaq_s8(a1, vldrbq_gather_offset_s8(xt + p, offsets), vldrbq_s8(wt + 16));
+                a2 = vmladavaq_s8(a2, vldrbq_gather_offset_s8(xt + 2 * p, offsets), vldrbq_s8(wt + 32));
+                a3 = vmladavaq_s8(a3, vldrbq_gather_offset_s8(xt + 3 * p, offsets), vldrbq_s8(wt + 48));
+                wt += 64;
+            }
+            tm_dw_cl_store(tm_dw_lanes(a0, a1, a2, a3), cd, output_offset, o);
+            o += out_step;
+            x += in_step;
+        }
+    }
+}
+
 static void tm_dw_cl_groups(const tm_dw_cl_geometry *k, int32_t channels, const int8_t *buf, const int8_t *filter,
                             const int32_t *channel_data, int32_t output_offset, int8_t *out)
 {
     for (int32_t c = 0; c < channels; c += 4) {
         tm_dw_cl_group(k, buf + c * k->plane, filter + c * 16, channel_data + c * 5, output_offset, out + c);
+    }
+}
+
+static void tm_dw_cl_groups_large(const tm_dw_cl_geometry *k, int32_t channels, const int8_t *buf,
+                                  const int8_t *filter, const int32_t *channel_data, int32_t output_offset,
+                                  int8_t *out)
+{
+    for (int32_t c = 0; c < channels; c += 4) {
+        tm_dw_cl_group_large(k, buf + c * k->plane, filter + c * 16 * k->chunks, channel_data + c * 5,
+                             output_offset, out + c);
     }
 }
 
@@ -605,15 +693,14 @@ static void tm_dw_cl_fill_row(const tm_dw_geometry *f, int32_t channels, int8_t 
     }
 }
 
-tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
-                                        const int32_t *channel_data, int32_t band_rows,
-                                        const tm_dims *input_dims, const int8_t *input,
-                                        const tm_dims *filter_dims, const int8_t *filter,
-                                        const tm_dims *output_dims, int8_t *output)
+static tm_status tm_dw_cl_run(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                              const int32_t *channel_data, int32_t band_rows, const tm_dims *input_dims,
+                              const int8_t *input, const tm_dims *filter_dims, const int8_t *filter,
+                              const tm_dims *output_dims, int8_t *output, tm_dw_cl_groups_fn large_groups)
 {
     if (ctx == NULL || params == NULL || channel_data == NULL || input == NULL || filter == NULL ||
         output == NULL || !tm_dims_ok(input_dims) || !tm_dims_ok(filter_dims) || !tm_dims_ok(output_dims) ||
-        params->ch_mult != 1 || filter_dims->n != 1 || filter_dims->h * filter_dims->w > 16 ||
+        params->ch_mult != 1 || filter_dims->n != 1 ||
         filter_dims->c != input_dims->c || output_dims->c != input_dims->c || input_dims->c % 4 != 0 ||
         output_dims->n != input_dims->n || !tm_window_ok(&params->stride, &params->dilation) ||
         !tm_activation_ok(&params->activation) || params->input_offset < -127 || params->input_offset > 128) {
@@ -628,8 +715,20 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
     const int32_t hp = tm_dw_cl_extent(band, filter_dims->h, params->stride.h, params->dilation.h); /* ring rows */
     const int32_t wp = tm_dw_cl_extent(output_dims->w, filter_dims->w, params->stride.w, params->dilation.w);
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
-    if ((kh - 1) * params->dilation.h * wp + (kw - 1) * params->dilation.w > 255 || 7 * hp * wp > 65535) {
-        return TM_ARG_ERROR; /* the gather's byte offsets, the fill's 16-bit scatter offsets */
+    tm_dw_cl_geometry k;
+    k.chunks = tm_dw_cl_chunks(kh, kw);
+    k.large_groups = large_groups;
+    if ((large_groups == NULL) != (k.chunks == 1) || k.chunks > TM_DW_CL_MAX_CHUNKS || 7 * hp * wp > 65535) {
+        return TM_ARG_ERROR; /* each variant's tap count, the fill's 16-bit scatter offsets */
+    }
+    /* chunk 0 apart: its base is 0, its offsets as cheap to set up as a single chunk's */
+    const int32_t taps = kh * kw, window_row = params->dilation.h * wp;
+    int ok = tm_dw_cl_chunk(&k, 0, taps, kw, window_row, params->dilation.w);
+    for (int32_t t = 1; t < k.chunks; ++t) {
+        ok &= tm_dw_cl_chunk(&k, t, taps, kw, window_row, params->dilation.w);
+    }
+    if (!ok) {
+        return TM_ARG_ERROR;
     }
     const int32_t needed = tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(params, band_rows, input_dims,
                                                                          filter_dims, output_dims);
@@ -658,16 +757,9 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
     f.pad_w = params->padding.w;
     f.input_zp = -params->input_offset;
 
-    tm_dw_cl_geometry k;
     k.c_out = output_dims->c;
     k.plane = hp * wp;
     const int32_t row_in = params->stride.h * wp, row_out = output_dims->w * k.c_out;
-    uint8_t offsets[16];
-    for (int32_t t = 0; t < 16; ++t) {
-        offsets[t] = t < kh * kw ? (uint8_t)((t / kw) * params->dilation.h * wp + (t % kw) * params->dilation.w)
-                                 : 0;
-    }
-    k.offsets = vldrbq_u8(offsets);
 
     const uint16x8_t plane_offsets = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)k.plane);
     int8_t *const buf = (int8_t *)ctx->buf;
@@ -710,12 +802,39 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
                     k.in_step = params->stride.w;
                     k.out_step = k.c_out;
                 }
-                tm_dw_cl_groups(&k, channels, buf, filter + c0 * 16, channel_data + c0 * 5,
-                                params->output_offset, output + ((int64_t)b * h_out + oy) * row_out + c0);
+                int8_t *const out = output + ((int64_t)b * h_out + oy) * row_out + c0;
+                if (k.large_groups == NULL) {
+                    tm_dw_cl_groups(&k, channels, buf, filter + c0 * 16, channel_data + c0 * 5,
+                                    params->output_offset, out);
+                } else {
+                    k.large_groups(&k, channels, buf, filter + c0 * 16 * k.chunks, channel_data + c0 * 5,
+                                 params->output_offset, out);
+                }
             }
         }
     }
     return TM_OK;
+}
+
+tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                        const int32_t *channel_data, int32_t band_rows,
+                                        const tm_dims *input_dims, const int8_t *input,
+                                        const tm_dims *filter_dims, const int8_t *filter,
+                                        const tm_dims *output_dims, int8_t *output)
+{
+    return tm_dw_cl_run(ctx, params, channel_data, band_rows, input_dims, input, filter_dims, filter, output_dims,
+                        output, NULL);
+}
+
+/* A separate entry point, so that a model without large windows does not link their chunk loop. */
+tm_status tm_depthwise_conv2d_s8_mve_cl_large(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                              const int32_t *channel_data, int32_t band_rows,
+                                              const tm_dims *input_dims, const int8_t *input,
+                                              const tm_dims *filter_dims, const int8_t *filter,
+                                              const tm_dims *output_dims, int8_t *output)
+{
+    return tm_dw_cl_run(ctx, params, channel_data, band_rows, input_dims, input, filter_dims, filter, output_dims,
+                        output, tm_dw_cl_groups_large);
 }
 
 #pragma GCC pop_options

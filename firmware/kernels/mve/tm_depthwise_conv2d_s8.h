@@ -76,8 +76,12 @@ int32_t tm_depthwise_conv2d_s8_mve_get_buffer_size(const tm_depthwise_conv2d_par
  * input (same address, h_out * w_out <= h_in * w_in).
  * Takes ch_mult == 1, c_in % 4 == 0, kh * kw <= 16, any stride, dilation and padding whose padded window
  * offsets fit a byte: (kh - 1) * dilation.h * wp + (kw - 1) * dilation.w <= 255, and 7 * hp * wp <= 65535.
- * Its own layouts:
- * - filter: [c][16] int8: channel c's taps ky * kw + kx, zeros after the last tap;
+ * tm_depthwise_conv2d_s8_mve_cl_large takes the windows of 17 to 16 * TM_DW_CL_MAX_CHUNKS taps (5x5, 7x7): chunks
+ * of 16 taps (taps 16 t .. 16 t + 15, row-major), each gathered from the plane row of its first tap, whose taps'
+ * offsets from that row's start must fit a byte; the sums of the chunks accumulate (VMLADAVA).
+ * Their own layouts (chunks = ceil(kh * kw / 16), 1 for tm_depthwise_conv2d_s8_mve_cl):
+ * - filter: [c / 4][chunk][c % 4][16] int8: channel c's taps ky * kw + kx of the chunk, zeros after the last
+ *   tap ([c][16] for one chunk);
  * - channel_data: 20 int32 per group of 4 channels c0 .. c0 + 3 (lane j = channel c0 + j):
  *     [0..3] folded bias (as above)  [4..7] multiplier  [8..11] min(shift, 0), which must be < 0 (every
  *     channel shifts right: the compiler picks this variant only then)
@@ -90,6 +94,15 @@ tm_status tm_depthwise_conv2d_s8_mve_cl(const tm_context *ctx, const tm_depthwis
                                         const tm_dims *filter_dims, const int8_t *filter,
                                         const tm_dims *output_dims, int8_t *output);
 
+#define TM_DW_CL_MAX_CHUNKS 4 /* up to 64 taps: 7x7, 8x8 */
+
+tm_status tm_depthwise_conv2d_s8_mve_cl_large(const tm_context *ctx, const tm_depthwise_conv2d_params *params,
+                                              const int32_t *channel_data, int32_t band_rows,
+                                              const tm_dims *input_dims, const int8_t *input,
+                                              const tm_dims *filter_dims, const int8_t *filter,
+                                              const tm_dims *output_dims, int8_t *output);
+
+/* Scratch of both channel-lane variants. */
 int32_t tm_depthwise_conv2d_s8_mve_cl_get_buffer_size(const tm_depthwise_conv2d_params *params, int32_t band_rows,
                                                       const tm_dims *input_dims, const tm_dims *filter_dims,
                                                       const tm_dims *output_dims);

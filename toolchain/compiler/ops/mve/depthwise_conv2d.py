@@ -7,7 +7,8 @@ so a model links only the unrolled rows it runs) and the generic one (any window
 stride and dilation). All take any depth multiplier. The channel-lane variant `_cl` (4 channels of one output
 pixel per step, each window gathered and reduced with VMLADAV.S8 from padded per-channel planes) takes the
 narrow layers (use_channel_lanes) where the pixel lanes are mostly empty, in bands of output rows whose ring of
-padded input rows fits the scratch (band_rows). The compiler re-lays-out the filter
+padded input rows fits the scratch (band_rows); `_cl_large` is the same for windows of more than 16 taps (5x5,
+7x7: chunks of 16 taps accumulated with VMLADAVA), at any width. The compiler re-lays-out the filter
 per channel and folds the input offset into the bias (see the C header for the layouts).
 Wide layers (GROUP_MIN_CHANNELS channels or more) whose whole padded planes do not fit run the channel lanes in
 channel groups instead of bands: per group of 4 (or more, as the scratch budget allows) channels, its whole
@@ -29,6 +30,7 @@ from toolchain.compiler.ops.mve.overlap import steps_before
 from toolchain.compiler.ops.variants import InPlace, Variant, register_variant, scratch_budget
 
 MAX_KH = 16  # TM_DW_MVE_MAX_KH
+MAX_CHUNKS = 4  # TM_DW_CL_MAX_CHUNKS
 KERNEL = "tm_depthwise_conv2d_s8_mve"
 
 
@@ -65,16 +67,31 @@ def cl_buffer_size(op, g, band: int) -> int:
     return channels * cl_extent(band, w.shape[1], sh, dh) * cl_extent(w_out, w.shape[2], sw, dw)
 
 
+def chunks(kh: int, kw: int) -> int:
+    """tm_dw_cl_chunks: the channel-lane variants' 16-tap gathers per window."""
+    return (kh * kw + 15) // 16
+
+
+def chunk_offsets_fit(kh: int, kw: int, dh: int, dw: int, wp: int) -> bool:
+    """Every chunk's taps lie within 255 bytes of the plane row of its first tap (the gathers' byte offsets)."""
+    for t in range(chunks(kh, kw)):
+        base = (16 * t // kw) * dh * wp
+        taps = range(16 * t, min(16 * t + 16, kh * kw))
+        if max((tap // kw) * dh * wp + (tap % kw) * dw - base for tap in taps) > 255:
+            return False
+    return True
+
+
 def channel_lanes_fit(op, g) -> bool:
-    """The shapes tm_depthwise_conv2d_s8_mve_cl takes (see its header), every channel shifting right (a band of
-    one row: 7 * hp * wp <= 65535 is checked per band in band_rows)."""
+    """The shapes tm_depthwise_conv2d_s8_mve_cl / _cl_large take (see the header), every channel shifting right
+    (a band of one row: 7 * hp * wp <= 65535 is checked per band in band_rows)."""
     inp, w, out, geo = _geometry(op, g)
     _, kh, kw, c_out = w.shape
     _, h_out, w_out, _ = out.nhwc()
     (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
     wp = cl_extent(w_out, kw, sw, dw)
-    if not (c_out == inp.shape[3] and c_out % 4 == 0 and kh * kw <= 16 and (kh - 1) * dh * wp + (kw - 1) * dw <= 255
-            and 7 * cl_extent(1, kh, sh, dh) * wp <= 65535):
+    if not (c_out == inp.shape[3] and c_out % 4 == 0 and chunks(kh, kw) <= MAX_CHUNKS
+            and chunk_offsets_fit(kh, kw, dh, dw, wp) and 7 * cl_extent(1, kh, sh, dh) * wp <= 65535):
         return False
     _, shift = per_channel_multipliers(inp, w, out, c_out)
     return bool(np.all(np.asarray(shift) < 0))
@@ -98,10 +115,12 @@ def band_rows(op, g) -> int:
     Measured on mps3-an547 (instr/MAC, pixel -> channel lanes): KWS 25x5x64 3.50 -> 1.00, VWW 6x6x128
     2.97 -> 1.09, 24x24x32 1.56 -> 0.95; at 48x48x8 both ~1.4. The band is the tallest whose ring fits both the
     pixel-lane row buffer's bytes (so the first, leanest plan pass never grows the arena) or, if larger, the
-    arena bytes free at this layer (the planner's `scratch_budget`): the faster kernel never costs RAM."""
-    _, _, out, geo = _geometry(op, g)
+    arena bytes free at this layer (the planner's `scratch_budget`): the faster kernel never costs RAM.
+    Windows of more than 16 taps (5x5, 7x7) take the channel lanes at any width: the pixel-lane variant for them
+    is the generic one (taps not unrolled), measured 4.47 instr/MAC on MobileNetV3's 5x5 layers."""
+    _, w, out, geo = _geometry(op, g)
     _, h_out, w_out, _ = out.nhwc()
-    if not channel_lanes_fit(op, g) or w_out >= CL_MAX_W_OUT:
+    if not channel_lanes_fit(op, g) or (w_out >= CL_MAX_W_OUT and chunks(w.shape[1], w.shape[2]) == 1):
         return 0
     cap = max(scratch_budget(op), pixel_buffer_size(op, g))
     c_in = g.tensors[op.inputs[0]].shape[3]
@@ -138,7 +157,8 @@ class DepthwiseConv2DMve(Variant):
 
     def kernel_for(self, op, g):
         if use_channel_lanes(op, g):
-            return f"{KERNEL}_cl"
+            w = g.tensors[op.inputs[1]]
+            return f"{KERNEL}_cl" if chunks(w.shape[1], w.shape[2]) == 1 else f"{KERNEL}_cl_large"
         if is_3x3(op, g):  # one entry point per column stride: a model links only the rows it runs
             return f"{KERNEL}_3x3_s{_geometry(op, g)[3]['stride'][1]}"
         return KERNEL
@@ -182,9 +202,12 @@ class DepthwiseConv2DMve(Variant):
             clamp = np.broadcast_to(np.array([[act_min] * 4, [act_max] * 4], np.int64), (c_out // 4, 2, 4))
             cd = em.weights("int32_t", np.concatenate([groups, clamp], axis=1).reshape(-1), "dwmve_ch",
                             "per 4 channels: folded bias, multiplier, -right shift, activation min, max")
-            taps = np.zeros((c_out, 16), np.int64)
+            n = chunks(kh, kw)
+            taps = np.zeros((c_out, n * 16), np.int64)
             taps[:, :kh * kw] = weights.T
-            filt = em.weights("int8_t", taps, "dwmve_w", "depthwise filter as [c][16] (taps, then zeros)")
+            taps = taps.reshape(c_out // 4, 4, n, 16).transpose(0, 2, 1, 3)
+            filt = em.weights("int8_t", taps.reshape(c_out, n * 16), "dwmve_w",
+                              "depthwise filter as [c / 4][16-tap chunk][c % 4][16] (taps, then zeros)")
         else:
             cd = em.weights("int32_t", channel_data, "dwmve_ch",
                             "per channel: folded bias, multiplier, left shift, -right shift")

@@ -199,12 +199,19 @@ static inline int32_t tm_transpose_conv_first_tap(int32_t o, int32_t padding, in
 }
 
 /* ---- Pooling windows ------------------------------------------------------------------------- */
+/* The pools' shapes, strides and window sizes, whatever the element type. */
+static inline int tm_pool2d_geometry_ok(const tm_pool2d_params *params, const tm_dims *input_dims,
+                                        const tm_dims *output_dims)
+{
+    return params != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
+           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           params->stride.h > 0 && params->stride.w > 0 && params->filter.h > 0 && params->filter.w > 0;
+}
+
 static inline int tm_pool2d_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims, const int8_t *input,
                                     const tm_dims *output_dims, const int8_t *output)
 {
-    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
-           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
-           params->stride.h > 0 && params->stride.w > 0 && params->filter.h > 0 && params->filter.w > 0 &&
+    return input != NULL && output != NULL && tm_pool2d_geometry_ok(params, input_dims, output_dims) &&
            tm_activation_ok(&params->activation);
 }
 
@@ -231,23 +238,27 @@ static inline int tm_pool2d_has_empty_window(int32_t out_extent, int32_t stride,
 
 /* AVERAGE_POOL_2D: the pool checks, and no window wholly in the padding (LiteRT fails on an empty window
  * mid-way; refusing up front keeps the output untouched). */
+static inline int tm_pool2d_windows_nonempty(const tm_pool2d_params *params, const tm_dims *input_dims,
+                                             const tm_dims *output_dims)
+{
+    return !tm_pool2d_has_empty_window(output_dims->h, params->stride.h, params->padding.h, params->filter.h,
+                                       input_dims->h) &&
+           !tm_pool2d_has_empty_window(output_dims->w, params->stride.w, params->padding.w, params->filter.w,
+                                       input_dims->w);
+}
+
 static inline int tm_avg_pool2d_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims,
                                         const int8_t *input, const tm_dims *output_dims, const int8_t *output)
 {
     return tm_pool2d_args_ok(params, input_dims, input, output_dims, output) &&
-           !tm_pool2d_has_empty_window(output_dims->h, params->stride.h, params->padding.h, params->filter.h,
-                                       input_dims->h) &&
-           !tm_pool2d_has_empty_window(output_dims->w, params->stride.w, params->padding.w, params->filter.w,
-                                       input_dims->w);
+           tm_pool2d_windows_nonempty(params, input_dims, output_dims);
 }
 
 /* The int16 pools: as the int8 ones, with int16 clamps; an average's int32 sum holds up to 65536 int16 values. */
 static inline int tm_pool2d_s16_args_ok(const tm_pool2d_params *params, const tm_dims *input_dims,
                                         const int16_t *input, const tm_dims *output_dims, const int16_t *output)
 {
-    return params != NULL && input != NULL && output != NULL && tm_dims_ok(input_dims) && tm_dims_ok(output_dims) &&
-           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
-           params->stride.h > 0 && params->stride.w > 0 && params->filter.h > 0 && params->filter.w > 0 &&
+    return input != NULL && output != NULL && tm_pool2d_geometry_ok(params, input_dims, output_dims) &&
            params->filter.h <= 65536 / params->filter.w && tm_activation_s16_ok(&params->activation);
 }
 

@@ -10,10 +10,7 @@ tm_status tm_avg_pool2d_s16(const tm_context *ctx, const tm_avg_pool2d_params *p
 {
     (void)ctx;
     if (!tm_pool2d_s16_args_ok(params, input_dims, input, output_dims, output) ||
-        tm_pool2d_has_empty_window(output_dims->h, params->stride.h, params->padding.h, params->filter.h,
-                                   input_dims->h) ||
-        tm_pool2d_has_empty_window(output_dims->w, params->stride.w, params->padding.w, params->filter.w,
-                                   input_dims->w)) {
+        !tm_pool2d_windows_nonempty(params, input_dims, output_dims)) {
         return TM_ARG_ERROR;
     }
     const int32_t h_in = input_dims->h, w_in = input_dims->w, c = input_dims->c;
